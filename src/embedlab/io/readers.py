@@ -1,0 +1,588 @@
+"""Readers: .npy (memory-mapped), .npz, Parquet (file or directory), Arrow IPC / Feather, and Lance.
+
+Each format is a *source* that yields raw chunks (vectors converted to float32, ids, metadata) without
+judging their values; :func:`load` and :func:`iter_batches` turn those chunks into validated
+:class:`~embedlab.io.embedding_set.EmbeddingSet` objects, and :func:`embedlab.io.summary.describe` counts
+problems in them instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+
+from embedlab._optional import import_optional
+from embedlab.exceptions import EmbeddingDataError
+from embedlab.io.embedding_set import ID_COLUMN, PROVENANCE_KEY, EmbeddingSet
+from embedlab.io.validation import InvalidRows, OnInvalid, ValidationReport
+
+__all__ = ["RawChunk", "SourceInfo", "iter_batches", "iter_raw_chunks", "load", "open_source"]
+
+PREFERRED_VECTOR_COLUMNS = ("embedding", "embeddings", "vector", "vectors", "emb", "features", "X")
+PREFERRED_ID_COLUMNS = ("id", "ids")
+_PARQUET_SUFFIXES = {".parquet", ".pq"}
+_ARROW_SUFFIXES = {".arrow", ".feather", ".ipc", ".arrows"}
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a file holds, read from its header or schema without loading the vectors.
+
+    Attributes
+    ----------
+    path : str
+    format : str
+        One of ``"npy"``, ``"npz"``, ``"parquet"``, ``"arrow"``, ``"lance"``.
+    n_rows : int
+    dim : int
+    dtype : str
+        Element type on disk (vectors are float32 in memory).
+    vector_column : str or None
+    id_column : str or None
+        None when ids are the row numbers.
+    metadata_columns : tuple of str
+    provenance : dict
+        What embedlab stored when it wrote the file (model, source), if anything.
+    """
+
+    path: str
+    format: str
+    n_rows: int
+    dim: int
+    dtype: str
+    vector_column: str | None
+    id_column: str | None
+    metadata_columns: tuple[str, ...] = ()
+    provenance: dict = field(default_factory=dict)
+
+
+@dataclass
+class RawChunk:
+    """Consecutive rows of a source: float32 vectors whose values are not yet checked."""
+
+    vectors: np.ndarray
+    ids: np.ndarray
+    metadata: pa.Table | None
+    start: int
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.vectors.shape[0]
+
+
+class _Source:
+    """A readable embeddings file: subclasses know one format."""
+
+    info: SourceInfo
+
+    def read_all(self) -> RawChunk:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def iter_chunks(self, batch_size: int) -> Iterator[RawChunk]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+def _row_ids(start: int, stop: int) -> np.ndarray:
+    return np.arange(start, stop, dtype=np.int64)
+
+
+def _to_float32(values: np.ndarray, name: str) -> np.ndarray:
+    if values.dtype == object or not (
+        np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)
+    ):
+        raise EmbeddingDataError(f"{name}: the vectors are not numeric (dtype {values.dtype}).")
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+class _NpySource(_Source):
+    """A .npy file: memory-mapped when float32, streamed with plain reads otherwise."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            with open(path, "rb") as handle:
+                version = np.lib.format.read_magic(handle)
+                shape, fortran, dtype = np.lib.format._read_array_header(handle, version)
+                self._offset = handle.tell()
+        except ValueError as err:
+            raise EmbeddingDataError(f"{path}: not a readable .npy file ({err}).") from err
+        if len(shape) != 2:
+            raise EmbeddingDataError(f"{path}: expected a 2-D array of shape (n_rows, dim), got shape {shape}.")
+        if dtype.hasobject or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+            raise EmbeddingDataError(f"{path}: the vectors are not numeric (dtype {dtype}).")
+        self._dtype, self._fortran = dtype, fortran
+        self.info = SourceInfo(str(path), "npy", int(shape[0]), int(shape[1]), str(dtype), None, None)
+
+    def read_all(self) -> RawChunk:
+        array = np.load(self.path, mmap_mode="r")
+        if array.dtype == np.float32 and array.flags.c_contiguous:
+            vectors = array
+        else:
+            vectors = _to_float32(np.asarray(array), str(self.path))
+        return RawChunk(vectors, _row_ids(0, self.info.n_rows), None, 0)
+
+    def iter_chunks(self, batch_size: int) -> Iterator[RawChunk]:
+        if self._fortran:
+            whole = self.read_all()
+            for start in range(0, self.info.n_rows, batch_size):
+                stop = min(start + batch_size, self.info.n_rows)
+                yield RawChunk(np.ascontiguousarray(whole.vectors[start:stop]), _row_ids(start, stop), None, start)
+            return
+        row_bytes = self.info.dim * self._dtype.itemsize
+        with open(self.path, "rb") as handle:
+            for start in range(0, self.info.n_rows, batch_size):
+                stop = min(start + batch_size, self.info.n_rows)
+                handle.seek(self._offset + start * row_bytes)
+                block = np.fromfile(handle, dtype=self._dtype, count=(stop - start) * self.info.dim)
+                vectors = _to_float32(block.reshape(stop - start, self.info.dim), str(self.path))
+                yield RawChunk(vectors, _row_ids(start, stop), None, start)
+
+
+class _NpzSource(_Source):
+    """A .npz archive: one 2-D array of vectors, optional ``ids``, other 1-D arrays as metadata."""
+
+    def __init__(self, path: Path, column: str | None, id_column: str | None) -> None:
+        self.path = path
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        matrices = [key for key, value in arrays.items() if value.ndim == 2]
+        self.vector_key = _pick_column(path, column, matrices, list(arrays), "2-D array")
+        vectors = arrays.pop(self.vector_key)
+        self._vectors = _to_float32(vectors, f"{path}[{self.vector_key}]")
+        n = self._vectors.shape[0]
+        id_key = id_column or next((k for k in PREFERRED_ID_COLUMNS if k in arrays), None)
+        if id_key is not None and id_key not in arrays:
+            raise EmbeddingDataError(f"{path}: no array named {id_key!r} for the ids (arrays: {', '.join(arrays)}).")
+        self._ids = arrays.pop(id_key) if id_key else _row_ids(0, n)
+        columns = {}
+        for key, value in arrays.items():
+            if value.ndim != 1 or value.shape[0] != n:
+                raise EmbeddingDataError(
+                    f"{path}: array {key!r} has shape {value.shape}; extra arrays must be 1-D with one value "
+                    f"per vector ({n})."
+                )
+            columns[key] = value
+        self._metadata = pa.table(columns) if columns else None
+        if self._ids.shape != (n,):
+            raise EmbeddingDataError(f"{path}: {n} vectors but ids of shape {self._ids.shape}.")
+        self.info = SourceInfo(
+            str(path), "npz", n, int(self._vectors.shape[1]), str(vectors.dtype), self.vector_key, id_key,
+            tuple(columns),
+        )
+
+    def read_all(self) -> RawChunk:
+        return RawChunk(self._vectors, self._ids, self._metadata, 0)
+
+    def iter_chunks(self, batch_size: int) -> Iterator[RawChunk]:
+        for start in range(0, self.info.n_rows, batch_size):
+            stop = min(start + batch_size, self.info.n_rows)
+            meta = None if self._metadata is None else self._metadata.slice(start, stop - start)
+            yield RawChunk(self._vectors[start:stop], self._ids[start:stop], meta, start)
+
+
+class _ArrowSource(_Source):
+    """Parquet files and directories, Arrow IPC / Feather files and Lance datasets, via Arrow datasets."""
+
+    def __init__(self, path: Path, kind: str, column: str | None, id_column: str | None) -> None:
+        self.path, self.kind = path, kind
+        self.dataset = self._open(path, kind)
+        schema = self.dataset.schema
+        vector_types = [f.name for f in schema if _is_vector_type(f.type)]
+        self.vector_column = _pick_column(path, column, vector_types, schema.names, "vector column")
+        vector_type = schema.field(self.vector_column).type
+        if not _is_vector_type(vector_type):
+            raise EmbeddingDataError(
+                f"{path}: column {self.vector_column!r} has type {vector_type}, which is not a vector column "
+                "(expected a list or fixed-size list of numbers, or binary float32 blobs)."
+            )
+        self.id_column = id_column or next((c for c in PREFERRED_ID_COLUMNS if c in schema.names), None)
+        if self.id_column is not None and self.id_column not in schema.names:
+            raise EmbeddingDataError(
+                f"{path}: no id column {self.id_column!r} (columns: {', '.join(schema.names)})."
+            )
+        self.metadata_columns = tuple(c for c in schema.names if c not in (self.vector_column, self.id_column))
+        provenance = _read_provenance(schema)
+        self._dtype = np.dtype(provenance.get("binary_dtype", "float32"))
+        n_rows = self.dataset.count_rows()
+        dim = self._probe_dim(n_rows)
+        self.info = SourceInfo(
+            str(path), kind, n_rows, dim, _element_type(vector_type, self._dtype), self.vector_column,
+            self.id_column, self.metadata_columns, provenance,
+        )
+
+    @staticmethod
+    def _open(path: Path, kind: str):
+        try:
+            if kind == "lance":
+                lance = import_optional("lance", "lance", purpose=f"Reading the Lance dataset {path}")
+                return lance.dataset(str(path))
+            return pads.dataset(str(path), format="ipc" if kind == "arrow" else "parquet")
+        except (pa.ArrowInvalid, OSError) as err:
+            raise EmbeddingDataError(f"{path}: cannot be read as {kind} ({err}).") from err
+
+    def _probe_dim(self, n_rows: int) -> int:
+        if n_rows == 0:
+            vector_type = self.dataset.schema.field(self.vector_column).type
+            return int(getattr(vector_type, "list_size", 0) or 0)
+        first = next(self._batches(1, [self.vector_column]))
+        return _vectors_from_arrow(first.column(0), str(self.path), 0, None, self._dtype).shape[1]
+
+    def _batches(self, batch_size: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        if self.kind == "lance":
+            yield from self.dataset.to_batches(columns=columns, batch_size=batch_size)
+        else:
+            yield from self.dataset.to_batches(
+                columns=columns, batch_size=batch_size, batch_readahead=1, fragment_readahead=1
+            )
+
+    def _chunk(self, table: pa.Table | pa.RecordBatch, start: int) -> RawChunk:
+        n = table.num_rows
+        vectors = _vectors_from_arrow(
+            table.column(self.vector_column), str(self.path), start, self.info.dim, self._dtype
+        )
+        if self.id_column is None:
+            ids = _row_ids(start, start + n)
+        else:
+            id_values = table.column(self.id_column)
+            if id_values.null_count:
+                rows = np.flatnonzero(pc.is_null(id_values).to_numpy(zero_copy_only=False)) + start
+                raise EmbeddingDataError(
+                    f"{self.path}: {rows.size} row(s) have no id in column {self.id_column!r} "
+                    f"(rows {rows[:5].tolist()}). Every row needs an id."
+                )
+            ids = id_values.to_numpy(zero_copy_only=False)
+        metadata = None
+        if self.metadata_columns:
+            metadata = pa.table({c: table.column(c) for c in self.metadata_columns})
+        return RawChunk(vectors, ids, metadata, start)
+
+    def read_all(self) -> RawChunk:
+        table = self.dataset.to_table(columns=[self.vector_column, *self._extra_columns()])
+        return self._chunk(table, 0)
+
+    def _extra_columns(self) -> list[str]:
+        return ([self.id_column] if self.id_column else []) + list(self.metadata_columns)
+
+    def iter_chunks(self, batch_size: int) -> Iterator[RawChunk]:
+        start = 0
+        pending: list[pa.RecordBatch] = []
+        pending_rows = 0
+        for batch in self._batches(batch_size, [self.vector_column, *self._extra_columns()]):
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            while pending_rows >= batch_size:
+                table = pa.Table.from_batches(pending)
+                yield self._chunk(table.slice(0, batch_size), start)
+                start += batch_size
+                rest = table.slice(batch_size)
+                pending, pending_rows = rest.to_batches(), rest.num_rows
+        if pending_rows:
+            yield self._chunk(pa.Table.from_batches(pending), start)
+
+
+def _is_vector_type(t: pa.DataType) -> bool:
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        value = t.value_type
+        return pa.types.is_floating(value) or pa.types.is_integer(value)
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+
+
+def _element_type(t: pa.DataType, binary_dtype: np.dtype) -> str:
+    if hasattr(t, "value_type"):
+        return str(t.value_type.to_pandas_dtype().__name__)
+    return str(binary_dtype)
+
+
+def _pick_column(path: Path, requested: str | None, candidates: list[str], names: list[str], what: str) -> str:
+    if requested is not None:
+        if requested not in names:
+            raise EmbeddingDataError(
+                f"{path}: no column {requested!r}; it has {', '.join(names) or 'no columns'}."
+            )
+        return requested
+    if len(candidates) == 1:
+        return candidates[0]
+    preferred = [c for c in PREFERRED_VECTOR_COLUMNS if c in candidates]
+    if preferred:
+        return preferred[0]
+    if not candidates:
+        raise EmbeddingDataError(
+            f"{path}: found no {what} among {', '.join(names) or 'no columns'}. Vectors must be a list or "
+            "fixed-size list of numbers (or float32 bytes); name the column with column=... (CLI: --column)."
+        )
+    raise EmbeddingDataError(
+        f"{path}: several columns could hold the vectors ({', '.join(candidates)}); choose one with "
+        "column=... (CLI: --column)."
+    )
+
+
+def _read_provenance(schema: pa.Schema) -> dict:
+    raw = (schema.metadata or {}).get(PROVENANCE_KEY)
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {}
+
+
+def _vectors_from_arrow(
+    column: pa.Array | pa.ChunkedArray, name: str, start: int, dim: int | None, binary_dtype: np.dtype
+) -> np.ndarray:
+    """Convert a list, fixed-size-list or binary vector column into a float32 matrix, checking its shape."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if array.null_count:
+        rows = np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False)) + start
+        raise EmbeddingDataError(
+            f"{name}: {rows.size} row(s) have no vector (null) at rows {rows[:5].tolist()}"
+            f"{' ...' if rows.size > 5 else ''}. Remove them or fill them upstream."
+        )
+    n = len(array)
+    if pa.types.is_fixed_size_binary(array.type) or pa.types.is_binary(array.type) or pa.types.is_large_binary(
+        array.type
+    ):
+        values, lengths = _binary_values(array)
+        itemsize = binary_dtype.itemsize
+        if np.any(lengths % itemsize):
+            rows = np.flatnonzero(lengths % itemsize)[:5] + start
+            raise EmbeddingDataError(
+                f"{name}: binary vectors at rows {rows.tolist()} are not a whole number of {binary_dtype} values."
+            )
+        lengths = lengths // itemsize
+        flat = values.view(binary_dtype)
+    else:
+        if pa.types.is_fixed_size_list(array.type):
+            lengths = np.full(n, array.type.list_size, dtype=np.int64)
+        else:
+            lengths = pc.list_value_length(array).to_numpy(zero_copy_only=False).astype(np.int64)
+        flat = array.flatten().to_numpy(zero_copy_only=False)
+    expected = int(lengths[0]) if dim is None and n else dim
+    if n and np.any(lengths != expected):
+        bad = np.flatnonzero(lengths != expected)
+        shown = ", ".join(f"row {start + i} has {lengths[i]}" for i in bad[:5])
+        raise EmbeddingDataError(
+            f"{name}: vectors of different lengths (expected {expected} values: {shown}"
+            f"{', ...' if bad.size > 5 else ''}; {bad.size} row(s) in all). Every vector must have the same "
+            "dimension."
+        )
+    return _to_float32(np.asarray(flat).reshape(n, expected or 0), name)
+
+
+def _binary_values(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The concatenated bytes of a binary array and each value's length, honouring slicing."""
+    buffers = array.buffers()
+    if pa.types.is_fixed_size_binary(array.type):
+        width = array.type.byte_width
+        data = np.frombuffer(buffers[1], dtype=np.uint8)[array.offset * width : (array.offset + len(array)) * width]
+        return data, np.full(len(array), width, dtype=np.int64)
+    offset_type = np.int64 if pa.types.is_large_binary(array.type) else np.int32
+    offsets = np.frombuffer(buffers[1], dtype=offset_type)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return data, np.diff(offsets).astype(np.int64)
+
+
+def open_source(path: str | os.PathLike, *, column: str | None = None, id_column: str | None = None) -> _Source:
+    """Open an embeddings file of any supported format, reading only its header or schema.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.npy``, ``.npz``, ``.parquet`` / ``.pq`` (or a directory of them), ``.arrow`` / ``.feather`` /
+        ``.ipc``, or a Lance dataset directory (``.lance``).
+    column : str, optional
+        The vector column (Parquet, Arrow, Lance) or array (npz); auto-detected when omitted.
+    id_column : str, optional
+        The id column; ``id`` when present, else ids are the row numbers.
+
+    Raises
+    ------
+    EmbeddingDataError
+        If the file is missing, of an unknown format, unreadable, or holds no usable vector column.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise EmbeddingDataError(f"{p}: no such file or directory.")
+    suffix = p.suffix.lower()
+    if p.is_dir():
+        if suffix == ".lance" or (p / "_versions").is_dir():
+            return _ArrowSource(p, "lance", column, id_column)
+        if any(f.suffix.lower() in _PARQUET_SUFFIXES for f in p.iterdir()):
+            return _ArrowSource(p, "parquet", column, id_column)
+        raise EmbeddingDataError(f"{p}: a directory with neither Parquet files nor a Lance dataset.")
+    if suffix == ".npy":
+        return _NpySource(p)
+    if suffix == ".npz":
+        try:
+            return _NpzSource(p, column, id_column)
+        except (ValueError, OSError) as err:
+            if isinstance(err, EmbeddingDataError):
+                raise
+            raise EmbeddingDataError(f"{p}: not a readable .npz archive ({err}).") from err
+    if suffix in _PARQUET_SUFFIXES:
+        return _ArrowSource(p, "parquet", column, id_column)
+    if suffix in _ARROW_SUFFIXES:
+        return _ArrowSource(p, "arrow", column, id_column)
+    raise EmbeddingDataError(
+        f"{p}: unknown format {suffix or '(no suffix)'}; embedlab reads .npy, .npz, .parquet, .arrow, "
+        ".feather and Lance datasets."
+    )
+
+
+def iter_raw_chunks(
+    path: str | os.PathLike, batch_size: int = 65_536, *, column: str | None = None, id_column: str | None = None
+) -> Iterator[RawChunk]:
+    """Stream a file as raw chunks (float32 vectors, ids, metadata) without checking the values."""
+    _check_batch_size(batch_size)
+    yield from open_source(path, column=column, id_column=id_column).iter_chunks(batch_size)
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise EmbeddingDataError(f"batch_size must be a positive integer, got {batch_size!r}.")
+
+
+def load(
+    path: str | os.PathLike,
+    *,
+    column: str | None = None,
+    id_column: str | None = None,
+    on_invalid: OnInvalid = "raise",
+) -> EmbeddingSet:
+    """Read an embeddings file into a validated :class:`EmbeddingSet`.
+
+    A float32 ``.npy`` file stays memory-mapped; other formats are read into memory (use
+    :func:`iter_batches` for sets larger than RAM).
+
+    Parameters
+    ----------
+    path : path-like
+        See :func:`open_source` for the formats.
+    column, id_column : str, optional
+        Vector and id columns; auto-detected when omitted.
+    on_invalid : {"raise", "drop"}, default="raise"
+        Fail on rows with NaN/Inf, all-zero vectors or repeated ids, or drop them and list them in
+        ``EmbeddingSet.validation``.
+
+    Returns
+    -------
+    EmbeddingSet
+
+    Raises
+    ------
+    EmbeddingDataError
+        On an unreadable file, a missing or ragged vector column, or invalid rows with ``on_invalid="raise"``.
+    """
+    source = open_source(path, column=column, id_column=id_column)
+    if source.info.n_rows == 0:
+        raise EmbeddingDataError(f"{path}: the input is empty (0 rows).")
+    chunk = source.read_all()
+    return EmbeddingSet(
+        chunk.vectors, chunk.ids, chunk.metadata, source=str(path),
+        model=source.info.provenance.get("model"), on_invalid=on_invalid,
+    )
+
+
+def iter_batches(
+    path: str | os.PathLike,
+    batch_size: int = 65_536,
+    *,
+    column: str | None = None,
+    id_column: str | None = None,
+    on_invalid: OnInvalid = "raise",
+) -> Iterator[EmbeddingSet]:
+    """Stream a file as validated :class:`EmbeddingSet` batches without loading it whole.
+
+    Memory stays near one batch (plus one Parquet page or Arrow record batch). Ids are checked for
+    repeats across batches as well as within each.
+
+    Parameters
+    ----------
+    path : path-like
+        See :func:`open_source`.
+    batch_size : int, default=65536
+        Rows per batch; the last batch may be shorter.
+    column, id_column : str, optional
+        Vector and id columns; auto-detected when omitted.
+    on_invalid : {"raise", "drop"}, default="raise"
+        As for :func:`load`; dropped rows are listed in each batch's ``validation``.
+
+    Yields
+    ------
+    EmbeddingSet
+        Consecutive batches; ``ids`` are row numbers of the whole file when the file has no id column.
+    """
+    _check_batch_size(batch_size)
+    source = open_source(path, column=column, id_column=id_column)
+    if source.info.n_rows == 0:
+        raise EmbeddingDataError(f"{path}: the input is empty (0 rows).")
+    seen = _SeenIds(source.info.id_column is not None)
+    model = source.info.provenance.get("model")
+    for chunk in source.iter_chunks(batch_size):
+        name = f"{path} (rows {chunk.start}-{chunk.stop - 1})"
+        vectors, ids, metadata = chunk.vectors, chunk.ids, chunk.metadata
+        repeated = seen.repeated_in_earlier_batches(ids)
+        earlier: tuple[InvalidRows, ...] = ()
+        if repeated.size:
+            earlier = (InvalidRows("a duplicate id (an earlier batch has the same id)", repeated, ids[repeated]),)
+            if on_invalid == "raise":
+                raise EmbeddingDataError(
+                    f"{name}: {earlier[0].describe(len(ids))}. Ids must be unique; fix them upstream or pass "
+                    "on_invalid='drop' (CLI: --on-invalid drop)."
+                )
+            keep = np.ones(len(ids), dtype=bool)
+            keep[repeated] = False
+            vectors, ids = vectors[keep], ids[keep]
+            metadata = None if metadata is None else metadata.filter(pa.array(keep))
+        emb = EmbeddingSet(
+            vectors, ids, metadata, source=str(path), model=model, on_invalid=on_invalid, name=name
+        )
+        if earlier:
+            # Positions of rows dropped for other reasons count from the batch after the repeats left it.
+            emb.validation = ValidationReport(len(chunk.ids), earlier + emb.validation.dropped)
+        seen.add(emb.ids)
+        yield emb
+
+
+def id_keys(ids: np.ndarray) -> np.ndarray:
+    """64-bit keys for ids: integer ids themselves, else their (per-process) hashes."""
+    if np.issubdtype(ids.dtype, np.integer):
+        return ids.astype(np.int64)
+    return np.fromiter((hash(i) for i in ids), dtype=np.int64, count=len(ids))
+
+
+class _SeenIds:
+    """Remembers the ids of earlier batches as 64-bit keys (hashes for strings) to find repeats.
+
+    Keys are kept in sorted blocks whose sizes halve from the first to the last, merged like a binary
+    counter, so adding n ids costs O(n log n) in all and a lookup O(log n) per block.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.blocks: list[np.ndarray] = []
+
+    def repeated_in_earlier_batches(self, ids: np.ndarray) -> np.ndarray:
+        if not self.enabled or not self.blocks:
+            return np.empty(0, dtype=np.int64)
+        keys = id_keys(ids)
+        found = np.zeros(keys.size, dtype=bool)
+        for block in self.blocks:
+            at = np.minimum(np.searchsorted(block, keys), block.size - 1)
+            found |= block[at] == keys
+        return np.flatnonzero(found)
+
+    def add(self, ids: np.ndarray) -> None:
+        if not self.enabled or ids.size == 0:
+            return
+        self.blocks.append(np.unique(id_keys(ids)))
+        while len(self.blocks) > 1 and self.blocks[-1].size >= self.blocks[-2].size:
+            last = self.blocks.pop()
+            self.blocks[-1] = np.union1d(self.blocks[-1], last)

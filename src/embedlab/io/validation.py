@@ -1,0 +1,323 @@
+"""The one input validator: every public entry point passes its vectors (and ids) through here.
+
+It turns array-likes into C-contiguous float32 matrices and finds the rows that no estimator can use (NaN or
+Inf values, all-zero vectors, repeated ids). Errors name the input, the problem, how many rows are affected,
+the first offending ids and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+
+__all__ = [
+    "InvalidRows",
+    "OnInvalid",
+    "ValidationReport",
+    "as_float32_matrix",
+    "check_k",
+    "check_vectors",
+    "find_invalid_rows",
+]
+
+OnInvalid = Literal["raise", "drop"]
+_SCAN_ROWS = 65_536
+_SHOWN_IDS = 5
+
+
+@dataclass(frozen=True)
+class InvalidRows:
+    """Rows of one input that share one problem.
+
+    Attributes
+    ----------
+    reason : str
+        What is wrong, for example ``"NaN or Inf values"``.
+    positions : numpy.ndarray of int64
+        Row positions in the input, ascending.
+    ids : numpy.ndarray
+        The ids of those rows.
+    """
+
+    reason: str
+    positions: np.ndarray
+    ids: np.ndarray
+
+    def describe(self, n_rows: int) -> str:
+        """One sentence: how many rows, out of how many, and the first ids."""
+        shown = ", ".join(repr(_plain(i)) for i in self.ids[:_SHOWN_IDS])
+        more = ", ..." if len(self.ids) > _SHOWN_IDS else ""
+        return f"{len(self.positions)} of {n_rows} rows have {self.reason} (ids {shown}{more})"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What validation found and, with ``on_invalid="drop"``, what it dropped.
+
+    Attributes
+    ----------
+    n_input : int
+        Rows before validation.
+    dropped : tuple of InvalidRows
+        The rows removed, by reason. Empty when nothing was dropped.
+    """
+
+    n_input: int
+    dropped: tuple[InvalidRows, ...] = field(default_factory=tuple)
+
+    @property
+    def n_dropped(self) -> int:
+        """Number of distinct rows dropped."""
+        if not self.dropped:
+            return 0
+        return int(np.unique(np.concatenate([d.positions for d in self.dropped])).size)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description listing every dropped id."""
+        return {
+            "n_input": self.n_input,
+            "n_dropped": self.n_dropped,
+            "dropped": [
+                {"reason": d.reason, "count": len(d.positions), "ids": [_plain(i) for i in d.ids]}
+                for d in self.dropped
+            ],
+        }
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python scalar it holds (for messages and JSON)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def as_float32_matrix(vectors: object, *, name: str = "vectors") -> np.ndarray:
+    """Convert ``vectors`` to a C-contiguous float32 matrix, checking only type and shape.
+
+    Parameters
+    ----------
+    vectors : array-like of shape (n, d)
+        Numeric values; float16, float64 and integer inputs are converted.
+    name : str, default="vectors"
+        How to call the input in error messages (a file name, an argument name).
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, d), float32
+        The same array when it already is float32 and C-contiguous (memory maps stay memory maps).
+
+    Raises
+    ------
+    EmbeddingDataError
+        If the values are not numeric, not two-dimensional, or have no rows or no columns.
+
+    Examples
+    --------
+    >>> as_float32_matrix([[1, 2], [3, 4]]).dtype
+    dtype('float32')
+    """
+    try:
+        array = np.asarray(vectors)
+    except ValueError as err:  # ragged nested sequences
+        raise EmbeddingDataError(
+            f"{name}: the vectors are ragged (rows of different lengths) and cannot form a matrix: {err}. "
+            "Every vector must have the same number of values."
+        ) from err
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+    ):
+        raise EmbeddingDataError(
+            f"{name}: vectors must be numeric, got dtype {array.dtype}. "
+            "Pass a numeric array of shape (n_rows, dim)."
+        )
+    if array.ndim != 2:
+        hint = " For a single vector use vectors.reshape(1, -1)." if array.ndim == 1 else ""
+        raise EmbeddingDataError(
+            f"{name}: expected a 2-D array of shape (n_rows, dim), got shape {array.shape}.{hint}"
+        )
+    if array.shape[0] == 0:
+        raise EmbeddingDataError(f"{name}: the input is empty (0 rows). Check the file or the filter.")
+    if array.shape[1] == 0:
+        raise EmbeddingDataError(f"{name}: the vectors have dimension 0. Check the vector column.")
+    if array.dtype == np.float32 and array.flags.c_contiguous:
+        return array
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def find_invalid_rows(
+    vectors: np.ndarray, ids: np.ndarray | None = None, *, allow_zero: bool = False
+) -> tuple[InvalidRows, ...]:
+    """Find the rows no estimator can use.
+
+    Scans block-wise, so a memory-mapped matrix is never copied whole.
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray of shape (n, d)
+        Assumed already converted by :func:`as_float32_matrix`.
+    ids : numpy.ndarray of shape (n,), optional
+        Row ids; positions are used when omitted. Repeated ids are reported (every occurrence after
+        the first).
+    allow_zero : bool, default=False
+        Whether all-zero vectors are acceptable (they are not for cosine geometry).
+
+    Returns
+    -------
+    tuple of InvalidRows
+        One entry per problem found; empty when every row is usable.
+    """
+    n = vectors.shape[0]
+    labels = np.arange(n, dtype=np.int64) if ids is None else ids
+    non_finite, zero = [], []
+    for start in range(0, n, _SCAN_ROWS):
+        block = np.asarray(vectors[start : start + _SCAN_ROWS])
+        non_finite.append(np.flatnonzero(~np.isfinite(block).all(axis=1)) + start)
+        if not allow_zero:
+            zero.append(np.flatnonzero(~block.any(axis=1)) + start)
+    problems = []
+    bad = np.concatenate(non_finite)
+    if bad.size:
+        problems.append(InvalidRows("NaN or Inf values", bad, labels[bad]))
+    if zero:
+        bad = np.concatenate(zero)
+        if bad.size:
+            problems.append(InvalidRows("all-zero vectors", bad, labels[bad]))
+    if ids is not None:
+        repeated = _repeated_positions(ids)
+        if repeated.size:
+            problems.append(InvalidRows("a duplicate id (an earlier row has the same id)", repeated, ids[repeated]))
+    return tuple(problems)
+
+
+def _repeated_positions(ids: np.ndarray) -> np.ndarray:
+    """Positions of every id occurrence after its first one, ascending."""
+    _, first = np.unique(ids, return_index=True)
+    if first.size == ids.size:
+        return np.empty(0, dtype=np.int64)
+    keep = np.zeros(ids.size, dtype=bool)
+    keep[first] = True
+    return np.flatnonzero(~keep)
+
+
+def check_vectors(
+    vectors: object,
+    *,
+    name: str = "vectors",
+    ids: Sequence | np.ndarray | None = None,
+    on_invalid: OnInvalid = "raise",
+    allow_zero: bool = False,
+    min_rows: int = 1,
+) -> tuple[np.ndarray, np.ndarray | None, ValidationReport]:
+    """Validate vectors (and their ids), raising on unusable rows or dropping them on request.
+
+    Parameters
+    ----------
+    vectors : array-like of shape (n, d)
+        The embeddings.
+    name : str, default="vectors"
+        How to call the input in messages (a file name, an argument name).
+    ids : array-like of shape (n,), optional
+        Row ids, checked for uniqueness and used in messages.
+    on_invalid : {"raise", "drop"}, default="raise"
+        ``"raise"`` fails on the first problem; ``"drop"`` removes the bad rows and lists them in the report.
+    allow_zero : bool, default=False
+        Accept all-zero vectors.
+    min_rows : int, default=1
+        Fewest rows the caller can work with, checked after dropping.
+
+    Returns
+    -------
+    vectors : numpy.ndarray of shape (m, d), float32
+        C-contiguous; ``m = n`` unless rows were dropped.
+    ids : numpy.ndarray of shape (m,) or None
+        The ids of the kept rows (None when none were given).
+    report : ValidationReport
+        What was dropped.
+
+    Raises
+    ------
+    EmbeddingDataError
+        On unusable rows with ``on_invalid="raise"``, a length mismatch between vectors and ids, or fewer
+        than ``min_rows`` rows.
+
+    Examples
+    --------
+    >>> X, ids, report = check_vectors([[1.0, 0.0], [float("nan"), 1.0]], ids=["a", "b"], on_invalid="drop")
+    >>> X.shape, ids.tolist(), report.n_dropped
+    ((1, 2), ['a'], 1)
+    """
+    if on_invalid not in ("raise", "drop"):
+        raise ConfigurationError(f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}.")
+    matrix = as_float32_matrix(vectors, name=name)
+    id_array = None if ids is None else np.asarray(ids)
+    if id_array is not None and id_array.shape != (matrix.shape[0],):
+        raise EmbeddingDataError(
+            f"{name}: {matrix.shape[0]} vectors but {id_array.size} ids; give exactly one id per row."
+        )
+    problems = find_invalid_rows(matrix, id_array, allow_zero=allow_zero)
+    n = matrix.shape[0]
+    if problems and on_invalid == "raise":
+        details = "; ".join(p.describe(n) for p in problems)
+        raise EmbeddingDataError(
+            f"{name}: {details}. Fix the data upstream, or drop these rows explicitly with "
+            "on_invalid='drop' (CLI: --on-invalid drop), which lists every dropped id."
+        )
+    report = ValidationReport(n_input=n, dropped=problems)
+    if problems:
+        keep = np.ones(n, dtype=bool)
+        for problem in problems:
+            keep[problem.positions] = False
+        matrix = np.ascontiguousarray(matrix[keep])
+        id_array = None if id_array is None else id_array[keep]
+    if matrix.shape[0] < min_rows:
+        raise EmbeddingDataError(
+            f"{name}: {matrix.shape[0]} usable row(s), but this needs at least {min_rows}"
+            + (f" ({report.n_dropped} dropped as invalid)" if report.n_dropped else "")
+            + ". Provide more vectors."
+        )
+    return matrix, id_array, report
+
+
+def check_k(k: int, n_rows: int, *, name: str = "k", exclude_self: bool = True) -> int:
+    """Check a neighbour count against the number of rows available.
+
+    Parameters
+    ----------
+    k : int
+        Requested number of neighbours.
+    n_rows : int
+        Rows in the searched set.
+    name : str, default="k"
+        Parameter name for messages.
+    exclude_self : bool, default=True
+        Whether each row is searched against the set containing it (then at most ``n_rows - 1``
+        neighbours exist).
+
+    Returns
+    -------
+    int
+        ``k`` as a Python int.
+
+    Raises
+    ------
+    ConfigurationError
+        If ``k < 1`` or more neighbours are asked for than exist.
+
+    Examples
+    --------
+    >>> check_k(5, 10)
+    5
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigurationError(f"{name} must be a positive integer, got {k!r}.")
+    available = n_rows - 1 if exclude_self else n_rows
+    if k > available:
+        raise ConfigurationError(
+            f"{name}={k} but only {available} neighbour(s) exist among {n_rows} rows"
+            + (" (a row is not its own neighbour)" if exclude_self else "")
+            + f". Use {name} <= {max(available, 1)} or provide more rows."
+        )
+    return int(k)

@@ -1,0 +1,75 @@
+"""Atomic output: every file embedlab writes goes through here, so a crash never leaves half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["atomic_path", "write_json", "write_table"]
+
+_ROW_GROUP_BYTES = 64 * 2**20
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is fsynced and renamed onto ``path``.
+
+    On any exception the temporary file is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text()
+    'done'
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_table(table: pa.Table, path: str | os.PathLike) -> Path:
+    """Write an Arrow table to Parquet atomically, in row groups of about 64 MB.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        The table; its schema metadata is kept.
+    path : path-like
+        Destination ``.parquet`` file.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    row_bytes = max(1, table.nbytes // max(table.num_rows, 1))
+    row_group_size = max(1024, _ROW_GROUP_BYTES // row_bytes)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=row_group_size, compression="zstd")
+    return Path(path)
+
+
+def write_json(document: object, path: str | os.PathLike) -> Path:
+    """Write a JSON document atomically (UTF-8, indented)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return Path(path)
