@@ -3,4 +3,11 @@
 from embedlab.embed.encoder import DEFAULT_MODEL_NAME, default_model_path, embed_texts, load_encoder
 from embedlab.embed.pipeline import EmbedReport, embed_file
 
-__all__ = ["DEFAULT_MODEL_NAME", "EmbedReport", "default_model_path", "embed_file", "embed_texts", "load_encoder"]
+__all__ = [
+    "DEFAULT_MODEL_NAME",
+    "EmbedReport",
+    "default_model_path",
+    "embed_file",
+    "embed_texts",
+    "load_encoder",
+]

@@ -123,15 +123,25 @@ def embed_file(
         for i in todo:
             part = table.slice(i * shard_size, shard_size)
             vectors = embed_texts(part.column("text").to_pylist(), encoder, batch_size=batch_size)
-            emb = EmbeddingSet(vectors, part.column("id").to_numpy(zero_copy_only=False),
-                               part.drop_columns(["id"]), source=str(input_path), model=model_name)
+            emb = EmbeddingSet(
+                vectors,
+                part.column("id").to_numpy(zero_copy_only=False),
+                part.drop_columns(["id"]),
+                source=str(input_path),
+                model=model_name,
+            )
             emb.to_parquet(shards / _shard_name(i))
             advance(part.num_rows)
     dim = _concatenate_shards(shards, n_shards, output)
     shutil.rmtree(shards)
     report = EmbedReport(
-        output=str(output), n=table.num_rows, dim=dim, model=model_name, shards=n_shards,
-        shards_reused=n_shards - len(todo), seconds=round(time.perf_counter() - started, 3),
+        output=str(output),
+        n=table.num_rows,
+        dim=dim,
+        model=model_name,
+        shards=n_shards,
+        shards_reused=n_shards - len(todo),
+        seconds=round(time.perf_counter() - started, 3),
         validation=validation.to_dict(),
     )
     logger.info("embedded %d texts into %s in %.1f s", report.n, output, report.seconds)
@@ -143,14 +153,25 @@ def _shard_name(i: int) -> str:
 
 
 def _manifest(
-    path: Path, n_rows: int, text_column: str | None, id_column: str | None, model: str, shard_size: int,
+    path: Path,
+    n_rows: int,
+    text_column: str | None,
+    id_column: str | None,
+    model: str,
+    shard_size: int,
     on_invalid: OnInvalid,
 ) -> dict:
     stat = path.stat()
     return {
-        "input": str(path.resolve()), "input_bytes": stat.st_size, "input_mtime_ns": stat.st_mtime_ns,
-        "rows": n_rows, "text_column": text_column, "id_column": id_column, "model": model,
-        "shard_size": shard_size, "on_invalid": on_invalid,
+        "input": str(path.resolve()),
+        "input_bytes": stat.st_size,
+        "input_mtime_ns": stat.st_mtime_ns,
+        "rows": n_rows,
+        "text_column": text_column,
+        "id_column": id_column,
+        "model": model,
+        "shard_size": shard_size,
+        "on_invalid": on_invalid,
     }
 
 
@@ -179,4 +200,3 @@ def _concatenate_shards(shards: Path, n_shards: int, output: Path) -> int:
         for i in range(n_shards):
             writer.write_table(pq.read_table(shards / _shard_name(i)).cast(first))
     return int(dim)
-

@@ -21,7 +21,7 @@ import pyarrow.dataset as pads
 
 from embedlab._optional import import_optional
 from embedlab.exceptions import EmbeddingDataError
-from embedlab.io.embedding_set import ID_COLUMN, PROVENANCE_KEY, EmbeddingSet
+from embedlab.io.embedding_set import PROVENANCE_KEY, EmbeddingSet
 from embedlab.io.validation import InvalidRows, OnInvalid, ValidationReport
 
 __all__ = ["RawChunk", "SourceInfo", "iter_batches", "iter_raw_chunks", "load", "open_source"]
@@ -108,12 +108,11 @@ class _NpySource(_Source):
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            with open(path, "rb") as handle:
-                version = np.lib.format.read_magic(handle)
-                shape, fortran, dtype = np.lib.format._read_array_header(handle, version)
-                self._offset = handle.tell()
-        except ValueError as err:
+            header = np.load(path, mmap_mode="r")
+        except (ValueError, OSError) as err:
             raise EmbeddingDataError(f"{path}: not a readable .npy file ({err}).") from err
+        shape, dtype, self._offset = header.shape, header.dtype, header.offset
+        fortran = header.ndim == 2 and not header.flags.c_contiguous
         if len(shape) != 2:
             raise EmbeddingDataError(f"{path}: expected a 2-D array of shape (n_rows, dim), got shape {shape}.")
         if dtype.hasobject or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
@@ -174,7 +173,13 @@ class _NpzSource(_Source):
         if self._ids.shape != (n,):
             raise EmbeddingDataError(f"{path}: {n} vectors but ids of shape {self._ids.shape}.")
         self.info = SourceInfo(
-            str(path), "npz", n, int(self._vectors.shape[1]), str(vectors.dtype), self.vector_key, id_key,
+            str(path),
+            "npz",
+            n,
+            int(self._vectors.shape[1]),
+            str(vectors.dtype),
+            self.vector_key,
+            id_key,
             tuple(columns),
         )
 
@@ -205,17 +210,22 @@ class _ArrowSource(_Source):
             )
         self.id_column = id_column or next((c for c in PREFERRED_ID_COLUMNS if c in schema.names), None)
         if self.id_column is not None and self.id_column not in schema.names:
-            raise EmbeddingDataError(
-                f"{path}: no id column {self.id_column!r} (columns: {', '.join(schema.names)})."
-            )
+            raise EmbeddingDataError(f"{path}: no id column {self.id_column!r} (columns: {', '.join(schema.names)}).")
         self.metadata_columns = tuple(c for c in schema.names if c not in (self.vector_column, self.id_column))
         provenance = _read_provenance(schema)
         self._dtype = np.dtype(provenance.get("binary_dtype", "float32"))
         n_rows = self.dataset.count_rows()
         dim = self._probe_dim(n_rows)
         self.info = SourceInfo(
-            str(path), kind, n_rows, dim, _element_type(vector_type, self._dtype), self.vector_column,
-            self.id_column, self.metadata_columns, provenance,
+            str(path),
+            kind,
+            n_rows,
+            dim,
+            _element_type(vector_type, self._dtype),
+            self.vector_column,
+            self.id_column,
+            self.metadata_columns,
+            provenance,
         )
 
     @staticmethod
@@ -304,9 +314,7 @@ def _element_type(t: pa.DataType, binary_dtype: np.dtype) -> str:
 def _pick_column(path: Path, requested: str | None, candidates: list[str], names: list[str], what: str) -> str:
     if requested is not None:
         if requested not in names:
-            raise EmbeddingDataError(
-                f"{path}: no column {requested!r}; it has {', '.join(names) or 'no columns'}."
-            )
+            raise EmbeddingDataError(f"{path}: no column {requested!r}; it has {', '.join(names) or 'no columns'}.")
         return requested
     if len(candidates) == 1:
         return candidates[0]
@@ -346,8 +354,10 @@ def _vectors_from_arrow(
             f"{' ...' if rows.size > 5 else ''}. Remove them or fill them upstream."
         )
     n = len(array)
-    if pa.types.is_fixed_size_binary(array.type) or pa.types.is_binary(array.type) or pa.types.is_large_binary(
-        array.type
+    if (
+        pa.types.is_fixed_size_binary(array.type)
+        or pa.types.is_binary(array.type)
+        or pa.types.is_large_binary(array.type)
     ):
         values, lengths = _binary_values(array)
         itemsize = binary_dtype.itemsize
@@ -437,7 +447,11 @@ def open_source(path: str | os.PathLike, *, column: str | None = None, id_column
 
 
 def iter_raw_chunks(
-    path: str | os.PathLike, batch_size: int = 65_536, *, column: str | None = None, id_column: str | None = None
+    path: str | os.PathLike,
+    batch_size: int = 65_536,
+    *,
+    column: str | None = None,
+    id_column: str | None = None,
 ) -> Iterator[RawChunk]:
     """Stream a file as raw chunks (float32 vectors, ids, metadata) without checking the values."""
     _check_batch_size(batch_size)
@@ -485,8 +499,12 @@ def load(
         raise EmbeddingDataError(f"{path}: the input is empty (0 rows).")
     chunk = source.read_all()
     return EmbeddingSet(
-        chunk.vectors, chunk.ids, chunk.metadata, source=str(path),
-        model=source.info.provenance.get("model"), on_invalid=on_invalid,
+        chunk.vectors,
+        chunk.ids,
+        chunk.metadata,
+        source=str(path),
+        model=source.info.provenance.get("model"),
+        on_invalid=on_invalid,
     )
 
 
@@ -541,9 +559,7 @@ def iter_batches(
             keep[repeated] = False
             vectors, ids = vectors[keep], ids[keep]
             metadata = None if metadata is None else metadata.filter(pa.array(keep))
-        emb = EmbeddingSet(
-            vectors, ids, metadata, source=str(path), model=model, on_invalid=on_invalid, name=name
-        )
+        emb = EmbeddingSet(vectors, ids, metadata, source=str(path), model=model, on_invalid=on_invalid, name=name)
         if earlier:
             # Positions of rows dropped for other reasons count from the batch after the repeats left it.
             emb.validation = ValidationReport(len(chunk.ids), earlier + emb.validation.dropped)

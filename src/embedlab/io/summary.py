@@ -129,7 +129,7 @@ def describe(
     """
     source = open_source(path, column=column, id_column=id_column)
     info = source.info
-    norms, hashes, id_keys = [], [], []
+    norms, hashes, id_key_parts = [], [], []
     nan_inf = zero = 0
     with progress.task(f"Reading {os.path.basename(str(path))}", info.n_rows) as advance:
         for chunk in source.iter_chunks(batch_size):
@@ -139,22 +139,35 @@ def describe(
             norms.append(np.linalg.norm(chunk.vectors[finite], axis=1))
             hashes.append(row_hashes(chunk.vectors))
             if info.id_column is not None:
-                id_keys.append(id_keys(chunk.ids))
+                id_key_parts.append(id_keys(chunk.ids))
             advance(len(chunk.ids))
     all_norms = np.concatenate(norms) if norms else np.empty(0)
     dup_rows, dup_groups = _repeats(np.concatenate(hashes) if hashes else np.empty(0, np.uint64))
-    dup_ids, _ = _repeats(np.concatenate(id_keys)) if id_keys else (0, 0)
+    dup_ids, _ = _repeats(np.concatenate(id_key_parts)) if id_key_parts else (0, 0)
     stats = (
         (float(all_norms.min()), float(all_norms.mean()), float(np.median(all_norms)), float(all_norms.max()))
         if all_norms.size
         else (float("nan"),) * 4
     )
     return Description(
-        path=str(path), format=info.format, n=info.n_rows, dim=info.dim, dtype=info.dtype,
-        vector_column=info.vector_column, id_column=info.id_column,
-        norm_min=stats[0], norm_mean=stats[1], norm_median=stats[2], norm_max=stats[3],
-        nan_inf_rows=nan_inf, zero_rows=zero, duplicate_rows=dup_rows, duplicate_groups=dup_groups,
-        duplicate_ids=dup_ids, metadata_columns=info.metadata_columns, model=info.provenance.get("model"),
+        path=str(path),
+        format=info.format,
+        n=info.n_rows,
+        dim=info.dim,
+        dtype=info.dtype,
+        vector_column=info.vector_column,
+        id_column=info.id_column,
+        norm_min=stats[0],
+        norm_mean=stats[1],
+        norm_median=stats[2],
+        norm_max=stats[3],
+        nan_inf_rows=nan_inf,
+        zero_rows=zero,
+        duplicate_rows=dup_rows,
+        duplicate_groups=dup_groups,
+        duplicate_ids=dup_ids,
+        metadata_columns=info.metadata_columns,
+        model=info.provenance.get("model"),
     )
 
 

@@ -22,11 +22,23 @@ TEXT_COLUMN = "text"
 _PREFERRED_TEXT_COLUMNS = (TEXT_COLUMN, "sentence", "content", "document", "body")
 
 
+_COMPRESSED = {".gz", ".bz2", ".zst"}
+
+
+def _format_suffix(path: Path) -> str:
+    """The format's suffix, looking through a compression suffix (``texts.jsonl.gz`` -> ``.jsonl``)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] in _COMPRESSED:
+        return suffixes[-2]
+    return suffixes[-1] if suffixes else ""
+
+
 def _read_table(path: Path) -> pa.Table:
-    suffix = path.suffix.lower()
+    suffix = _format_suffix(path)
     try:
         if suffix == ".txt":
-            lines = path.read_text(encoding="utf-8").splitlines()
+            with pa.input_stream(str(path), compression="detect") as stream:
+                lines = stream.read().decode("utf-8").splitlines()
             return pa.table({TEXT_COLUMN: pa.array(lines, type=pa.string())})
         if suffix in (".jsonl", ".ndjson", ".json"):
             return pajson.read_json(path)
@@ -89,7 +101,9 @@ def read_texts(
     if id_name is not None and id_name not in table.column_names:
         raise EmbeddingDataError(f"{p}: no id column {id_name!r} (columns: {', '.join(table.column_names)}).")
     ids = (
-        pa.array(np.arange(table.num_rows, dtype=np.int64)) if id_name is None else table.column(id_name).combine_chunks()
+        pa.array(np.arange(table.num_rows, dtype=np.int64))
+        if id_name is None
+        else table.column(id_name).combine_chunks()
     )
     texts = table.column(text_name).combine_chunks().cast(pa.string())
     others = {c: table.column(c) for c in table.column_names if c not in (text_name, id_name)}

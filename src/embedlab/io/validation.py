@@ -84,8 +84,7 @@ class ValidationReport:
             "n_input": self.n_input,
             "n_dropped": self.n_dropped,
             "dropped": [
-                {"reason": d.reason, "count": len(d.positions), "ids": [_plain(i) for i in d.ids]}
-                for d in self.dropped
+                {"reason": d.reason, "count": len(d.positions), "ids": [_plain(i) for i in d.ids]} for d in self.dropped
             ],
         }
 
@@ -127,18 +126,13 @@ def as_float32_matrix(vectors: object, *, name: str = "vectors") -> np.ndarray:
             f"{name}: the vectors are ragged (rows of different lengths) and cannot form a matrix: {err}. "
             "Every vector must have the same number of values."
         ) from err
-    if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
-    ):
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise EmbeddingDataError(
-            f"{name}: vectors must be numeric, got dtype {array.dtype}. "
-            "Pass a numeric array of shape (n_rows, dim)."
+            f"{name}: vectors must be numeric, got dtype {array.dtype}. Pass a numeric array of shape (n_rows, dim)."
         )
     if array.ndim != 2:
         hint = " For a single vector use vectors.reshape(1, -1)." if array.ndim == 1 else ""
-        raise EmbeddingDataError(
-            f"{name}: expected a 2-D array of shape (n_rows, dim), got shape {array.shape}.{hint}"
-        )
+        raise EmbeddingDataError(f"{name}: expected a 2-D array of shape (n_rows, dim), got shape {array.shape}.{hint}")
     if array.shape[0] == 0:
         raise EmbeddingDataError(f"{name}: the input is empty (0 rows). Check the file or the filter.")
     if array.shape[1] == 0:

@@ -116,8 +116,15 @@ def _drop_self(scores: np.ndarray, indices: np.ndarray, self_rows: np.ndarray) -
 
 
 def _resolve_params(
-    method: str, n: int, k: int, *, hnsw_m: int, ef_construction: int, ef_search: int | None,
-    nlist: int | None, nprobe: int | None,
+    method: str,
+    n: int,
+    k: int,
+    *,
+    hnsw_m: int,
+    ef_construction: int,
+    ef_search: int | None,
+    nlist: int | None,
+    nprobe: int | None,
 ) -> dict:
     if method == "hnsw":
         return {"M": hnsw_m, "efConstruction": ef_construction, "efSearch": max(ef_search or 4 * k, k, 32)}
@@ -192,7 +199,7 @@ def knn(
     Examples
     --------
     >>> import numpy as np
-    >>> X = np.array([[0.0, 1.0], [0.0, 2.0], [5.0, 5.0]])
+    >>> X = np.array([[0.0, 1.0], [0.0, 2.0], [3.0, 6.0]])
     >>> result = knn(X, k=1, metric="l2")
     >>> result.indices[:, 0].tolist(), result.distances[:, 0].tolist()
     ([1, 0, 1], [1.0, 1.0, 5.0])
@@ -223,8 +230,14 @@ def knn(
         chosen = "exact" if m * n <= AUTO_EXACT_MAX_PAIRS else "hnsw"
     k_search = k + 1 if exclude else k
     params = _resolve_params(
-        chosen, n, k_search, hnsw_m=hnsw_m, ef_construction=ef_construction, ef_search=ef_search,
-        nlist=nlist, nprobe=nprobe,
+        chosen,
+        n,
+        k_search,
+        hnsw_m=hnsw_m,
+        ef_construction=ef_construction,
+        ef_search=ef_search,
+        nlist=nlist,
+        nprobe=nprobe,
     )
     index = _build_index(base, metric, chosen, params, rng, progress)
     scores, indices = _search(index, query_vectors, k_search, batch_size, progress, f"Searching ({chosen})")
@@ -233,8 +246,9 @@ def knn(
     distances = _to_distances(scores, indices, metric)
     recall, sample_size = 1.0, 0
     if chosen != "exact" and recall_sample > 0:
-        recall, sample_size = _measure_recall(base, query_vectors, distances, indices, k, exclude, metric,
-                                              recall_sample, rng)
+        recall, sample_size = _measure_recall(
+            base, query_vectors, distances, indices, k, exclude, metric, recall_sample, rng
+        )
         logger.info("%s search: recall@%d = %.4f on %d sampled queries", chosen, k, recall, sample_size)
     elif chosen != "exact":
         recall = None
@@ -242,8 +256,15 @@ def knn(
 
 
 def _measure_recall(
-    base: np.ndarray, queries: np.ndarray, distances: np.ndarray, indices: np.ndarray, k: int, exclude: bool,
-    metric: Metric, sample: int, rng: np.random.Generator,
+    base: np.ndarray,
+    queries: np.ndarray,
+    distances: np.ndarray,
+    indices: np.ndarray,
+    k: int,
+    exclude: bool,
+    metric: Metric,
+    sample: int,
+    rng: np.random.Generator,
 ) -> tuple[float, int]:
     """Recall@k of an approximate result on a random sample of its queries, against exact search."""
     m = queries.shape[0]
@@ -296,7 +317,14 @@ def knn_graph(
     cached: KnnResult | None = emb.cache.get(key)
     if cached is not None and cached.k >= k:
         return cached if cached.k == k else cached.head(k)
-    result = knn(emb.vectors, k, metric=metric, method=method, random_state=random_state, progress=progress,
-                 **search_params)
+    result = knn(
+        emb.vectors,
+        k,
+        metric=metric,
+        method=method,
+        random_state=random_state,
+        progress=progress,
+        **search_params,
+    )
     emb.cache[key] = result
     return result

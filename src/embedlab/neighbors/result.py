@@ -52,6 +52,11 @@ class KnnResult:
     def head(self, k: int) -> KnnResult:
         """The first ``k`` neighbours of each query (recall stays that measured at the larger k)."""
         return KnnResult(
-            self.distances[:, :k], self.indices[:, :k], self.metric, self.method, self.recall,
-            self.recall_sample, self.params,
+            self.distances[:, :k],
+            self.indices[:, :k],
+            self.metric,
+            self.method,
+            self.recall,
+            self.recall_sample,
+            self.params,
         )

@@ -1,0 +1,40 @@
+# embedlab: `make demo` and `make test` each set up everything they need on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch: on this project's machines pip finds it locally under this exact version. Elsewhere,
+# point pip at a CPU wheel index, e.g. `make test TORCH_SPEC="torch --index-url <your CPU wheel index>"`.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: demo test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("embedlab needs Python >= 3.10") if sys.version_info < (3, 10) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-text: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH_SPEC)
+	$(BIN)/pip install --quiet -e ".[text]"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH_SPEC)
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed-text
+
+demo: $(VENV)/.installed-text
+	$(BIN)/embedlab demo --out embedlab-demo
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-dev
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) embedlab-demo .pytest_cache .ruff_cache

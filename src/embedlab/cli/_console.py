@@ -1,0 +1,87 @@
+"""Terminal output: consoles, logging set-up, Rich progress bars, JSON output and error rendering."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab.exceptions import EmbedlabError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_DATA_ERROR = 2
+
+
+def stderr_console() -> Console:
+    """A Rich console on the current stderr (looked up at call time, so test runners can capture it)."""
+    return Console(stderr=True, soft_wrap=True)
+
+
+class RichProgress:
+    """A :class:`ProgressReporter` drawing Rich progress bars on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    @contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=True) as bar:
+            task_id = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task_id, n)
+
+
+def setup(quiet: bool, verbose: int) -> ProgressReporter:
+    """Configure logging for a command and return the progress reporter it should use."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    console = stderr_console()
+    handler = RichHandler(console=console, show_time=False, show_path=verbose >= 2)
+    logger = logging.getLogger("embedlab")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+    return NULL_PROGRESS if quiet else RichProgress(console)
+
+
+def emit_json(document: Any) -> None:
+    """Write one JSON document to stdout."""
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def handles_errors(command: F) -> F:
+    """Turn embedlab errors into one red paragraph on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except EmbedlabError as err:
+            stderr_console().print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+            raise typer.Exit(EXIT_DATA_ERROR) from None
+
+    return wrapper  # type: ignore[return-value]

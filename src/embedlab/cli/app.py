@@ -1,0 +1,39 @@
+"""The ``embedlab`` command: registers each command group's module on one Typer app."""
+
+from __future__ import annotations
+
+import typer
+
+from embedlab import __version__
+from embedlab.cli.demo import demo
+from embedlab.cli.embed import embed
+from embedlab.cli.info import info
+
+app = typer.Typer(
+    name="embedlab",
+    help="Inspect, cluster, compress, search, compare and curate collections of learned embeddings.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(info)
+app.command()(embed)
+app.command()(demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"embedlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Inspect, cluster, compress, search, compare and curate collections of learned embeddings."""
+
+
+def main() -> None:
+    """Entry point of the ``embedlab`` console script."""
+    app()

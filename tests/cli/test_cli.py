@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from embedlab import EmbeddingSet
+from embedlab.cli.app import app
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_help_lists_commands():
+    result = _run("--help")
+    assert result.exit_code == 0
+    for command in ("info", "embed", "demo"):
+        assert command in result.stdout
+
+
+def test_info_json_is_the_only_stdout(tmp_path, vectors):
+    path = EmbeddingSet(vectors).to_parquet(tmp_path / "v.parquet")
+    result = _run("info", path, "--json", "--seed", 3)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["n"], document["dim"], document["duplicate_rows"]) == (300, 16, 0)
+
+
+def test_info_human_output_counts_problems(tmp_path):
+    rows = [[1.0, 2.0], [float("nan"), 1.0], [0.0, 0.0], [1.0, 2.0]]
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"embedding": pa.array(rows)}), path)
+    result = _run("info", path)
+    assert result.exit_code == 0
+    assert "rows with NaN or Inf" in result.stdout and "duplicate vectors" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda p: None, "no such file"),
+        (lambda p: p.write_text("garbage"), "cannot be read as parquet"),
+        (lambda p: pq.write_table(pa.table({"embedding": pa.array([[1.0], [1.0, 2.0]])}), p), "different lengths"),
+        (lambda p: pq.write_table(pa.table({"x": pa.array(["a"])}), p), "no vector column"),
+    ],
+)
+def test_bad_input_gives_exit_code_2_and_one_message(tmp_path, setup, message):
+    path = tmp_path / "in.parquet"
+    setup(path)
+    result = _run("info", path)
+    assert result.exit_code == 2
+    assert message in result.stderr and "in.parquet" in result.stderr
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+def test_embed_reports_dropped_rows(tmp_path, hash_encoder):
+    src = tmp_path / "t.txt"
+    src.write_text("alpha\n\nbeta\n")
+    result = _run("embed", src, "-o", tmp_path / "o.parquet")
+    assert result.exit_code == 2 and "--on-invalid drop" in result.stderr
+    result = _run("embed", src, "-o", tmp_path / "o.parquet", "--on-invalid", "drop", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["n"] == 2 and document["validation"]["dropped"][0]["ids"] == [1]
+
+
+def test_embed_rejects_unknown_policy(tmp_path):
+    src = tmp_path / "t.txt"
+    src.write_text("alpha\n")
+    result = _run("embed", src, "-o", tmp_path / "o.parquet", "--on-invalid", "skip")
+    assert result.exit_code == 2 and "fail" in result.output
+
+
+def test_demo_on_a_small_corpus(tmp_path, hash_encoder, monkeypatch):
+    corpus = tmp_path / "corpus.jsonl"
+    words = ["dog", "violin", "cat", "run", "red", "blue", "tree", "car", "house", "sea", "sky", "book"]
+    corpus.write_text(
+        "".join(json.dumps({"id": f"w{i}", "text": f"{w}: a word", "label": i % 2}) + "\n" for i, w in enumerate(words))
+    )
+    monkeypatch.setattr("embedlab.demo.wordnet_demo_path", lambda: corpus)
+    result = _run("demo", "--out", tmp_path / "demo", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["description"]["n"] == 12 and document["knn_method"] == "exact"
+    assert set(document["neighbours"]) == {"dog: a word", "violin: a word", "run: a word", "red: a word"}
+    assert all(len(v) == 5 for v in document["neighbours"].values())
+    again = _run("demo", "--out", tmp_path / "demo")
+    assert again.exit_code == 0 and "reused" in again.stdout

@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import embedlab
+from embedlab import EmbeddingDataError, EmbeddingSet
+from embedlab.io import iter_batches, load, open_source
+
+FORMATS = ["parquet", "npy", "npz", "feather", "lance"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_round_trips(labelled_set, write_formats, fmt):
+    path = write_formats(labelled_set)[fmt]
+    emb = load(path)
+    np.testing.assert_array_equal(emb.vectors, labelled_set.vectors)
+    if fmt == "npy":
+        np.testing.assert_array_equal(emb.ids, np.arange(len(labelled_set)))
+    else:
+        assert emb.ids.astype(str).tolist() == labelled_set.ids.astype(str).tolist()
+        np.testing.assert_array_equal(emb.column("label"), labelled_set.column("label"))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("batch_size", [1, 7, 300, 1000])
+def test_iter_batches_equals_load(labelled_set, write_formats, fmt, batch_size):
+    path = write_formats(labelled_set)[fmt]
+    batches = list(iter_batches(path, batch_size=batch_size))
+    assert all(len(b) == batch_size for b in batches[:-1]) and 0 < len(batches[-1]) <= batch_size
+    np.testing.assert_array_equal(np.concatenate([b.vectors for b in batches]), load(path).vectors)
+    ids = np.concatenate([b.ids for b in batches])
+    assert ids.astype(str).tolist() == load(path).ids.astype(str).tolist()
+
+
+def test_parquet_round_trip_keeps_provenance(tmp_path, vectors):
+    emb = EmbeddingSet(vectors, model="my-model", source="x")
+    back = load(emb.to_parquet(tmp_path / "a.parquet"))
+    assert back.model == "my-model"
+    assert open_source(tmp_path / "a.parquet").info.provenance["embedlab_version"] == embedlab.__version__
+
+
+def test_npy_float32_is_memory_mapped(tmp_path, vectors):
+    np.save(tmp_path / "v.npy", vectors)
+    emb = load(tmp_path / "v.npy")
+    # A read-only view of the mapped file, not a copy.
+    assert not emb.vectors.flags.owndata and not emb.vectors.flags.writeable
+
+
+def test_float16_on_disk_becomes_float32(tmp_path, vectors):
+    np.save(tmp_path / "v.npy", vectors.astype(np.float16))
+    emb = load(tmp_path / "v.npy")
+    assert emb.vectors.dtype == np.float32
+    np.testing.assert_allclose(emb.vectors, vectors, atol=1e-2)
+    assert open_source(tmp_path / "v.npy").info.dtype == "float16"
+
+
+@pytest.mark.parametrize(
+    "make_column",
+    [
+        lambda v: pa.array(list(v), type=pa.list_(pa.float32())),
+        lambda v: pa.array(list(v), type=pa.large_list(pa.float64())),
+        lambda v: pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1).astype(np.float16)), v.shape[1]),
+        lambda v: pa.array([row.tobytes() for row in v], type=pa.binary()),
+        lambda v: pa.array([row.tobytes() for row in v], type=pa.binary(v.shape[1] * 4)),
+    ],
+    ids=["list", "large_list_f64", "fixed_size_list_f16", "binary", "fixed_size_binary"],
+)
+def test_vector_column_kinds_are_detected(table_with, vectors, make_column):
+    path = table_with({"vec": make_column(vectors), "label": np.arange(len(vectors))})
+    emb = load(path)
+    np.testing.assert_allclose(emb.vectors, vectors, atol=1e-2)
+    assert emb.columns == ["label"]
+
+
+def test_sliced_binary_batches_read_correctly(table_with, vectors):
+    path = table_with({"vec": pa.array([row.tobytes() for row in vectors], type=pa.binary())})
+    got = np.concatenate([b.vectors for b in iter_batches(path, batch_size=37)])
+    np.testing.assert_array_equal(got, vectors)
+
+
+def test_ragged_list_column_names_rows(table_with):
+    path = table_with({"embedding": pa.array([[1.0, 2.0], [1.0, 2.0], [1.0], [1.0, 2.0, 3.0]])})
+    with pytest.raises(EmbeddingDataError, match=r"different lengths.*row 2 has 1, row 3 has 3"):
+        load(path)
+
+
+def test_dimension_mismatch_between_batches(table_with):
+    path = table_with({"embedding": pa.array([[1.0, 2.0]] * 10 + [[1.0, 2.0, 3.0]] * 5)})
+    with pytest.raises(EmbeddingDataError, match="row 10 has 3"):
+        list(iter_batches(path, batch_size=4))
+
+
+def test_non_numeric_column_is_not_a_vector_column(table_with):
+    path = table_with({"embedding": pa.array([["a", "b"], ["c", "d"]])})
+    with pytest.raises(EmbeddingDataError, match="no vector column"):
+        load(path)
+    with pytest.raises(EmbeddingDataError, match="not a vector column"):
+        load(path, column="embedding")
+
+
+def test_ambiguous_vector_columns_ask_for_column(table_with):
+    path = table_with({"a": pa.array([[1.0, 2.0]] * 3), "b": pa.array([[1.0, 2.0]] * 3)})
+    with pytest.raises(EmbeddingDataError, match="several columns.*--column"):
+        load(path)
+    assert load(path, column="b").columns == ["a"]
+
+
+def test_null_vectors_are_reported(table_with):
+    path = table_with({"embedding": pa.array([[1.0, 2.0], None, [3.0, 4.0]])})
+    with pytest.raises(EmbeddingDataError, match=r"no vector \(null\) at rows \[1\]"):
+        load(path)
+
+
+def test_empty_file(table_with):
+    path = table_with({"embedding": pa.array([], type=pa.list_(pa.float32()))})
+    with pytest.raises(EmbeddingDataError, match="empty"):
+        load(path)
+
+
+def test_missing_and_unknown_files(tmp_path):
+    with pytest.raises(EmbeddingDataError, match="no such file"):
+        load(tmp_path / "absent.parquet")
+    (tmp_path / "x.csv").write_text("a,b\n")
+    with pytest.raises(EmbeddingDataError, match="unknown format .csv"):
+        load(tmp_path / "x.csv")
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(EmbeddingDataError, match="bad.parquet"):
+        load(tmp_path / "bad.parquet")
+
+
+def test_duplicate_ids_fail_then_drop(table_with):
+    path = table_with({"id": ["a", "b", "a"], "embedding": pa.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])})
+    with pytest.raises(EmbeddingDataError, match="duplicate id.*'a'"):
+        load(path)
+    emb = load(path, on_invalid="drop")
+    assert emb.ids.tolist() == ["a", "b"]
+    assert emb.validation.to_dict()["dropped"][0]["ids"] == ["a"]
+
+
+def test_duplicate_ids_across_batches(table_with):
+    ids = [f"id{i}" for i in range(10)] + ["id3"]
+    path = table_with({"id": ids, "embedding": pa.array([[float(i), 1.0] for i in range(11)])})
+    with pytest.raises(EmbeddingDataError, match="earlier batch.*'id3'"):
+        list(iter_batches(path, batch_size=4))
+    batches = list(iter_batches(path, batch_size=4, on_invalid="drop"))
+    assert sum(len(b) for b in batches) == 10
+    assert batches[-1].validation.n_dropped == 1
+
+
+def test_nan_rows_in_a_batch_name_the_rows(table_with):
+    rows = [[1.0, 2.0]] * 8
+    rows[6] = [float("nan"), 1.0]
+    path = table_with({"embedding": pa.array(rows)})
+    with pytest.raises(EmbeddingDataError, match=r"rows 4-7.*ids 6"):
+        list(iter_batches(path, batch_size=4))
+
+
+def test_parquet_directory_is_one_dataset(tmp_path, vectors):
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    EmbeddingSet(vectors[:100], np.arange(100)).to_parquet(folder / "part-0.parquet")
+    EmbeddingSet(vectors[100:], np.arange(100, 300)).to_parquet(folder / "part-1.parquet")
+    np.testing.assert_array_equal(load(folder).vectors, vectors)
+
+
+def test_npz_with_labels(tmp_path, vectors):
+    np.savez(tmp_path / "a.npz", vectors=vectors, label=np.arange(len(vectors)) % 2)
+    emb = load(tmp_path / "a.npz")
+    assert emb.columns == ["label"] and emb.ids[-1] == len(vectors) - 1
+
+
+def test_npz_extra_array_of_wrong_length(tmp_path, vectors):
+    np.savez(tmp_path / "a.npz", vectors=vectors, label=np.arange(3))
+    with pytest.raises(EmbeddingDataError, match="'label' has shape"):
+        load(tmp_path / "a.npz")
+
+
+def test_npy_of_wrong_rank(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones(5))
+    with pytest.raises(EmbeddingDataError, match="2-D"):
+        load(tmp_path / "a.npy")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n=st.integers(1, 40),
+    dim=st.integers(1, 9),
+    batch=st.integers(1, 50),
+    kind=st.sampled_from(["list", "fixed", "binary"]),
+)
+def test_parquet_stream_matches_source_for_any_shape(tmp_path_factory, n, dim, batch, kind):
+    rng = np.random.default_rng(n * 100 + dim)
+    vectors = rng.normal(size=(n, dim)).astype(np.float32) + 3.0
+    if kind == "list":
+        column = pa.array(list(vectors), type=pa.list_(pa.float32()))
+    elif kind == "fixed":
+        column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
+    else:
+        column = pa.array([row.tobytes() for row in vectors], type=pa.binary())
+    path = tmp_path_factory.mktemp("h") / "v.parquet"
+    pq.write_table(pa.table({"embedding": column}), path, row_group_size=max(1, n // 3))
+    got = np.concatenate([b.vectors for b in iter_batches(path, batch_size=batch)])
+    np.testing.assert_array_equal(got, vectors)

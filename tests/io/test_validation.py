@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from embedlab import ConfigurationError, EmbeddingDataError
+from embedlab.io.validation import as_float32_matrix, check_k, check_vectors, find_invalid_rows
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32])
+def test_converts_to_c_contiguous_float32(dtype):
+    X = np.asfortranarray(np.arange(12).reshape(4, 3).astype(dtype))
+    out = as_float32_matrix(X)
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, np.arange(12).reshape(4, 3))
+
+
+def test_float32_input_is_not_copied():
+    X = np.ones((3, 2), dtype=np.float32)
+    assert as_float32_matrix(X) is X
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (np.ones(5), "reshape(1, -1)"),
+        (np.ones((2, 2, 2)), "2-D array"),
+        (np.empty((0, 4)), "empty"),
+        (np.empty((3, 0)), "dimension 0"),
+        (np.array([["a", "b"]]), "numeric"),
+        ([[1.0, 2.0], [3.0]], "ragged"),
+    ],
+)
+def test_shape_and_type_errors_say_what_to_do(value, message):
+    with pytest.raises(EmbeddingDataError, match="my_input") as info:
+        as_float32_matrix(value, name="my_input")
+    assert message in str(info.value)
+
+
+def test_nan_rows_named_by_id_and_fix_suggested():
+    X = np.ones((6, 3))
+    X[[1, 4], 0] = np.nan
+    X[2, 2] = np.inf
+    with pytest.raises(EmbeddingDataError) as info:
+        check_vectors(X, ids=["a", "b", "c", "d", "e", "f"], name="f.parquet")
+    text = str(info.value)
+    assert "f.parquet" in text and "3 of 6 rows have NaN or Inf" in text
+    assert "'b', 'c', 'e'" in text and "--on-invalid drop" in text
+
+
+def test_drop_reports_every_dropped_id():
+    X = np.ones((5, 2))
+    X[0] = 0.0
+    X[1, 1] = np.nan
+    out, ids, report = check_vectors(X, ids=[10, 11, 12, 12, 14], on_invalid="drop")
+    assert out.shape == (2, 2) and ids.tolist() == [12, 14]
+    assert report.n_dropped == 3
+    reasons = {d["reason"]: d["ids"] for d in report.to_dict()["dropped"]}
+    assert reasons == {
+        "NaN or Inf values": [11],
+        "all-zero vectors": [10],
+        "a duplicate id (an earlier row has the same id)": [12],
+    }
+
+
+def test_zero_rows_allowed_on_request():
+    X = np.zeros((3, 2))
+    assert find_invalid_rows(as_float32_matrix(X), allow_zero=True) == ()
+    assert find_invalid_rows(as_float32_matrix(X))[0].positions.tolist() == [0, 1, 2]
+
+
+def test_min_rows_counts_after_dropping():
+    with pytest.raises(EmbeddingDataError, match="1 usable row.*at least 2.*1 dropped"):
+        check_vectors([[1.0, 0.0], [np.nan, 0.0]], on_invalid="drop", min_rows=2)
+
+
+def test_ids_length_mismatch():
+    with pytest.raises(EmbeddingDataError, match="3 vectors but 2 ids"):
+        check_vectors(np.ones((3, 2)), ids=[1, 2])
+
+
+def test_unknown_policy():
+    with pytest.raises(ConfigurationError, match="on_invalid"):
+        check_vectors(np.ones((3, 2)), on_invalid="ignore")
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "exclude", "ok"), [(1, 2, True, True), (2, 2, True, False), (2, 2, False, True), (0, 5, True, False)]
+)
+def test_check_k(k, n, exclude, ok):
+    if ok:
+        assert check_k(k, n, exclude_self=exclude) == k
+    else:
+        with pytest.raises(ConfigurationError, match="k"):
+            check_k(k, n, exclude_self=exclude)
+
+
+def test_check_k_rejects_bool_and_float():
+    for bad in (True, 2.0):
+        with pytest.raises(ConfigurationError):
+            check_k(bad, 10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
+        elements=st.floats(allow_nan=True, allow_infinity=True, width=32),
+    )
+)
+def test_drop_keeps_exactly_the_finite_nonzero_rows(X):
+    good = np.isfinite(X).all(axis=1) & X.any(axis=1)
+    if not good.any():
+        with pytest.raises(EmbeddingDataError):
+            check_vectors(X, on_invalid="drop")
+        return
+    out, _, report = check_vectors(X, on_invalid="drop")
+    np.testing.assert_array_equal(out, X[good].astype(np.float32))
+    assert report.n_dropped == int((~good).sum())

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pytest
+
+from embedlab.io.writers import atomic_path, write_json
+
+
+def test_failure_leaves_previous_file_and_no_temporary(tmp_path):
+    target = tmp_path / "out.json"
+    write_json({"v": 1}, target)
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash")
+    assert target.read_text().strip().startswith("{") and '"v": 1' in target.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_creates_parent_folders(tmp_path):
+    target = tmp_path / "a" / "b" / "c.json"
+    write_json([1, 2], target)
+    assert target.exists()

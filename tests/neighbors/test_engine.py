@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.neighbors import NearestNeighbors
+
+from embedlab import ConfigurationError, EmbeddingDataError, EmbeddingSet, knn, knn_graph
+
+
+def _sklearn(X, k, metric, queries=None):
+    """Brute-force reference in the KnnResult convention (self excluded when queries is None)."""
+    nn = NearestNeighbors(n_neighbors=k + (queries is None), metric="euclidean" if metric == "l2" else metric)
+    nn.fit(X)
+    dist, idx = nn.kneighbors(X if queries is None else queries)
+    return (dist[:, 1:], idx[:, 1:]) if queries is None else (dist, idx)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_exact_matches_scikit_learn(vectors, metric):
+    result = knn(vectors, 7, metric=metric, method="exact")
+    dist, idx = _sklearn(vectors.astype(np.float64), 7, metric)
+    assert result.method == "exact" and result.recall == 1.0
+    np.testing.assert_allclose(result.distances, dist, atol=2e-5)
+    assert (result.indices == idx).mean() > 0.999  # ties at float32 precision may swap
+    assert result.distances.dtype == np.float32 and result.indices.dtype == np.int64
+
+
+def test_inner_product_distances_are_negative_scores(vectors):
+    result = knn(vectors, 3, metric="ip", method="exact")
+    np.testing.assert_allclose(
+        -result.distances[:, 0], np.einsum("ij,ij->i", vectors, vectors[result.indices[:, 0]]), rtol=1e-5
+    )
+    assert (np.diff(result.distances, axis=1) >= 0).all()
+
+
+def test_queries_against_a_set(vectors, rng):
+    queries = rng.normal(size=(20, 16)).astype(np.float32)
+    result = knn(vectors, 5, queries=queries, metric="l2")
+    dist, idx = _sklearn(vectors, 5, "l2", queries)
+    np.testing.assert_allclose(result.distances, dist, atol=1e-4)
+    np.testing.assert_array_equal(result.indices, idx)
+
+
+def test_self_match_removed_even_with_duplicates(degenerate):
+    X = degenerate["duplicates"]  # rows 5, 6, 7 equal
+    result = knn(X, 3, metric="l2", method="exact")
+    assert not (result.indices == np.arange(len(X))[:, None]).any()
+    for row in (5, 6, 7):
+        assert set(result.indices[row, :2]) == {5, 6, 7} - {row}
+        np.testing.assert_allclose(result.distances[row, :2], 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["hnsw", "ivf"])
+def test_approximate_methods_report_measured_recall(rng, method):
+    centres = rng.normal(size=(20, 32)) * 4
+    X = (centres[rng.integers(0, 20, 5000)] + rng.normal(size=(5000, 32))).astype(np.float32)
+    result = knn(X, 10, method=method, recall_sample=500, nprobe=16 if method == "ivf" else None)
+    exact = knn(X, 10, method="exact")
+    truth_kth = exact.distances[:, -1:]
+    measured = float((result.distances <= truth_kth + 1e-5).mean())
+    assert result.recall_sample == 500
+    assert result.recall == pytest.approx(measured, abs=0.03)
+    assert result.recall > 0.9
+    assert result.params
+
+
+def test_auto_picks_exact_for_small_sets(vectors):
+    assert knn(vectors, 5).method == "exact"
+
+
+def test_auto_switches_to_hnsw(monkeypatch, vectors):
+    monkeypatch.setattr("embedlab.neighbors.engine.AUTO_EXACT_MAX_PAIRS", 100)
+    result = knn(vectors, 5)
+    assert result.method == "hnsw" and 0.9 <= result.recall <= 1.0 and result.recall_sample == 300
+
+
+def test_scaling_and_cosine_invariance(vectors):
+    a = knn(vectors, 5, metric="cosine")
+    b = knn(vectors * 7.5, 5, metric="cosine")
+    np.testing.assert_array_equal(a.indices, b.indices)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"k": 300}, ConfigurationError, "k=300 but only 299"),
+        ({"k": 0}, ConfigurationError, "positive"),
+        ({"metric": "manhattan"}, ConfigurationError, "metric"),
+        ({"method": "lsh"}, ConfigurationError, "method"),
+    ],
+)
+def test_bad_parameters(vectors, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        knn(vectors, **{"k": 5, **kwargs})
+
+
+def test_bad_inputs(degenerate, vectors):
+    with pytest.raises(EmbeddingDataError, match="all-zero"):
+        knn(degenerate["zero_row"], 3, metric="cosine")
+    assert knn(degenerate["zero_row"], 3, metric="l2").k == 3
+    with pytest.raises(EmbeddingDataError, match="at least 2"):
+        knn(vectors[:1], 1)
+    with pytest.raises(ConfigurationError, match="dimension"):
+        knn(vectors, 3, queries=vectors[:, :5])
+
+
+def test_graph_is_cached_and_sliced(labelled_set, monkeypatch):
+    first = knn_graph(labelled_set, 10)
+    calls = []
+    monkeypatch.setattr("embedlab.neighbors.engine.knn", lambda *a, **k: calls.append(1))
+    smaller = knn_graph(labelled_set, 4)
+    assert calls == [] and knn_graph(labelled_set, 10) is first
+    np.testing.assert_array_equal(smaller.indices, first.indices[:, :4])
+
+
+def test_graph_cache_is_per_set(vectors):
+    a, b = EmbeddingSet(vectors), EmbeddingSet(vectors[::-1].copy())
+    assert knn_graph(a, 3) is not knn_graph(b, 3)
