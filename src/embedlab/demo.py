@@ -20,7 +20,7 @@ __all__ = ["DemoResult", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
-DEMO_QUERIES = ("dog", "violin", "happiness", "run", "red")
+DEMO_QUERIES = ("happiness", "doctor", "wolf", "bread", "storm", "sing")
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def test_embed_rejects_unknown_policy(tmp_path):
 
 def test_demo_on_a_small_corpus(tmp_path, hash_encoder, monkeypatch):
     corpus = tmp_path / "corpus.jsonl"
-    words = ["dog", "violin", "cat", "run", "red", "blue", "tree", "car", "house", "sea", "sky", "book"]
+    words = ["happiness", "doctor", "cat", "wolf", "red", "blue", "tree", "car", "house", "sea", "sky", "book"]
     corpus.write_text(
         "".join(json.dumps({"id": f"w{i}", "text": f"{w}: a word", "label": i % 2}) + "\n" for i, w in enumerate(words))
     )
@@ -88,7 +88,7 @@ def test_demo_on_a_small_corpus(tmp_path, hash_encoder, monkeypatch):
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["description"]["n"] == 12 and document["knn_method"] == "exact"
-    assert set(document["neighbours"]) == {"dog: a word", "violin: a word", "run: a word", "red: a word"}
+    assert set(document["neighbours"]) == {"happiness: a word", "doctor: a word", "wolf: a word"}
     assert all(len(v) == 5 for v in document["neighbours"].values())
     again = _run("demo", "--out", tmp_path / "demo")
     assert again.exit_code == 0 and "reused" in again.stdout

@@ -57,6 +57,8 @@ def load_encoder(model: str | os.PathLike | None = None, *, device: str = "cpu")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     st = import_optional("sentence_transformers", "text", purpose="Embedding texts")
+    # embedlab draws its own progress bars; the model loader's would interleave with them.
+    import_optional("transformers", "text", purpose="Embedding texts").utils.logging.disable_progress_bar()
     logger.info("loading text model from %s", path)
     return st.SentenceTransformer(str(path), device=device, local_files_only=True)
 
