@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -92,3 +93,37 @@ def test_demo_on_a_small_corpus(tmp_path, hash_encoder, monkeypatch):
     assert all(len(v) == 5 for v in document["neighbours"].values())
     again = _run("demo", "--out", tmp_path / "demo")
     assert again.exit_code == 0 and "reused" in again.stdout
+
+
+def test_knn_writes_graph_and_reports(tmp_path, vectors):
+    path = EmbeddingSet(vectors).to_parquet(tmp_path / "v.parquet")
+    result = _run("knn", path, "-k", 4, "-o", tmp_path / "g.parquet", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["n"], document["k"], document["method"], document["recall"]) == (300, 4, "exact", 1.0)
+    graph = pq.read_table(tmp_path / "g.parquet")
+    assert graph.num_rows == 300 and graph.column_names == ["id", "neighbor_ids", "distances"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "args", "message"),
+    [
+        (1, ["-k", "1"], "at least 2"),
+        (5, ["-k", "5"], "k=5 but only 4 neighbour"),
+        (5, ["--metric", "hamming"], "metric must be one of"),
+    ],
+)
+def test_knn_bad_requests_exit_2(tmp_path, vectors, rows, args, message):
+    path = EmbeddingSet(vectors[:rows]).to_parquet(tmp_path / "v.parquet")
+    result = _run("knn", path, *args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_knn_drop_policy_lists_dropped_rows(tmp_path, vectors):
+    bad = vectors.copy()
+    bad[7] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    failed = _run("knn", tmp_path / "bad.npy", "-k", 3)
+    assert failed.exit_code == 2 and "1 of 300 rows have NaN or Inf values (ids 7)" in failed.stderr
+    dropped = _run("knn", tmp_path / "bad.npy", "-k", 3, "--on-invalid", "drop", "--json")
+    assert json.loads(dropped.stdout)["validation"]["dropped"][0]["ids"] == [7]

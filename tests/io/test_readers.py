@@ -206,3 +206,11 @@ def test_parquet_stream_matches_source_for_any_shape(tmp_path_factory, n, dim, b
     pq.write_table(pa.table({"embedding": column}), path, row_group_size=max(1, n // 3))
     got = np.concatenate([b.vectors for b in iter_batches(path, batch_size=batch)])
     np.testing.assert_array_equal(got, vectors)
+
+
+def test_parquet_folder_with_mismatched_dimensions(tmp_path):
+    folder = tmp_path / "parts"
+    EmbeddingSet(np.ones((3, 2)), ids=[0, 1, 2]).to_parquet(folder / "a.parquet")
+    EmbeddingSet(np.ones((3, 3)), ids=[3, 4, 5]).to_parquet(folder / "b.parquet")
+    with pytest.raises(EmbeddingDataError, match=r"files disagree.*a\.parquet.*\[2\].*b\.parquet.*\[3\]"):
+        load(folder)

@@ -116,3 +116,15 @@ def test_graph_is_cached_and_sliced(labelled_set, monkeypatch):
 def test_graph_cache_is_per_set(vectors):
     a, b = EmbeddingSet(vectors), EmbeddingSet(vectors[::-1].copy())
     assert knn_graph(a, 3) is not knn_graph(b, 3)
+
+
+def test_graph_table_maps_positions_to_ids_and_marks_missing(rng):
+    X = rng.normal(size=(200, 8)).astype(np.float32)
+    ids = np.array([f"r{i}" for i in range(200)], dtype=object)
+    result = knn(X, 5, method="ivf", nlist=20, nprobe=1, recall_sample=0)
+    table = result.to_table(ids)
+    rows = table.to_pylist()
+    for row, (positions, distances) in enumerate(zip(result.indices, result.distances, strict=True)):
+        assert rows[row]["id"] == f"r{row}"
+        assert rows[row]["neighbor_ids"] == [None if p < 0 else f"r{p}" for p in positions]
+        assert rows[row]["distances"] == pytest.approx(distances.tolist())

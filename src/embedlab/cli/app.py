@@ -8,6 +8,7 @@ from embedlab import __version__
 from embedlab.cli.demo import demo
 from embedlab.cli.embed import embed
 from embedlab.cli.info import info
+from embedlab.cli.knn import knn
 
 app = typer.Typer(
     name="embedlab",
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.command()(info)
 app.command()(embed)
+app.command()(knn)
 app.command()(demo)
 
 

@@ -212,6 +212,8 @@ class _ArrowSource(_Source):
         if self.id_column is not None and self.id_column not in schema.names:
             raise EmbeddingDataError(f"{path}: no id column {self.id_column!r} (columns: {', '.join(schema.names)}).")
         self.metadata_columns = tuple(c for c in schema.names if c not in (self.vector_column, self.id_column))
+        if kind == "parquet" and path.is_dir():
+            self._check_files_agree()
         provenance = _read_provenance(schema)
         self._dtype = np.dtype(provenance.get("binary_dtype", "float32"))
         n_rows = self.dataset.count_rows()
@@ -238,6 +240,22 @@ class _ArrowSource(_Source):
         except (pa.ArrowInvalid, OSError) as err:
             raise EmbeddingDataError(f"{path}: cannot be read as {kind} ({err}).") from err
 
+    def _check_files_agree(self) -> None:
+        """Every file of a Parquet folder must store its vectors with the same type and dimension."""
+        expected, first = None, None
+        for fragment in self.dataset.get_fragments():
+            schema = fragment.physical_schema
+            if self.vector_column not in schema.names:
+                raise EmbeddingDataError(f"{fragment.path}: no column {self.vector_column!r}, unlike {first}.")
+            found = schema.field(self.vector_column).type
+            if expected is None:
+                expected, first = found, fragment.path
+            elif found != expected:
+                raise EmbeddingDataError(
+                    f"{self.path}: files disagree on the vectors: {first} has {expected} but {fragment.path} has "
+                    f"{found}. Every file of a folder must hold vectors of the same dimension and type."
+                )
+
     def _probe_dim(self, n_rows: int) -> int:
         if n_rows == 0:
             vector_type = self.dataset.schema.field(self.vector_column).type
@@ -246,12 +264,15 @@ class _ArrowSource(_Source):
         return _vectors_from_arrow(first.column(0), str(self.path), 0, None, self._dtype).shape[1]
 
     def _batches(self, batch_size: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
-        if self.kind == "lance":
-            yield from self.dataset.to_batches(columns=columns, batch_size=batch_size)
-        else:
-            yield from self.dataset.to_batches(
-                columns=columns, batch_size=batch_size, batch_readahead=1, fragment_readahead=1
-            )
+        try:
+            if self.kind == "lance":
+                yield from self.dataset.to_batches(columns=columns, batch_size=batch_size)
+            else:
+                yield from self.dataset.to_batches(
+                    columns=columns, batch_size=batch_size, batch_readahead=1, fragment_readahead=1
+                )
+        except pa.ArrowException as err:
+            raise EmbeddingDataError(f"{self.path}: cannot be read ({err}).") from err
 
     def _chunk(self, table: pa.Table | pa.RecordBatch, start: int) -> RawChunk:
         n = table.num_rows
@@ -275,7 +296,10 @@ class _ArrowSource(_Source):
         return RawChunk(vectors, ids, metadata, start)
 
     def read_all(self) -> RawChunk:
-        table = self.dataset.to_table(columns=[self.vector_column, *self._extra_columns()])
+        try:
+            table = self.dataset.to_table(columns=[self.vector_column, *self._extra_columns()])
+        except pa.ArrowException as err:
+            raise EmbeddingDataError(f"{self.path}: cannot be read ({err}).") from err
         return self._chunk(table, 0)
 
     def _extra_columns(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
 
 __all__ = ["KnnResult"]
 
@@ -59,4 +60,24 @@ class KnnResult:
             self.recall,
             self.recall_sample,
             self.params,
+        )
+
+    def to_table(self, ids: np.ndarray) -> pa.Table:
+        """The result as an Arrow table: the query ``id``, ``neighbor_ids`` and ``distances`` (lists of k).
+
+        Parameters
+        ----------
+        ids : numpy.ndarray of shape (n,)
+            Ids of the searched set's rows (neighbour positions are mapped through them); the queries are
+            assumed to be the same rows, as in a kNN graph.
+        """
+        missing = (self.indices < 0).reshape(-1)
+        neighbor_ids = pa.array(ids[np.maximum(self.indices, 0)].reshape(-1), mask=missing)
+        k = self.k
+        return pa.table(
+            {
+                "id": pa.array(ids[: len(self)]),
+                "neighbor_ids": pa.FixedSizeListArray.from_arrays(neighbor_ids, k),
+                "distances": pa.FixedSizeListArray.from_arrays(pa.array(self.distances.reshape(-1)), k),
+            }
         )
