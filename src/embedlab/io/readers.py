@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from embedlab.exceptions import EmbeddingDataError
 from embedlab.io.embedding_set import PROVENANCE_KEY, EmbeddingSet
 from embedlab.io.validation import InvalidRows, OnInvalid, ValidationReport
 
-__all__ = ["RawChunk", "SourceInfo", "iter_batches", "iter_raw_chunks", "load", "open_source"]
+__all__ = ["RawChunk", "SourceInfo", "id_keys", "iter_batches", "load", "open_source"]
 
 PREFERRED_VECTOR_COLUMNS = ("embedding", "embeddings", "vector", "vectors", "emb", "features", "X")
 PREFERRED_ID_COLUMNS = ("id", "ids")
@@ -78,16 +79,18 @@ class RawChunk:
         return self.start + self.vectors.shape[0]
 
 
-class _Source:
+class _Source(ABC):
     """A readable embeddings file: subclasses know one format."""
 
     info: SourceInfo
 
+    @abstractmethod
     def read_all(self) -> RawChunk:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """All rows as one chunk (a memory map where the format allows)."""
 
+    @abstractmethod
     def iter_chunks(self, batch_size: int) -> Iterator[RawChunk]:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Consecutive chunks of ``batch_size`` rows (the last may be shorter)."""
 
 
 def _row_ids(start: int, stop: int) -> np.ndarray:
@@ -468,18 +471,6 @@ def open_source(path: str | os.PathLike, *, column: str | None = None, id_column
         f"{p}: unknown format {suffix or '(no suffix)'}; embedlab reads .npy, .npz, .parquet, .arrow, "
         ".feather and Lance datasets."
     )
-
-
-def iter_raw_chunks(
-    path: str | os.PathLike,
-    batch_size: int = 65_536,
-    *,
-    column: str | None = None,
-    id_column: str | None = None,
-) -> Iterator[RawChunk]:
-    """Stream a file as raw chunks (float32 vectors, ids, metadata) without checking the values."""
-    _check_batch_size(batch_size)
-    yield from open_source(path, column=column, id_column=id_column).iter_chunks(batch_size)
 
 
 def _check_batch_size(batch_size: int) -> None:
