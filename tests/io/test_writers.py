@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from embedlab.io.writers import atomic_path, write_json
@@ -19,3 +21,10 @@ def test_creates_parent_folders(tmp_path):
     target = tmp_path / "a" / "b" / "c.json"
     write_json([1, 2], target)
     assert target.exists()
+
+
+def test_output_gets_the_usual_permissions(tmp_path):
+    target = write_json({}, tmp_path / "p.json")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
