@@ -6,6 +6,8 @@ from embedlab.exceptions import (
     EmbedlabError,
     MissingDependencyError,
 )
+from embedlab.geometry import GeometryReport
+from embedlab.geometry import inspect_geometry as inspect
 from embedlab.io import EmbeddingSet, describe, iter_batches, load
 from embedlab.neighbors import KnnResult, knn, knn_graph
 
@@ -16,10 +18,12 @@ __all__ = [
     "EmbeddingDataError",
     "EmbeddingSet",
     "EmbedlabError",
+    "GeometryReport",
     "KnnResult",
     "MissingDependencyError",
     "__version__",
     "describe",
+    "inspect",
     "iter_batches",
     "knn",
     "knn_graph",

@@ -128,3 +128,21 @@ def test_graph_table_maps_positions_to_ids_and_marks_missing(rng):
         assert rows[row]["id"] == f"r{row}"
         assert rows[row]["neighbor_ids"] == [None if p < 0 else f"r{p}" for p in positions]
         assert rows[row]["distances"] == pytest.approx(distances.tolist())
+
+
+@pytest.mark.parametrize("method", ["exact", "hnsw"])
+def test_query_rows_search_a_subset_without_self_matches(vectors, method):
+    rows = np.array([3, 50, 299, 7])
+    subset = knn(vectors, 6, query_rows=rows, metric="l2", method=method)
+    full = knn(vectors, 6, metric="l2", method="exact")
+    assert not (subset.indices == rows[:, None]).any()
+    np.testing.assert_array_equal(subset.indices, full.indices[rows])
+    np.testing.assert_allclose(subset.distances, full.distances[rows], rtol=1e-6)
+
+
+def test_l2_distances_of_close_pairs_are_exact(rng):
+    base = rng.normal(size=(50, 384)).astype(np.float32) * 100
+    X = np.vstack([base, base + 1e-3])  # each row has a twin at distance about 0.02
+    result = knn(X, 1, metric="l2", method="exact")
+    expected = np.linalg.norm(X[:50].astype(np.float64) - X[50:], axis=1)
+    np.testing.assert_allclose(result.distances[:50, 0], expected, rtol=1e-3)

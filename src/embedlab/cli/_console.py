@@ -36,23 +36,36 @@ def stderr_console() -> Console:
 
 
 class RichProgress:
-    """A :class:`ProgressReporter` drawing Rich progress bars on stderr."""
+    """A :class:`ProgressReporter` drawing Rich progress bars on stderr; nested tasks share one display."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self._bar: Progress | None = None
+        self._open = 0
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=self.console, transient=True) as bar:
-            task_id = bar.add_task(description, total=total)
+        if self._bar is None:
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            self._bar = Progress(*columns, console=self.console, transient=True)
+            self._bar.start()
+        bar = self._bar
+        task_id = bar.add_task(description, total=total)
+        self._open += 1
+        try:
             yield lambda n: bar.advance(task_id, n)
+        finally:
+            bar.remove_task(task_id)
+            self._open -= 1
+            if self._open == 0:
+                bar.stop()
+                self._bar = None
 
 
 def setup(quiet: bool, verbose: int) -> ProgressReporter:

@@ -8,6 +8,7 @@ from embedlab import __version__
 from embedlab.cli.demo import demo
 from embedlab.cli.embed import embed
 from embedlab.cli.info import info
+from embedlab.cli.inspect import inspect
 from embedlab.cli.knn import knn
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(info)
+app.command()(inspect)
 app.command()(embed)
 app.command()(knn)
 app.command()(demo)

@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 
+from embedlab._json import plain
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 
 __all__ = [
@@ -51,7 +52,7 @@ class InvalidRows:
 
     def describe(self, n_rows: int) -> str:
         """One sentence: how many rows, out of how many, and the first ids."""
-        shown = ", ".join(repr(_plain(i)) for i in self.ids[:_SHOWN_IDS])
+        shown = ", ".join(repr(plain(i)) for i in self.ids[:_SHOWN_IDS])
         more = ", ..." if len(self.ids) > _SHOWN_IDS else ""
         return f"{len(self.positions)} of {n_rows} rows have {self.reason} (ids {shown}{more})"
 
@@ -84,14 +85,9 @@ class ValidationReport:
             "n_input": self.n_input,
             "n_dropped": self.n_dropped,
             "dropped": [
-                {"reason": d.reason, "count": len(d.positions), "ids": [_plain(i) for i in d.ids]} for d in self.dropped
+                {"reason": d.reason, "count": len(d.positions), "ids": [plain(i) for i in d.ids]} for d in self.dropped
             ],
         }
-
-
-def _plain(value: object) -> object:
-    """A numpy scalar as the Python scalar it holds (for messages and JSON)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def as_float32_matrix(vectors: object, *, name: str = "vectors") -> np.ndarray:

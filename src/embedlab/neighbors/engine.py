@@ -104,6 +104,26 @@ def _search(
     return scores, indices
 
 
+def _exact_l2(
+    base: np.ndarray, queries: np.ndarray, indices: np.ndarray, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Recompute L2 distances of the found pairs from coordinate differences, and re-sort each row.
+
+    faiss computes ||q||^2 + ||b||^2 - 2 q.b, which cancels catastrophically for close pairs (near neighbours
+    come out at distance 0); estimators built on distance ratios (intrinsic dimension) need the small
+    distances right.
+    """
+    distances = np.empty(indices.shape, dtype=np.float32)
+    for start in range(0, len(indices), batch_size):
+        block = indices[start : start + batch_size]
+        found = block >= 0
+        diffs = queries[start : start + len(block), None, :] - base[np.where(found, block, 0)]
+        exact = np.sqrt(np.einsum("ijk,ijk->ij", diffs, diffs))
+        distances[start : start + len(block)] = np.where(found, exact, np.inf)
+    order = np.argsort(distances, axis=1, kind="stable")
+    return np.take_along_axis(distances, order, axis=1), np.take_along_axis(indices, order, axis=1)
+
+
 def _drop_self(scores: np.ndarray, indices: np.ndarray, self_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Remove query i's own row ``self_rows[i]`` from its k+1 results (the last result where it is absent)."""
     n, k1 = indices.shape
@@ -141,6 +161,7 @@ def knn(
     k: int = 10,
     *,
     queries: object | None = None,
+    query_rows: np.ndarray | None = None,
     metric: Metric = "cosine",
     method: Method = "auto",
     exclude_self: bool | None = None,
@@ -164,6 +185,9 @@ def knn(
         Neighbours per query.
     queries : array-like of shape (m, d), optional
         Query vectors; by default ``X`` itself, each row's own match removed.
+    query_rows : array-like of int, optional
+        Search only these rows of ``X`` (each without its own match), for estimators that average over a
+        sample of points but need their neighbours among all of them. Excludes ``queries``.
     metric : {"cosine", "l2", "ip"}, default="cosine"
         Cosine is inner product on unit-normalised copies of the vectors.
     method : {"auto", "exact", "hnsw", "ivf"}, default="auto"
@@ -208,14 +232,17 @@ def knn(
         raise ConfigurationError(f"metric must be one of {', '.join(_METRICS)}, got {metric!r}.")
     if method not in _METHODS:
         raise ConfigurationError(f"method must be one of {', '.join(_METHODS)}, got {method!r}.")
+    if queries is not None and query_rows is not None:
+        raise ConfigurationError("pass either queries or query_rows, not both.")
     self_query = queries is None
     exclude = self_query if exclude_self is None else bool(exclude_self)
     base, _, _ = check_vectors(X, name="X", allow_zero=metric != "cosine", min_rows=2 if exclude else 1)
     n, d = base.shape
     k = check_k(k, n, exclude_self=exclude)
-    if self_query:
-        query_vectors = base
-    else:
+    rows = np.arange(n, dtype=np.int64) if query_rows is None else np.asarray(query_rows, dtype=np.int64)
+    if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= n)):
+        raise ConfigurationError(f"query_rows must be row positions of X, between 0 and {n - 1}.")
+    if not self_query:
         query_vectors, _, _ = check_vectors(queries, name="queries", allow_zero=metric != "cosine")
         if query_vectors.shape[1] != d:
             raise ConfigurationError(f"queries have dimension {query_vectors.shape[1]} but X has dimension {d}.")
@@ -223,7 +250,10 @@ def knn(
             raise ConfigurationError("exclude_self=True needs queries to be the rows of X, in order.")
     rng = np.random.default_rng(random_state)
     base = _prepare(base, metric)
-    query_vectors = base if self_query else _prepare(query_vectors, metric)
+    if self_query:
+        query_vectors = base if query_rows is None else base[rows]
+    else:
+        query_vectors = _prepare(query_vectors, metric)
     m = query_vectors.shape[0]
     chosen = method
     if method == "auto":
@@ -242,12 +272,14 @@ def knn(
     index = _build_index(base, metric, chosen, params, rng, progress)
     scores, indices = _search(index, query_vectors, k_search, batch_size, progress, f"Searching ({chosen})")
     if exclude:
-        scores, indices = _drop_self(scores, indices, np.arange(m, dtype=np.int64))
+        scores, indices = _drop_self(scores, indices, rows)
     distances = _to_distances(scores, indices, metric)
+    if metric == "l2":
+        distances, indices = _exact_l2(base, query_vectors, indices, batch_size)
     recall, sample_size = 1.0, 0
     if chosen != "exact" and recall_sample > 0:
         recall, sample_size = _measure_recall(
-            base, query_vectors, distances, indices, k, exclude, metric, recall_sample, rng
+            base, query_vectors, rows, distances, indices, k, exclude, metric, recall_sample, rng
         )
         logger.info("%s search: recall@%d = %.4f on %d sampled queries", chosen, k, recall, sample_size)
     elif chosen != "exact":
@@ -258,6 +290,7 @@ def knn(
 def _measure_recall(
     base: np.ndarray,
     queries: np.ndarray,
+    rows: np.ndarray,
     distances: np.ndarray,
     indices: np.ndarray,
     k: int,
@@ -268,14 +301,14 @@ def _measure_recall(
 ) -> tuple[float, int]:
     """Recall@k of an approximate result on a random sample of its queries, against exact search."""
     m = queries.shape[0]
-    rows = np.sort(rng.choice(m, size=min(sample, m), replace=False))
+    picked = np.sort(rng.choice(m, size=min(sample, m), replace=False))
     exact = faiss.IndexFlat(base.shape[1], _faiss_metric(metric))
     exact.add(base)
-    true_scores, true_indices = exact.search(queries[rows], k + 1 if exclude else k)
+    true_scores, true_indices = exact.search(queries[picked], k + 1 if exclude else k)
     if exclude:
-        true_scores, true_indices = _drop_self(true_scores, true_indices, rows)
+        true_scores, true_indices = _drop_self(true_scores, true_indices, rows[picked])
     true_distances = _to_distances(true_scores, true_indices, metric)
-    return recall_at_k(distances[rows], true_distances), rows.size
+    return recall_at_k(distances[picked], true_distances), picked.size
 
 
 def knn_graph(

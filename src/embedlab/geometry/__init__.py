@@ -1,0 +1,73 @@
+"""Geometry: what is in an embedding set — intrinsic dimension, spectrum, anisotropy, hubness, duplicates,
+outliers and label structure, each estimate with its sample size and, where it has one, its interval."""
+
+from embedlab.geometry._estimate import IDEstimate
+from embedlab.geometry.anisotropy import (
+    Anisotropy,
+    alignment,
+    anisotropy,
+    isoscore,
+    mean_pairwise_cosine,
+    partition_isotropy,
+    spectral_entropy,
+    uniformity,
+)
+from embedlab.geometry.duplicates import (
+    ExactDuplicates,
+    NearDuplicates,
+    Outliers,
+    exact_duplicates,
+    knn_outliers,
+    near_duplicates,
+)
+from embedlab.geometry.hubness import HubnessReport, hubness, k_occurrence
+from embedlab.geometry.inspect import GeometryReport, LIDSummary, SearchRisk, inspect_geometry
+from embedlab.geometry.intrinsic_dim import (
+    gride,
+    gride_curve,
+    local_id,
+    mle_id,
+    pca_dimensions,
+    twonn,
+    twonn_decimation,
+)
+from embedlab.geometry.labels import LabelReport, label_structure
+from embedlab.geometry.spectrum import Spectrum, covariance_spectrum, effective_rank, power_law_slope
+
+__all__ = [
+    "Anisotropy",
+    "ExactDuplicates",
+    "GeometryReport",
+    "HubnessReport",
+    "IDEstimate",
+    "LIDSummary",
+    "LabelReport",
+    "NearDuplicates",
+    "Outliers",
+    "SearchRisk",
+    "Spectrum",
+    "alignment",
+    "anisotropy",
+    "covariance_spectrum",
+    "effective_rank",
+    "exact_duplicates",
+    "gride",
+    "gride_curve",
+    "hubness",
+    "inspect_geometry",
+    "isoscore",
+    "k_occurrence",
+    "knn_outliers",
+    "label_structure",
+    "local_id",
+    "mean_pairwise_cosine",
+    "mle_id",
+    "near_duplicates",
+    "partition_isotropy",
+    "pca_dimensions",
+    "power_law_slope",
+    "spectral_entropy",
+    "twonn",
+    "twonn_decimation",
+    "uniformity",
+]
