@@ -127,3 +127,21 @@ def test_knn_drop_policy_lists_dropped_rows(tmp_path, vectors):
     assert failed.exit_code == 2 and "1 of 300 rows have NaN or Inf values (ids 7)" in failed.stderr
     dropped = _run("knn", tmp_path / "bad.npy", "-k", 3, "--on-invalid", "drop", "--json")
     assert json.loads(dropped.stdout)["validation"]["dropped"][0]["ids"] == [7]
+
+
+def test_inspect_json_and_human_output(tmp_path, rng):
+    X = rng.normal(size=(400, 12)).astype(np.float32)
+    labels = np.arange(400) % 4
+    path = EmbeddingSet(X, metadata={"topic": labels}).to_parquet(tmp_path / "v.parquet")
+    result = _run("inspect", path, "--labels", "topic", "--json", "--sample", 300, "--seed", 2)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["n"], document["n_total"], document["labels"]["n_labels"]) == (300, 400, 4)
+    human = _run("inspect", path, "-q")
+    assert human.exit_code == 0 and "TwoNN" in human.stdout and "hubness" in human.stdout
+
+
+def test_inspect_unknown_label_column_exits_2(tmp_path, vectors):
+    path = EmbeddingSet(vectors).to_parquet(tmp_path / "v.parquet")
+    result = _run("inspect", path, "--labels", "nope")
+    assert result.exit_code == 2 and "no column 'nope'" in result.stderr
