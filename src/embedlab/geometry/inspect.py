@@ -288,7 +288,7 @@ def inspect_geometry(
 
     with _timed("exact duplicates"):
         exact = exact_duplicates(emb.vectors, ids=emb.ids)
-    X_unique = emb.vectors[exact.keep_mask]
+    X_unique = emb.vectors if exact.rows == 0 else emb.vectors[exact.keep_mask]
     with _timed("intrinsic dimension"):
         estimates, lid, id_queries = _intrinsic_dimension(
             X_unique,

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from embedlab._optional import import_optional
 from embedlab.exceptions import EmbeddingDataError
@@ -30,6 +31,8 @@ __all__ = ["RawChunk", "SourceInfo", "id_keys", "iter_batches", "load", "open_so
 PREFERRED_VECTOR_COLUMNS = ("embedding", "embeddings", "vector", "vectors", "emb", "features", "X")
 PREFERRED_ID_COLUMNS = ("id", "ids")
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
+_PARQUET_READ_ROWS = 8192
+_PARQUET_BUFFER_BYTES = 2**20
 _ARROW_SUFFIXES = {".arrow", ".feather", ".ipc", ".arrows"}
 
 
@@ -270,6 +273,13 @@ class _ArrowSource(_Source):
         try:
             if self.kind == "lance":
                 yield from self.dataset.to_batches(columns=columns, batch_size=batch_size)
+            elif self.kind == "parquet":
+                # Arrow's dataset scanner buffers whole column chunks ahead (GBs on large row groups); a
+                # ParquetFile without pre-buffering decodes page by page, and small reads keep list decoding
+                # small, so memory stays near one output batch.
+                for path in self.dataset.files:
+                    parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=_PARQUET_BUFFER_BYTES)
+                    yield from parquet.iter_batches(batch_size=min(batch_size, _PARQUET_READ_ROWS), columns=columns)
             else:
                 yield from self.dataset.to_batches(
                     columns=columns, batch_size=batch_size, batch_readahead=1, fragment_readahead=1

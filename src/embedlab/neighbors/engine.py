@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import faiss
@@ -34,10 +35,12 @@ _METHODS = ("auto", "exact", "hnsw", "ivf")
 
 
 def _prepare(X: np.ndarray, metric: Metric) -> np.ndarray:
-    """Unit-normalise rows for cosine (a copy); other metrics use the vectors as they are."""
+    """Unit-normalise rows for cosine (a copy, unless they already are); other metrics use them as they are."""
     if metric != "cosine":
         return X
     norms = np.linalg.norm(X, axis=1, keepdims=True)
+    if np.abs(norms - 1.0).max() <= 1e-6:
+        return X
     return np.ascontiguousarray(X / norms, dtype=np.float32)
 
 
@@ -68,9 +71,7 @@ def _build_index(
 ) -> faiss.Index:
     n, d = base.shape
     fmetric = _faiss_metric(metric)
-    if method == "exact":
-        index = faiss.IndexFlat(d, fmetric)
-    elif method == "hnsw":
+    if method == "hnsw":
         index = faiss.IndexHNSWFlat(d, params["M"], fmetric)
         index.hnsw.efConstruction = params["efConstruction"]
         index.hnsw.efSearch = params["efSearch"]
@@ -82,7 +83,7 @@ def _build_index(
         train = base if n_train == n else base[np.sort(rng.choice(n, n_train, replace=False))]
         index.train(train)
         index.nprobe = params["nprobe"]
-    step = max(1, 65_536 if method != "exact" else n)
+    step = 65_536
     with progress.task(f"Building {method} index", n) as advance:
         for start in range(0, n, step):
             index.add(base[start : start + step])
@@ -91,17 +92,28 @@ def _build_index(
 
 
 def _search(
-    index: faiss.Index, queries: np.ndarray, k: int, batch_size: int, progress: ProgressReporter, label: str
+    search: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    queries: np.ndarray,
+    k: int,
+    batch_size: int,
+    progress: ProgressReporter,
+    label: str,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``search`` over blocks of queries, filling one (scores, indices) pair of arrays."""
     n = queries.shape[0]
     scores = np.empty((n, k), dtype=np.float32)
     indices = np.empty((n, k), dtype=np.int64)
     with progress.task(label, n) as advance:
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            scores[start:stop], indices[start:stop] = index.search(queries[start:stop], k)
+            scores[start:stop], indices[start:stop] = search(queries[start:stop])
             advance(stop - start)
     return scores, indices
+
+
+def _exact(base: np.ndarray, metric: Metric, k: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Brute-force search of ``base`` with faiss's BLAS kernels, without copying it into an index."""
+    return lambda block: faiss.knn(block, base, k, metric=_faiss_metric(metric))
 
 
 def _exact_l2(
@@ -269,8 +281,12 @@ def knn(
         nlist=nlist,
         nprobe=nprobe,
     )
-    index = _build_index(base, metric, chosen, params, rng, progress)
-    scores, indices = _search(index, query_vectors, k_search, batch_size, progress, f"Searching ({chosen})")
+    if chosen == "exact":
+        search = _exact(base, metric, k_search)
+    else:
+        index = _build_index(base, metric, chosen, params, rng, progress)
+        search = lambda block: index.search(block, k_search)  # noqa: E731
+    scores, indices = _search(search, query_vectors, k_search, batch_size, progress, f"Searching ({chosen})")
     if exclude:
         scores, indices = _drop_self(scores, indices, rows)
     distances = _to_distances(scores, indices, metric)
@@ -302,9 +318,7 @@ def _measure_recall(
     """Recall@k of an approximate result on a random sample of its queries, against exact search."""
     m = queries.shape[0]
     picked = np.sort(rng.choice(m, size=min(sample, m), replace=False))
-    exact = faiss.IndexFlat(base.shape[1], _faiss_metric(metric))
-    exact.add(base)
-    true_scores, true_indices = exact.search(queries[picked], k + 1 if exclude else k)
+    true_scores, true_indices = _exact(base, metric, k + 1 if exclude else k)(queries[picked])
     if exclude:
         true_scores, true_indices = _drop_self(true_scores, true_indices, rows[picked])
     true_distances = _to_distances(true_scores, true_indices, metric)
