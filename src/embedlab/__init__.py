@@ -1,4 +1,13 @@
-"""embedlab: inspect, cluster, compress, search, compare and curate collections of learned embeddings."""
+"""embedlab: inspect, cluster, compress, search, compare and curate collections of learned embeddings.
+
+Public names are imported on first use (PEP 562), so ``import embedlab`` and the streaming readers stay light:
+the geometry and neighbour modules, with scipy and faiss behind them, load only when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 from embedlab.exceptions import (
     ConfigurationError,
@@ -6,12 +15,20 @@ from embedlab.exceptions import (
     EmbedlabError,
     MissingDependencyError,
 )
-from embedlab.geometry import GeometryReport
-from embedlab.geometry import inspect_geometry as inspect
-from embedlab.io import EmbeddingSet, describe, iter_batches, load
-from embedlab.neighbors import KnnResult, knn, knn_graph
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "EmbeddingSet": ("embedlab.io", "EmbeddingSet"),
+    "describe": ("embedlab.io", "describe"),
+    "iter_batches": ("embedlab.io", "iter_batches"),
+    "load": ("embedlab.io", "load"),
+    "KnnResult": ("embedlab.neighbors", "KnnResult"),
+    "knn": ("embedlab.neighbors", "knn"),
+    "knn_graph": ("embedlab.neighbors", "knn_graph"),
+    "GeometryReport": ("embedlab.geometry", "GeometryReport"),
+    "inspect": ("embedlab.geometry", "inspect_geometry"),
+}
 
 __all__ = [
     "ConfigurationError",
@@ -29,3 +46,23 @@ __all__ = [
     "knn_graph",
     "load",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'embedlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from embedlab.geometry import GeometryReport
+    from embedlab.geometry import inspect_geometry as inspect
+    from embedlab.io import EmbeddingSet, describe, iter_batches, load
+    from embedlab.neighbors import KnnResult, knn, knn_graph

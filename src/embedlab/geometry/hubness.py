@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import skew
 
 from embedlab._json import plain
 from embedlab.exceptions import ConfigurationError
@@ -118,7 +117,8 @@ def _skewness(counts: np.ndarray) -> float:
     """Biased sample skewness; 0 for a constant sample (scipy would return NaN)."""
     if counts.size < 2 or np.all(counts == counts[0]):
         return 0.0
-    return float(skew(counts.astype(np.float64), bias=True))
+    centred = counts.astype(np.float64) - counts.mean()
+    return float((centred**3).mean() / (centred**2).mean() ** 1.5)
 
 
 def hubness(

@@ -319,20 +319,34 @@ class _ArrowSource(_Source):
         return ([self.id_column] if self.id_column else []) + list(self.metadata_columns)
 
     def iter_chunks(self, batch_size: int) -> Iterator[RawChunk]:
-        start = 0
-        pending: list[pa.RecordBatch] = []
-        pending_rows = 0
+        # Small reads are copied into one preallocated float32 array per output batch, so at most one batch
+        # (plus one small read) is held while it is assembled.
+        dim = self.info.dim
+        start, filled = 0, 0
+        vectors = np.empty((batch_size, dim), dtype=np.float32)
+        ids: list[np.ndarray] = []
+        metadata: list[pa.Table] = []
         for batch in self._batches(batch_size, [self.vector_column, *self._extra_columns()]):
-            pending.append(batch)
-            pending_rows += batch.num_rows
-            while pending_rows >= batch_size:
-                table = pa.Table.from_batches(pending)
-                yield self._chunk(table.slice(0, batch_size), start)
-                start += batch_size
-                rest = table.slice(batch_size)
-                pending, pending_rows = rest.to_batches(), rest.num_rows
-        if pending_rows:
-            yield self._chunk(pa.Table.from_batches(pending), start)
+            offset = 0
+            while offset < batch.num_rows:
+                take = min(batch_size - filled, batch.num_rows - offset)
+                piece = self._chunk(batch.slice(offset, take), start + filled)
+                vectors[filled : filled + take] = piece.vectors
+                ids.append(piece.ids)
+                if piece.metadata is not None:
+                    metadata.append(piece.metadata)
+                filled, offset = filled + take, offset + take
+                if filled == batch_size:
+                    yield RawChunk(vectors, np.concatenate(ids), _concat_tables(metadata), start)
+                    start, filled = start + batch_size, 0
+                    vectors = np.empty((batch_size, dim), dtype=np.float32)
+                    ids, metadata = [], []
+        if filled:
+            yield RawChunk(vectors[:filled], np.concatenate(ids), _concat_tables(metadata), start)
+
+
+def _concat_tables(tables: list[pa.Table]) -> pa.Table | None:
+    return pa.concat_tables(tables).combine_chunks() if tables else None
 
 
 def _is_vector_type(t: pa.DataType) -> bool:
