@@ -1,0 +1,184 @@
+"""Helpers shared by the benchmark scripts: paths, timing, Markdown tables, JSON results, the WordNet data.
+
+Not a benchmark itself (``make bench`` runs ``benchmarks/bench_*.py`` only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+CACHE_DIR = BENCH_DIR / ".cache"
+RESULTS_DIR = BENCH_DIR / "results"
+
+WORDNET_SYNSETS = REPO_ROOT.parent / "shared" / "data" / "wordnet" / "synsets.jsonl.gz"
+WORDNET_TEXTS = CACHE_DIR / "wordnet_texts.jsonl"
+WORDNET_EMBEDDINGS = CACHE_DIR / "wordnet_minilm.parquet"
+
+log = logging.getLogger("bench")
+
+
+def setup_logging() -> None:
+    """Progress lines on stderr, so stdout carries only the Markdown table."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    try:
+        mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        mem_gb = None
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (None where the platform has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def warn_if_busy() -> list[float] | None:
+    """Log a warning when other processes already load the CPU; return the load averages."""
+    load = load_average()
+    cpus = os.cpu_count() or 1
+    if load is not None and load[0] > 0.5:
+        log.warning(
+            "load average %.2f on %d CPUs before starting: other processes may be busy, timings may be noisy",
+            load[0],
+            cpus,
+        )
+    return load
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Run ``fn`` once; return (wall seconds, its result)."""
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+class Runs:
+    """Wall-clock and CPU seconds (all threads of this process) of the repeated runs of one contender.
+
+    CPU time is much less sensitive than wall time to other processes competing for the cores, so it is
+    kept as a cross-check of wall-time ratios.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        self.wall.append(time.perf_counter() - wall)
+        self.cpu.append(time.process_time() - cpu)
+        log.info("%s run %d: %.2f s wall, %.2f s CPU", self.label, len(self.wall), self.wall[-1], self.cpu[-1])
+        return out
+
+    @property
+    def best(self) -> float:
+        return min(self.wall)
+
+    @property
+    def best_cpu(self) -> float:
+        return min(self.cpu)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"best_s": self.best, "best_cpu_s": self.best_cpu, "runs_s": self.wall, "runs_cpu_s": self.cpu}
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def library_version() -> dict[str, Any]:
+    """The embedlab commit measured, and whether src/ had uncommitted changes (read-only git calls)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        return done.stdout.strip()
+
+    status = git("status", "--porcelain", "--", "src")
+    return {"commit": git("rev-parse", "--short", "HEAD"), "src_modified": None if status is None else bool(status)}
+
+
+def write_results(name: str, document: dict[str, Any]) -> Path:
+    """Write ``benchmarks/results/<name>.json`` (small, commit-able)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    full = {
+        "benchmark": name,
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "load_average_at_end": load_average(),
+        "embedlab": library_version(),
+        **document,
+    }
+    path.write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def prepare_wordnet_texts() -> Path:
+    """``benchmarks/.cache/wordnet_texts.jsonl``: id, text (``"word: definition"``), label (lexname)."""
+    if WORDNET_TEXTS.exists():
+        return WORDNET_TEXTS
+    if not WORDNET_SYNSETS.exists():
+        raise SystemExit(f"missing {WORDNET_SYNSETS}: the WordNet synsets are needed for this benchmark.")
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = WORDNET_TEXTS.with_suffix(".jsonl.tmp")
+    n = 0
+    with gzip.open(WORDNET_SYNSETS, "rt", encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
+        for line in src:
+            synset = json.loads(line)
+            text = f"{synset['words'][0]}: {synset['definition']}"
+            row = {"id": synset["id"], "text": text, "label": synset["lexname"]}
+            dst.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    tmp.replace(WORDNET_TEXTS)
+    log.info("wrote %d texts to %s", n, WORDNET_TEXTS)
+    return WORDNET_TEXTS
+
+
+def prepare_wordnet_embeddings() -> Path:
+    """``benchmarks/.cache/wordnet_minilm.parquet``: all WordNet texts embedded with MiniLM (resumable)."""
+    if WORDNET_EMBEDDINGS.exists():
+        return WORDNET_EMBEDDINGS
+    from embedlab.embed import embed_file
+
+    texts = prepare_wordnet_texts()
+    log.info("embedding %s -> %s (about 9 minutes on 2 cores; resumable)", texts, WORDNET_EMBEDDINGS)
+    report = embed_file(texts, WORDNET_EMBEDDINGS, batch_size=64)
+    log.info("embedded %d texts (dim %d) in %.0f s", report.n, report.dim, report.seconds)
+    return WORDNET_EMBEDDINGS
+
+
+if __name__ == "__main__":
+    setup_logging()
+    prepare_wordnet_embeddings()
