@@ -61,9 +61,9 @@ def test_partition_isotropy_is_one_for_a_symmetric_set():
 def test_uniformity_and_alignment_known_values():
     # Two antipodal points: ||u - v||^2 = 4, so uniformity = -2 * 4.
     assert uniformity(np.array([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(-8.0)
-    a = np.array([[1.0, 0.0], [0.0, 2.0]])
-    b = np.array([[0.0, 3.0], [0.0, 1.0]])
-    assert alignment(a, b) == pytest.approx((2.0 + 0.0) / 2)
+    X = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 3.0], [0.0, 1.0]])
+    assert alignment(X, np.array([[0, 2], [1, 3]])) == pytest.approx((2.0 + 0.0) / 2)
+    assert alignment(X, np.array([[0, 2], [1, 3]]), block=1) == pytest.approx(1.0)
 
 
 def test_measures_invariant_to_rotation_and_scale(rng):

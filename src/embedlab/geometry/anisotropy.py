@@ -160,17 +160,28 @@ def uniformity(X: np.ndarray, *, t: float = 2.0) -> float:
     return float(np.logaddexp.reduce(-t * sq[off]) - np.log(off.sum()))
 
 
-def alignment(a: np.ndarray, b: np.ndarray, *, alpha: float = 2.0) -> float:
-    """E ||u(a_i) - u(b_i)||^alpha over positive pairs (a_i, b_i) of rows, unit-normalised.
+def alignment(X: np.ndarray, pairs: np.ndarray, *, alpha: float = 2.0, block: int = 8192) -> float:
+    """E ||u_i - u_j||^alpha over positive pairs (i, j) of rows of ``X``, unit-normalised.
 
     With no augmentations at hand, embedlab uses each row and its nearest neighbour as the positive pair.
+    Computed in blocks of pairs, so memory stays bounded on large sets.
 
     References
     ----------
     Wang and Isola (2020), "Understanding contrastive representation learning through alignment and uniformity
     on the hypersphere", ICML.
+
+    Examples
+    --------
+    >>> round(alignment(np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 3.0]]), np.array([[0, 1], [1, 2]])), 6)
+    1.0
     """
-    return float((np.linalg.norm(_unit(a) - _unit(b), axis=1) ** alpha).mean())
+    total = 0.0
+    for start in range(0, len(pairs), block):
+        chunk = pairs[start : start + block]
+        gap = _unit(X[chunk[:, 0]]) - _unit(X[chunk[:, 1]])
+        total += float((np.linalg.norm(gap, axis=1) ** alpha).sum())
+    return total / len(pairs)
 
 
 def anisotropy(
@@ -188,8 +199,8 @@ def anisotropy(
         Assumed validated; for large sets a random sample of rows.
     spectrum : Spectrum
         :func:`embedlab.geometry.covariance_spectrum` of ``X``.
-    positives : (numpy.ndarray, numpy.ndarray), optional
-        Two row-aligned arrays of vectors forming positive pairs, for the alignment.
+    positives : (numpy.ndarray of shape (m, d), numpy.ndarray of shape (p, 2)), optional
+        Vectors and the positive pairs of their rows, for the alignment.
     uniformity_rows : int, default=2000
         Uniformity is quadratic in the rows: it uses the first ``uniformity_rows`` rows of ``X``.
 

@@ -313,7 +313,7 @@ def inspect_geometry(
         spread = anisotropy(
             spectrum_sample if len(spectrum_sample) >= 2 else emb.vectors,
             spectrum,
-            positives=(emb.vectors[found], emb.vectors[nearest[found]]),
+            positives=(emb.vectors, np.column_stack([np.flatnonzero(found), nearest[found]])),
         )
     with _timed("hubness, duplicates, outliers"):
         hubs = hubness(graph.indices, ids=emb.ids, n_points=n)

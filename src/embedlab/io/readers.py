@@ -309,11 +309,8 @@ class _ArrowSource(_Source):
         return RawChunk(vectors, ids, metadata, start)
 
     def read_all(self) -> RawChunk:
-        try:
-            table = self.dataset.to_table(columns=[self.vector_column, *self._extra_columns()])
-        except pa.ArrowException as err:
-            raise EmbeddingDataError(f"{self.path}: cannot be read ({err}).") from err
-        return self._chunk(table, 0)
+        # Streaming into one preallocated array holds the data once, not as an Arrow table plus copies.
+        return next(self.iter_chunks(max(self.info.n_rows, 1)))
 
     def _extra_columns(self) -> list[str]:
         return ([self.id_column] if self.id_column else []) + list(self.metadata_columns)

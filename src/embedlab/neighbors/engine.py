@@ -31,6 +31,7 @@ Method = Literal["auto", "exact", "hnsw", "ivf"]
 #: ``method="auto"`` searches exactly while queries x rows stays under this (about 20 s on 2 cores at d=384).
 AUTO_EXACT_MAX_PAIRS = 2_500_000_000
 _METRICS = ("cosine", "l2", "ip")
+_EXACT_L2_BLOCK_FLOATS = 2**24
 _METHODS = ("auto", "exact", "hnsw", "ivf")
 
 
@@ -126,8 +127,10 @@ def _exact_l2(
     distances right.
     """
     distances = np.empty(indices.shape, dtype=np.float32)
-    for start in range(0, len(indices), batch_size):
-        block = indices[start : start + batch_size]
+    # The differences of a block are rows x k x d floats: keep them near 64 MB whatever k is.
+    step = max(1, min(batch_size, _EXACT_L2_BLOCK_FLOATS // (indices.shape[1] * base.shape[1])))
+    for start in range(0, len(indices), step):
+        block = indices[start : start + step]
         found = block >= 0
         diffs = queries[start : start + len(block), None, :] - base[np.where(found, block, 0)]
         exact = np.sqrt(np.einsum("ijk,ijk->ij", diffs, diffs))
