@@ -15,7 +15,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.metrics import silhouette_samples
 
-from embedlab._json import plain
+from embedlab._json import json_safe, plain
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.neighbors import KnnResult, knn
 
@@ -26,11 +26,6 @@ logger = logging.getLogger(__name__)
 _BLOCK_ROWS = 65_536
 _VOTE_CELLS = 1 << 24  # rows x k x k booleans compared per block of the kNN vote
 _SHOWN_LABELS = 10
-
-
-def _json_float(value: float) -> float | None:
-    """A float for JSON: None for inf or NaN."""
-    return float(value) if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -105,13 +100,13 @@ class LabelReport:
             "knn_accuracy": self.knn_accuracy,
             "silhouette": self.silhouette,
             "sample_size": self.sample_size,
-            "nc1": _json_float(self.nc1),
+            "nc1": json_safe(self.nc1),
             "equiangularity": self.equiangularity,
             "mean_cosine_between_means": self.mean_cosine_between_means,
             "etf_cosine": self.etf_cosine,
             "equinorm": self.equinorm,
             "ncc_agreement": self.ncc_agreement,
-            "label_sharpness": _json_float(self.label_sharpness),
+            "label_sharpness": json_safe(self.label_sharpness),
             "per_label": [dict(entry) for entry in self.per_label],
         }
 

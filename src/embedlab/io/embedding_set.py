@@ -31,7 +31,7 @@ class EmbeddingSet:
     Parameters
     ----------
     vectors : array-like of shape (n, d)
-        The embeddings. Held as C-contiguous float32; a float32 memory map stays a memory map.
+        The embeddings. Held as C-contiguous float32; a float32 memory map is kept as a view of the map, not copied.
     ids : array-like of shape (n,), optional
         Unique string or integer ids. Defaults to the row numbers ``0 .. n-1``.
     metadata : pyarrow.Table or mapping of column name to array-like, optional

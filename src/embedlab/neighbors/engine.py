@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 Metric = Literal["cosine", "l2", "ip"]
 Method = Literal["auto", "exact", "hnsw", "ivf"]
 
-#: ``method="auto"`` searches exactly while queries x rows stays under this (about 20 s on 2 cores at d=384).
+#: ``method="auto"`` searches exactly while queries x rows stays under this (1e10 pairs at d=384 took 54 s on
+#: 2 cores in benchmarks/bench_knn.py, so this bound is about 14 s).
 AUTO_EXACT_MAX_PAIRS = 2_500_000_000
 _METRICS = ("cosine", "l2", "ip")
 _EXACT_L2_BLOCK_FLOATS = 2**24
