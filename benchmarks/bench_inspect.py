@@ -34,25 +34,57 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def child_inspect(path: str) -> dict:
+    """The complete inspect as a user runs it: a fresh process, libraries imported on first use."""
     import embedlab
 
     emb = embedlab.load(path)
-    data_mb = emb.vectors.nbytes / 2**20
-    rss_loaded = _peak_rss_mb()
     started = time.perf_counter()
     report = embedlab.inspect(emb, labels="label", random_state=0)
     seconds = time.perf_counter() - started
     document = report.to_dict()
     return {
         "seconds": seconds,
-        "data_mb": data_mb,
-        "rss_after_load_mb": rss_loaded,
         "peak_rss_mb": _peak_rss_mb(),
         "twonn": document["intrinsic_dimension"]["twonn"]["value"],
         "mle": document["intrinsic_dimension"]["mle"]["value"],
         "gride": document["intrinsic_dimension"]["gride"]["value"],
         "knn_graph": document["knn_graph"],
+    }
+
+
+def child_inspect_memory(path: str) -> dict:
+    """Memory inspect adds on top of the loaded data: peak resident memory during the call minus before it.
+
+    A warm-up call on 2,000 rows first imports the libraries and starts the thread pools, so that their code
+    is not counted as memory used for the data. Linux's high-water mark (VmHWM) is reset just before the call.
+    """
+    import numpy as np
+
+    import embedlab
+
+    emb = embedlab.load(path)
+    embedlab.inspect(emb.take(np.arange(2000)), labels="label", random_state=0)
+    before = _status_mb("VmRSS")
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+    embedlab.inspect(emb, labels="label", random_state=0)
+    peak = _status_mb("VmHWM")
+    data_mb = emb.vectors.nbytes / 2**20
+    return {
+        "data_mb": data_mb,
+        "rss_before_mb": before,
+        "peak_rss_during_mb": peak,
+        "added_mb": peak - before,
+        "ratio": (data_mb + peak - before) / data_mb,
     }
 
 
@@ -89,7 +121,12 @@ def child_twonn_skdim(path: str) -> dict:
     return {"seconds": time.perf_counter() - started, "value": float(value)}
 
 
-CHILDREN = {"inspect": child_inspect, "twonn-embedlab": child_twonn_embedlab, "twonn-skdim": child_twonn_skdim}
+CHILDREN = {
+    "inspect": child_inspect,
+    "inspect-memory": child_inspect_memory,
+    "twonn-embedlab": child_twonn_embedlab,
+    "twonn-skdim": child_twonn_skdim,
+}
 
 
 def run_child(name: str, path: str) -> dict:
@@ -107,17 +144,18 @@ def main() -> None:
     load = warn_if_busy()
     path = str(prepare_wordnet_embeddings())
     inspect = run_child("inspect", path)
+    memory = run_child("inspect-memory", path)
     ours = run_child("twonn-embedlab", path)
     reference = None if "--skip-skdim" in sys.argv else run_child("twonn-skdim", path)
-    memory_ratio = (inspect["peak_rss_mb"] - inspect["rss_after_load_mb"] + inspect["data_mb"]) / inspect["data_mb"]
     rows = [
         ["complete inspect (labels, k=10)", f"{inspect['seconds']:.1f} s", "<= 60 s"],
+        ["peak RSS of that process (load and imports included)", f"{inspect['peak_rss_mb']:.0f} MB", ""],
         [
-            "peak RSS / RSS after loading / data",
-            f"{inspect['peak_rss_mb']:.0f} / {inspect['rss_after_load_mb']:.0f} / {inspect['data_mb']:.0f} MB",
+            "RSS before inspect / peak during it / data",
+            f"{memory['rss_before_mb']:.0f} / {memory['peak_rss_during_mb']:.0f} / {memory['data_mb']:.0f} MB",
             "",
         ],
-        ["(data + memory inspect added) / data", f"{memory_ratio:.2f}", "< 2"],
+        ["(data + memory inspect added) / data", f"{memory['ratio']:.2f}", "< 2"],
         [
             f"embedlab TwoNN ({TWONN_QUERIES:,} query points, neighbours among all)",
             f"{ours['seconds']:.1f} s, d = {ours['value']:.2f} [{ours['ci_low']:.2f}, {ours['ci_high']:.2f}]",
@@ -128,7 +166,7 @@ def main() -> None:
         "data": "117,659 x 384 MiniLM embeddings of WordNet synsets",
         "inspect": inspect,
         "twonn_embedlab": ours,
-        "memory_ratio": memory_ratio,
+        "inspect_memory": memory,
         "load_average_at_start": load,
     }
     if reference is not None:

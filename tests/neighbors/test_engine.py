@@ -146,3 +146,47 @@ def test_l2_distances_of_close_pairs_are_exact(rng):
     result = knn(X, 1, metric="l2", method="exact")
     expected = np.linalg.norm(X[:50].astype(np.float64) - X[50:], axis=1)
     np.testing.assert_allclose(result.distances[:50, 0], expected, rtol=1e-3)
+
+
+@pytest.mark.parametrize("n_hidden", [5, 400])  # fetched-and-filtered, and searched in a copy
+@pytest.mark.parametrize("method", ["exact", "hnsw"])
+def test_searchable_rows_are_the_only_neighbours(rng, n_hidden, method):
+    X = rng.normal(size=(1000, 16)).astype(np.float32)
+    searchable = np.ones(len(X), dtype=bool)
+    searchable[rng.choice(len(X), n_hidden, replace=False)] = False
+    rows = np.arange(0, 1000, 7)  # hidden and searchable queries alike
+    result = knn(X, 5, query_rows=rows, searchable=searchable, metric="l2", method=method)
+    brute = np.linalg.norm(X[rows, None, :].astype(np.float64) - X[None, :, :], axis=2)
+    brute[:, ~searchable] = np.inf
+    brute[np.arange(rows.size), rows] = np.inf
+    expected = np.argsort(brute, axis=1)[:, :5]
+    assert searchable[result.indices].all()
+    assert not (result.indices == rows[:, None]).any()
+    found = np.mean([np.isin(a, b).mean() for a, b in zip(result.indices, expected, strict=True)])
+    assert (found == 1.0) if method == "exact" else (found > 0.95)
+    if method == "exact":
+        np.testing.assert_allclose(result.distances, np.sort(brute, axis=1)[:, :5], rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["hnsw", "ivf"])
+def test_compressed_index_keeps_recall_and_returns_exact_distances(rng, method):
+    centres = rng.normal(size=(20, 32)) * 4
+    X = (centres[rng.integers(0, 20, 5000)] + rng.normal(size=(5000, 32))).astype(np.float32)
+    extra = {"nprobe": 16} if method == "ivf" else {}
+    flat = knn(X, 10, method=method, storage="flat", recall_sample=1000, **extra)
+    sq8 = knn(X, 10, method=method, storage="sq8", recall_sample=1000, **extra)
+    assert sq8.params["storage"] == "sq8" and sq8.params["candidates"] == 22
+    assert sq8.recall >= flat.recall - 0.01
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    exact_distances = 1.0 - np.einsum("ij,ikj->ik", unit, unit[sq8.indices])
+    np.testing.assert_allclose(sq8.distances, exact_distances, atol=1e-5)
+    assert (np.diff(sq8.distances, axis=1) >= 0).all()
+
+
+def test_bad_searchable_and_storage(vectors):
+    with pytest.raises(ConfigurationError, match="searchable must be a boolean mask"):
+        knn(vectors, 3, searchable=np.ones(5, dtype=bool))
+    with pytest.raises(ConfigurationError, match="storage"):
+        knn(vectors, 3, method="hnsw", storage="pq")
+    with pytest.raises(ConfigurationError, match="k=3 but only"):
+        knn(vectors, 3, searchable=np.arange(len(vectors)) < 3)

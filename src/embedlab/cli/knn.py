@@ -31,6 +31,13 @@ def knn(
     k: Annotated[int, typer.Option("-k", help="Neighbours per row.")] = 10,
     metric: Annotated[str, typer.Option(help="cosine, l2 or ip.")] = "cosine",
     method: Annotated[str, typer.Option(help="auto, exact, hnsw or ivf.")] = "auto",
+    storage: Annotated[
+        str,
+        typer.Option(
+            help="How an hnsw or ivf index stores vectors: sq8 (1 byte per dimension, candidates re-ranked "
+            "exactly; less memory, faster) or flat (float32)."
+        ),
+    ] = "sq8",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the graph (id, neighbor_ids, distances) to Parquet.")
     ] = None,
@@ -50,7 +57,7 @@ def knn(
     progress = setup(quiet, verbose)
     emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
     started = time.perf_counter()
-    result = knn_graph(emb, k, metric=metric, method=method, random_state=seed, progress=progress)
+    result = knn_graph(emb, k, metric=metric, method=method, random_state=seed, progress=progress, storage=storage)
     seconds = time.perf_counter() - started
     if output is not None:
         write_table(result.to_table(emb.ids), output)

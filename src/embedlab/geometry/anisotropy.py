@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from sklearn.utils.extmath import row_norms
 
 from embedlab.geometry.spectrum import Spectrum
 
@@ -60,8 +61,10 @@ class Anisotropy:
 
 
 def _unit(X: np.ndarray) -> np.ndarray:
-    data = np.asarray(X, dtype=np.float64)
-    return data / np.linalg.norm(data, axis=1, keepdims=True)
+    """Unit-normalised float64 copy of the rows."""
+    data = np.array(X, dtype=np.float64)
+    data /= row_norms(data)[:, None]
+    return data
 
 
 def mean_pairwise_cosine(X: np.ndarray) -> float:

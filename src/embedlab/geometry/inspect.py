@@ -187,7 +187,8 @@ def _search_risk(lid: LIDSummary | None) -> SearchRisk:
 
 
 def _intrinsic_dimension(
-    X_unique: np.ndarray,
+    X: np.ndarray,
+    exact: ExactDuplicates,
     *,
     id_neighbors: int,
     max_queries: int,
@@ -195,19 +196,21 @@ def _intrinsic_dimension(
     rng: np.random.Generator,
     progress: ProgressReporter,
 ) -> tuple[dict[str, IDEstimate], LIDSummary | None, int]:
-    n_unique = X_unique.shape[0]
-    if n_unique < MIN_ID_POINTS:
-        logger.warning("only %d distinct points: intrinsic dimension is not estimated", n_unique)
+    """ID estimates on the distinct rows of ``X`` (one of each group of exact duplicates), without copying them."""
+    distinct = np.flatnonzero(exact.keep_mask)
+    if distinct.size < MIN_ID_POINTS:
+        logger.warning("only %d distinct points: intrinsic dimension is not estimated", distinct.size)
         return {}, None, 0
     seed = int(rng.integers(2**31 - 1))
-    queries = np.sort(rng.choice(n_unique, min(max_queries, n_unique), replace=False))
-    k = min(id_neighbors, n_unique - 1)
-    graph = knn(X_unique, k, query_rows=queries, metric="l2", random_state=seed, progress=progress)
+    queries = distinct[np.sort(rng.choice(distinct.size, min(max_queries, distinct.size), replace=False))]
+    k = min(id_neighbors, distinct.size - 1)
+    searchable = None if exact.rows == 0 else exact.keep_mask
+    graph = knn(X, k, query_rows=queries, searchable=searchable, metric="l2", random_state=seed, progress=progress)
     distances = graph.distances
     estimates = {}
     with _timed("TwoNN"):
         base = twonn(distances, n_boot=n_boot, random_state=seed)
-        scale = {1.0: base.value, **twonn_decimation(X_unique, random_state=seed)}
+        scale = {1.0: base.value, **twonn_decimation(X, rows=distinct, random_state=seed)}
         estimates["twonn"] = IDEstimate(base.value, base.ci_low, base.ci_high, base.n, scale)
     mle_k = min(20, k)
     with _timed("MLE and GRIDE"):
@@ -288,17 +291,19 @@ def inspect_geometry(
 
     with _timed("exact duplicates"):
         exact = exact_duplicates(emb.vectors, ids=emb.ids)
-    X_unique = emb.vectors if exact.rows == 0 else emb.vectors[exact.keep_mask]
     with _timed("intrinsic dimension"):
         estimates, lid, id_queries = _intrinsic_dimension(
-            X_unique,
+            emb.vectors,
+            exact,
             id_neighbors=id_neighbors,
             max_queries=max_id_queries,
             n_boot=n_boot,
             rng=rng,
             progress=progress,
         )
-    spectrum_sample = X_unique[np.sort(rng.choice(len(X_unique), min(spectrum_rows, len(X_unique)), replace=False))]
+    distinct = np.flatnonzero(exact.keep_mask)
+    spectrum_rows_chosen = np.sort(rng.choice(distinct.size, min(spectrum_rows, distinct.size), replace=False))
+    spectrum_sample = emb.vectors[distinct[spectrum_rows_chosen]]
     with _timed("spectrum and PCA"):
         spectrum = covariance_spectrum(spectrum_sample if len(spectrum_sample) >= 2 else emb.vectors[:2])
         if len(spectrum_sample) >= 2:
@@ -331,7 +336,7 @@ def inspect_geometry(
         k=k_graph,
         intrinsic_dimension=estimates,
         id_queries=id_queries,
-        duplicates_excluded=int(n - len(X_unique)),
+        duplicates_excluded=int(exact.rows),
         lid=lid,
         spectrum=spectrum,
         anisotropy=spread,

@@ -109,6 +109,7 @@ def twonn_decimation(
     X: np.ndarray,
     fractions: tuple[float, ...] = (0.5, 0.25, 0.125),
     *,
+    rows: np.ndarray | None = None,
     discard_fraction: float = 0.1,
     max_queries: int = 5000,
     random_state: int | None = 0,
@@ -122,9 +123,12 @@ def twonn_decimation(
     Parameters
     ----------
     X : numpy.ndarray of shape (n, d)
-        Assumed validated and free of exact duplicates.
+        Assumed validated.
     fractions : tuple of float, default=(0.5, 0.25, 0.125)
         Fractions too small to leave 20 points are skipped.
+    rows : numpy.ndarray of int, optional
+        Positions of the points to use, free of exact duplicates (one row of each group); all rows of ``X``
+        by default, then assumed free of duplicates.
     discard_fraction : float, default=0.1
     max_queries : int, default=5000
         Points whose ratio is measured in each subset (their neighbours are searched among the whole subset).
@@ -141,15 +145,18 @@ def twonn_decimation(
     neighborhood information", Scientific Reports 7, 12140.
     """
     rng = np.random.default_rng(random_state)
-    n = X.shape[0]
+    n = X.shape[0] if rows is None else len(rows)
     curve = {}
     for fraction in fractions:
         size = int(n * fraction)
         if size < 20:
             continue
-        subset = X[np.sort(rng.choice(n, size, replace=False))]
-        queries = np.sort(rng.choice(size, min(max_queries, size), replace=False))
-        distances = knn(subset, 2, query_rows=queries, metric="l2", recall_sample=0).distances
+        chosen = np.sort(rng.choice(n, size, replace=False))
+        subset = chosen if rows is None else np.asarray(rows)[chosen]
+        queries = subset[np.sort(rng.choice(size, min(max_queries, size), replace=False))]
+        searchable = np.zeros(X.shape[0], dtype=bool)
+        searchable[subset] = True
+        distances = knn(X, 2, query_rows=queries, searchable=searchable, metric="l2", recall_sample=0).distances
         curve[fraction] = twonn(distances, discard_fraction=discard_fraction, n_boot=0).value
     return curve
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
+from sklearn import config_context
 from sklearn.metrics import silhouette_samples
 
 from embedlab._json import json_safe, plain
@@ -23,8 +24,9 @@ __all__ = ["LabelReport", "label_structure"]
 
 logger = logging.getLogger(__name__)
 
-_BLOCK_ROWS = 65_536
-_VOTE_CELLS = 1 << 24  # rows x k x k booleans compared per block of the kNN vote
+_BLOCK_VALUES = 2**20  # float64 values per block of rows (8 MB), so memory stays bounded whatever d is
+_SILHOUETTE_WORKING_MB = 16  # scikit-learn's chunking budget for the pairwise distances of the silhouettes
+_VOTE_CELLS = 1 << 22  # rows x k x k booleans compared per block of the kNN vote
 _SHOWN_LABELS = 10
 
 
@@ -164,11 +166,16 @@ def _knn_votes(indices: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return predicted
 
 
+def _block_rows(d: int) -> int:
+    return max(1, _BLOCK_VALUES // d)
+
+
 def _class_means(vectors: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Class means (C, d) in float64, accumulated block-wise."""
     sums = np.zeros((counts.size, vectors.shape[1]))
-    for start in range(0, vectors.shape[0], _BLOCK_ROWS):
-        block = np.asarray(vectors[start : start + _BLOCK_ROWS], dtype=np.float64)
+    step = _block_rows(vectors.shape[1])
+    for start in range(0, vectors.shape[0], step):
+        block = np.asarray(vectors[start : start + step], dtype=np.float64)
         block_codes = codes[start : start + len(block)]
         one_hot = sparse.csr_matrix(
             (np.ones(len(block)), (block_codes, np.arange(len(block)))), shape=(counts.size, len(block))
@@ -189,9 +196,10 @@ def _nc1(vectors: np.ndarray, codes: np.ndarray, means: np.ndarray, centred: np.
     kept = s > s[0] * max(centred.shape) * np.finfo(np.float64).eps
     basis = vt[kept].T
     projected_var = np.zeros(basis.shape[1])
-    for start in range(0, vectors.shape[0], _BLOCK_ROWS):
-        block = np.asarray(vectors[start : start + _BLOCK_ROWS], dtype=np.float64)
-        residual = block - means[codes[start : start + len(block)]]
+    step = _block_rows(vectors.shape[1])
+    for start in range(0, vectors.shape[0], step):
+        residual = np.array(vectors[start : start + step], dtype=np.float64)
+        residual -= means[codes[start : start + len(residual)]]
         projected_var += ((residual @ basis) ** 2).sum(axis=0)
     projected_var /= vectors.shape[0]
     return float((projected_var / s[kept] ** 2).sum())
@@ -322,7 +330,8 @@ def label_structure(
         )
     sample_vectors = np.ascontiguousarray(vectors[rows], dtype=np.float32)
     metric = "cosine" if graph.metric == "cosine" else "euclidean"
-    silhouettes = silhouette_samples(sample_vectors.astype(np.float64), sample_codes, metric=metric)
+    with config_context(working_memory=_SILHOUETTE_WORKING_MB):
+        silhouettes = silhouette_samples(sample_vectors.astype(np.float64), sample_codes, metric=metric)
     label_silhouette = np.bincount(sample_codes, weights=silhouettes, minlength=n_labels)
     label_sampled = np.bincount(sample_codes, minlength=n_labels)
 

@@ -534,6 +534,8 @@ def load(
     if source.info.n_rows == 0:
         raise EmbeddingDataError(f"{path}: the input is empty (0 rows).")
     chunk = source.read_all()
+    # Arrow's allocator keeps the freed page buffers of the read for reuse; hand them back to the system.
+    pa.default_memory_pool().release_unused()
     return EmbeddingSet(
         chunk.vectors,
         chunk.ids,

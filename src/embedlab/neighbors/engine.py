@@ -13,6 +13,7 @@ from typing import Literal
 
 import faiss
 import numpy as np
+from sklearn.utils.extmath import row_norms
 
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import ConfigurationError
@@ -21,7 +22,7 @@ from embedlab.io.validation import check_k, check_vectors
 from embedlab.neighbors.evaluation import recall_at_k
 from embedlab.neighbors.result import KnnResult
 
-__all__ = ["AUTO_EXACT_MAX_PAIRS", "Method", "Metric", "knn", "knn_graph"]
+__all__ = ["AUTO_EXACT_MAX_PAIRS", "Method", "Metric", "knn", "knn_graph", "unit_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +33,41 @@ Method = Literal["auto", "exact", "hnsw", "ivf"]
 #: 2 cores in benchmarks/bench_knn.py, so this bound is about 14 s).
 AUTO_EXACT_MAX_PAIRS = 2_500_000_000
 _METRICS = ("cosine", "l2", "ip")
-_EXACT_L2_BLOCK_FLOATS = 2**24
 _METHODS = ("auto", "exact", "hnsw", "ivf")
+_STORAGES = ("sq8", "flat")
+#: Gathered neighbour vectors per block of exact re-ranking (16 MB of float32).
+_RERANK_BLOCK_FLOATS = 2**22
+#: With at most this many rows left out of ``searchable``, exact search fetches that many extra neighbours and
+#: filters them out; with more, it searches the searchable rows block by block.
+_MAX_FILTERED_ROWS = 256
+#: Searchable rows copied per block when many rows are hidden from exact search (16 MB of float32).
+_SUBSET_BLOCK_FLOATS = 2**22
+#: Rows sampled to train the 8-bit scalar quantizer of an HNSW index (its per-dimension ranges).
+_SQ_TRAIN_ROWS = 16_384
+
+Search = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
-def _prepare(X: np.ndarray, metric: Metric) -> np.ndarray:
-    """Unit-normalise rows for cosine (a copy, unless they already are); other metrics use them as they are."""
-    if metric != "cosine":
-        return X
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
+def unit_rows(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit Euclidean norm, as float32: ``X`` itself when they already are, else a copy.
+
+    Cosine geometry everywhere in embedlab (search, spherical k-means) works on these rows. Assumes no zero
+    rows (validated input).
+
+    Examples
+    --------
+    >>> unit_rows(np.array([[3.0, 4.0]], dtype=np.float32)).tolist()
+    [[0.6000000238418579, 0.800000011920929]]
+    """
+    norms = row_norms(X)[:, None]  # no n x d temporary, unlike np.linalg.norm
     if np.abs(norms - 1.0).max() <= 1e-6:
         return X
     return np.ascontiguousarray(X / norms, dtype=np.float32)
+
+
+def _prepare(X: np.ndarray, metric: Metric) -> np.ndarray:
+    """Unit-normalise rows for cosine; other metrics use them as they are."""
+    return unit_rows(X) if metric == "cosine" else X
 
 
 def _faiss_metric(metric: Metric) -> int:
@@ -65,36 +89,49 @@ def _to_distances(scores: np.ndarray, indices: np.ndarray, metric: Metric) -> np
 
 def _build_index(
     base: np.ndarray,
+    positions: np.ndarray | None,
     metric: Metric,
     method: str,
     params: dict,
     rng: np.random.Generator,
     progress: ProgressReporter,
 ) -> faiss.Index:
-    n, d = base.shape
+    """An HNSW or IVF index of the rows ``positions`` of ``base`` (all rows when None), added block by block."""
+    d = base.shape[1]
+    n = base.shape[0] if positions is None else positions.size
     fmetric = _faiss_metric(metric)
+    sq8 = params["storage"] == "sq8"
     if method == "hnsw":
-        index = faiss.IndexHNSWFlat(d, params["M"], fmetric)
+        if sq8:
+            index = faiss.IndexHNSWSQ(d, faiss.ScalarQuantizer.QT_8bit, params["M"], fmetric)
+        else:
+            index = faiss.IndexHNSWFlat(d, params["M"], fmetric)
         index.hnsw.efConstruction = params["efConstruction"]
         index.hnsw.efSearch = params["efSearch"]
+        n_train = min(n, _SQ_TRAIN_ROWS)
     else:
         quantizer = faiss.IndexFlat(d, fmetric)
-        index = faiss.IndexIVFFlat(quantizer, d, params["nlist"], fmetric)
+        if sq8:
+            index = faiss.IndexIVFScalarQuantizer(quantizer, d, params["nlist"], faiss.ScalarQuantizer.QT_8bit, fmetric)
+        else:
+            index = faiss.IndexIVFFlat(quantizer, d, params["nlist"], fmetric)
         index.cp.seed = int(rng.integers(2**31 - 1))
-        n_train = min(n, params["nlist"] * 256)
-        train = base if n_train == n else base[np.sort(rng.choice(n, n_train, replace=False))]
-        index.train(train)
         index.nprobe = params["nprobe"]
+        n_train = min(n, params["nlist"] * 256)
+    if not index.is_trained:
+        chosen = np.sort(rng.choice(n, n_train, replace=False))
+        index.train(base[chosen if positions is None else positions[chosen]])
     step = 65_536
     with progress.task(f"Building {method} index", n) as advance:
         for start in range(0, n, step):
-            index.add(base[start : start + step])
+            rows = slice(start, start + step) if positions is None else positions[start : start + step]
+            index.add(base[rows])
             advance(min(step, n - start))
     return index
 
 
 def _search(
-    search: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    search: Search,
     queries: np.ndarray,
     k: int,
     batch_size: int,
@@ -108,35 +145,89 @@ def _search(
     with progress.task(label, n) as advance:
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            scores[start:stop], indices[start:stop] = search(queries[start:stop])
+            scores[start:stop], indices[start:stop] = search(queries[start:stop], k)
             advance(stop - start)
     return scores, indices
 
 
-def _exact(base: np.ndarray, metric: Metric, k: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Brute-force search of ``base`` with faiss's BLAS kernels, without copying it into an index."""
-    return lambda block: faiss.knn(block, base, k, metric=_faiss_metric(metric))
+def _to_rows(indices: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
+    """Map positions in a searched subset back to row numbers, keeping -1 (missing)."""
+    if positions is None:
+        return indices
+    return np.where(indices >= 0, positions[np.maximum(indices, 0)], -1)
 
 
-def _exact_l2(
-    base: np.ndarray, queries: np.ndarray, indices: np.ndarray, batch_size: int
+def _exact(base: np.ndarray, metric: Metric, hidden: np.ndarray) -> Search:
+    """Brute-force search of ``base`` with faiss's BLAS kernels, never returning the ``hidden`` rows.
+
+    The rows are not copied into an index. A few hidden rows are fetched and filtered out; with many, the
+    searchable rows are searched block by block, each block copied in turn.
+    """
+    fmetric = _faiss_metric(metric)
+    if hidden.size == 0:
+        return lambda block, k: faiss.knn(block, base, k, metric=fmetric)
+    if hidden.size <= _MAX_FILTERED_ROWS:
+        searchable = np.ones(base.shape[0], dtype=bool)
+        searchable[hidden] = False
+
+        def search_filtered(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+            scores, indices = faiss.knn(block, base, k + hidden.size, metric=fmetric)
+            # Missing results (-1) sort last either way; hidden rows move behind every searchable one.
+            order = np.argsort(~((indices < 0) | searchable[np.maximum(indices, 0)]), axis=1, kind="stable")[:, :k]
+            return np.take_along_axis(scores, order, axis=1), np.take_along_axis(indices, order, axis=1)
+
+        return search_filtered
+    positions = np.delete(np.arange(base.shape[0]), hidden)
+    step = max(1, _SUBSET_BLOCK_FLOATS // base.shape[1])
+
+    def search_subset(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        # The searchable rows are copied a block at a time, and the blocks' results merged.
+        heap = faiss.ResultHeap(block.shape[0], k, keep_max=fmetric == faiss.METRIC_INNER_PRODUCT)
+        for start in range(0, positions.size, step):
+            rows = positions[start : start + step]
+            scores, indices = faiss.knn(block, base[rows], min(k, rows.size), metric=fmetric)
+            heap.add_result(scores, _to_rows(indices, rows))
+        heap.finalize()
+        return heap.D, heap.I
+
+    return search_subset
+
+
+def _index_search(index: faiss.Index, positions: np.ndarray | None) -> Search:
+    """Search an index built on the rows ``positions`` (all when None), answering in row numbers."""
+
+    def search(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores, indices = index.search(block, k)
+        return scores, _to_rows(indices, positions)
+
+    return search
+
+
+def _rerank(
+    base: np.ndarray, queries: np.ndarray, indices: np.ndarray, metric: Metric, k: int, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Recompute L2 distances of the found pairs from coordinate differences, and re-sort each row.
+    """Exact distances of the candidate pairs; each row re-sorted by them and cut to ``k`` columns.
 
-    faiss computes ||q||^2 + ||b||^2 - 2 q.b, which cancels catastrophically for close pairs (near neighbours
-    come out at distance 0); estimators built on distance ratios (intrinsic dimension) need the small
-    distances right.
+    Corrects the distances of a compressed index, and for L2 those of faiss itself: faiss computes
+    ||q||^2 + ||b||^2 - 2 q.b, which cancels catastrophically for close pairs (near neighbours come out at
+    distance 0), while estimators built on distance ratios (intrinsic dimension) need the small distances
+    right. L2 is therefore computed from coordinate differences.
     """
     distances = np.empty(indices.shape, dtype=np.float32)
-    # The differences of a block are rows x k x d floats: keep them near 64 MB whatever k is.
-    step = max(1, min(batch_size, _EXACT_L2_BLOCK_FLOATS // (indices.shape[1] * base.shape[1])))
+    step = max(1, min(batch_size, _RERANK_BLOCK_FLOATS // (indices.shape[1] * base.shape[1])))
     for start in range(0, len(indices), step):
         block = indices[start : start + step]
         found = block >= 0
-        diffs = queries[start : start + len(block), None, :] - base[np.where(found, block, 0)]
-        exact = np.sqrt(np.einsum("ijk,ijk->ij", diffs, diffs))
+        neighbours = base[np.where(found, block, 0)]
+        block_queries = queries[start : start + len(block)]
+        if metric == "l2":
+            neighbours -= block_queries[:, None, :]
+            exact = np.sqrt(np.einsum("ijk,ijk->ij", neighbours, neighbours))
+        else:
+            dots = np.einsum("ijk,ik->ij", neighbours, block_queries)
+            exact = np.maximum(1.0 - dots, 0.0) if metric == "cosine" else -dots
         distances[start : start + len(block)] = np.where(found, exact, np.inf)
-    order = np.argsort(distances, axis=1, kind="stable")
+    order = np.argsort(distances, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(distances, order, axis=1), np.take_along_axis(indices, order, axis=1)
 
 
@@ -155,20 +246,34 @@ def _resolve_params(
     method: str,
     n: int,
     k: int,
+    k_fetch: int,
     *,
+    storage: str,
     hnsw_m: int,
     ef_construction: int,
     ef_search: int | None,
     nlist: int | None,
     nprobe: int | None,
 ) -> dict:
+    """Index parameters of an approximate method; ``k`` neighbours wanted, ``k_fetch`` candidates fetched."""
     if method == "hnsw":
-        return {"M": hnsw_m, "efConstruction": ef_construction, "efSearch": max(ef_search or 4 * k, k, 32)}
+        return {
+            "M": hnsw_m,
+            "efConstruction": ef_construction,
+            "efSearch": max(ef_search or 4 * k, k_fetch, 32),
+            "storage": storage,
+            "candidates": k_fetch,
+        }
     if method == "ivf":
         lists = nlist or max(1, min(int(4 * math.sqrt(n)), n // 39))
         if lists > n:
             raise ConfigurationError(f"nlist={lists} exceeds the {n} rows to index; use nlist <= {n}.")
-        return {"nlist": lists, "nprobe": min(lists, nprobe or max(8, lists // 16))}
+        return {
+            "nlist": lists,
+            "nprobe": min(lists, nprobe or max(8, lists // 16)),
+            "storage": storage,
+            "candidates": k_fetch,
+        }
     return {}
 
 
@@ -178,11 +283,13 @@ def knn(
     *,
     queries: object | None = None,
     query_rows: np.ndarray | None = None,
+    searchable: np.ndarray | None = None,
     metric: Metric = "cosine",
     method: Method = "auto",
     exclude_self: bool | None = None,
     recall_sample: int = 1000,
     random_state: int | None = 0,
+    storage: Literal["sq8", "flat"] = "sq8",
     hnsw_m: int = 32,
     ef_construction: int = 80,
     ef_search: int | None = None,
@@ -204,6 +311,9 @@ def knn(
     query_rows : array-like of int, optional
         Search only these rows of ``X`` (each without its own match), for estimators that average over a
         sample of points but need their neighbours among all of them. Excludes ``queries``.
+    searchable : array-like of bool of shape (n,), optional
+        Rows that may be returned as neighbours (all by default), for instance one row of each group of exact
+        duplicates. Queries may still be any rows.
     metric : {"cosine", "l2", "ip"}, default="cosine"
         Cosine is inner product on unit-normalised copies of the vectors.
     method : {"auto", "exact", "hnsw", "ivf"}, default="auto"
@@ -214,7 +324,11 @@ def knn(
         For approximate methods, queries on which recall@k against exact search is measured and reported
         (0 to skip).
     random_state : int or None, default=0
-        Seed for the recall sample and IVF training.
+        Seed for the recall sample and index training.
+    storage : {"sq8", "flat"}, default="sq8"
+        How an HNSW or IVF index stores the vectors. ``"sq8"`` keeps one byte per dimension (a quarter of the
+        memory, and faster on CPU); twice the needed candidates are fetched from it and re-ranked by their
+        exact distances, which keeps recall at that of ``"flat"`` (full float32 copies).
     hnsw_m, ef_construction, ef_search : int
         HNSW graph degree, build and search beam widths (``ef_search`` defaults to ``max(4k, 32)``).
     nlist, nprobe : int, optional
@@ -248,13 +362,16 @@ def knn(
         raise ConfigurationError(f"metric must be one of {', '.join(_METRICS)}, got {metric!r}.")
     if method not in _METHODS:
         raise ConfigurationError(f"method must be one of {', '.join(_METHODS)}, got {method!r}.")
+    if storage not in _STORAGES:
+        raise ConfigurationError(f"storage must be one of {', '.join(_STORAGES)}, got {storage!r}.")
     if queries is not None and query_rows is not None:
         raise ConfigurationError("pass either queries or query_rows, not both.")
     self_query = queries is None
     exclude = self_query if exclude_self is None else bool(exclude_self)
     base, _, _ = check_vectors(X, name="X", allow_zero=metric != "cosine", min_rows=2 if exclude else 1)
     n, d = base.shape
-    k = check_k(k, n, exclude_self=exclude)
+    hidden = _hidden_rows(searchable, n)
+    k = check_k(k, n - hidden.size, exclude_self=exclude)
     rows = np.arange(n, dtype=np.int64) if query_rows is None else np.asarray(query_rows, dtype=np.int64)
     if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= n)):
         raise ConfigurationError(f"query_rows must be row positions of X, between 0 and {n - 1}.")
@@ -273,33 +390,40 @@ def knn(
     m = query_vectors.shape[0]
     chosen = method
     if method == "auto":
-        chosen = "exact" if m * n <= AUTO_EXACT_MAX_PAIRS else "hnsw"
+        chosen = "exact" if m * (n - hidden.size) <= AUTO_EXACT_MAX_PAIRS else "hnsw"
     k_search = k + 1 if exclude else k
+    compressed = chosen != "exact" and storage == "sq8"
+    k_fetch = min(2 * k_search, n) if compressed else k_search
     params = _resolve_params(
         chosen,
-        n,
+        n - hidden.size,
         k_search,
+        k_fetch,
+        storage=storage,
         hnsw_m=hnsw_m,
         ef_construction=ef_construction,
         ef_search=ef_search,
         nlist=nlist,
         nprobe=nprobe,
     )
+    exact = _exact(base, metric, hidden)
     if chosen == "exact":
-        search = _exact(base, metric, k_search)
+        search = exact
     else:
-        index = _build_index(base, metric, chosen, params, rng, progress)
-        search = lambda block: index.search(block, k_search)  # noqa: E731
-    scores, indices = _search(search, query_vectors, k_search, batch_size, progress, f"Searching ({chosen})")
+        positions = None if hidden.size == 0 else np.delete(np.arange(n), hidden)
+        search = _index_search(_build_index(base, positions, metric, chosen, params, rng, progress), positions)
+    scores, indices = _search(search, query_vectors, k_fetch, batch_size, progress, f"Searching ({chosen})")
+    del search  # frees the index before the results are re-ranked
     if exclude:
         scores, indices = _drop_self(scores, indices, rows)
-    distances = _to_distances(scores, indices, metric)
-    if metric == "l2":
-        distances, indices = _exact_l2(base, query_vectors, indices, batch_size)
+    if metric == "l2" or compressed:
+        distances, indices = _rerank(base, query_vectors, indices, metric, k, batch_size)
+    else:
+        distances = _to_distances(scores, indices, metric)
     recall, sample_size = 1.0, 0
     if chosen != "exact" and recall_sample > 0:
         recall, sample_size = _measure_recall(
-            base, query_vectors, rows, distances, indices, k, exclude, metric, recall_sample, rng
+            exact, query_vectors, rows, distances, indices, k, exclude, metric, recall_sample, rng
         )
         logger.info("%s search: recall@%d = %.4f on %d sampled queries", chosen, k, recall, sample_size)
     elif chosen != "exact":
@@ -307,8 +431,18 @@ def knn(
     return KnnResult(distances, indices, metric, chosen, recall, sample_size, params)
 
 
+def _hidden_rows(searchable: np.ndarray | None, n: int) -> np.ndarray:
+    """Positions of the rows a search must not return, from a boolean ``searchable`` mask (None: none)."""
+    if searchable is None:
+        return np.empty(0, dtype=np.int64)
+    mask = np.asarray(searchable)
+    if mask.dtype != bool or mask.shape != (n,):
+        raise ConfigurationError(f"searchable must be a boolean mask with one entry per row of X ({n}).")
+    return np.flatnonzero(~mask)
+
+
 def _measure_recall(
-    base: np.ndarray,
+    exact: Search,
     queries: np.ndarray,
     rows: np.ndarray,
     distances: np.ndarray,
@@ -322,7 +456,7 @@ def _measure_recall(
     """Recall@k of an approximate result on a random sample of its queries, against exact search."""
     m = queries.shape[0]
     picked = np.sort(rng.choice(m, size=min(sample, m), replace=False))
-    true_scores, true_indices = _exact(base, metric, k + 1 if exclude else k)(queries[picked])
+    true_scores, true_indices = exact(queries[picked], k + 1 if exclude else k)
     if exclude:
         true_scores, true_indices = _drop_self(true_scores, true_indices, rows[picked])
     true_distances = _to_distances(true_scores, true_indices, metric)
