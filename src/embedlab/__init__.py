@@ -28,9 +28,12 @@ _LAZY = {
     "knn_graph": ("embedlab.neighbors", "knn_graph"),
     "GeometryReport": ("embedlab.geometry", "GeometryReport"),
     "inspect": ("embedlab.geometry", "inspect_geometry"),
+    "ClusterReport": ("embedlab.cluster", "ClusterReport"),
+    "find_clusters": ("embedlab.cluster", "find_clusters"),
 }
 
 __all__ = [
+    "ClusterReport",
     "ConfigurationError",
     "EmbeddingDataError",
     "EmbeddingSet",
@@ -40,6 +43,7 @@ __all__ = [
     "MissingDependencyError",
     "__version__",
     "describe",
+    "find_clusters",
     "inspect",
     "iter_batches",
     "knn",
@@ -62,6 +66,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from embedlab.cluster import ClusterReport, find_clusters
     from embedlab.geometry import GeometryReport
     from embedlab.geometry import inspect_geometry as inspect
     from embedlab.io import EmbeddingSet, describe, iter_batches, load

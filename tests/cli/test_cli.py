@@ -105,12 +105,22 @@ def test_knn_writes_graph_and_reports(tmp_path, vectors):
     assert graph.num_rows == 300 and graph.column_names == ["id", "neighbor_ids", "distances"]
 
 
+@pytest.mark.parametrize("storage", ["sq8", "flat"])
+def test_knn_index_storage(tmp_path, vectors, storage):
+    path = EmbeddingSet(vectors).to_parquet(tmp_path / "v.parquet")
+    result = _run("knn", path, "-k", 4, "--method", "hnsw", "--storage", storage, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["params"]["storage"] == storage and document["recall"] > 0.9
+
+
 @pytest.mark.parametrize(
     ("rows", "args", "message"),
     [
         (1, ["-k", "1"], "at least 2"),
         (5, ["-k", "5"], "k=5 but only 4 neighbour"),
         (5, ["--metric", "hamming"], "metric must be one of"),
+        (50, ["-k", "3", "--method", "hnsw", "--storage", "pq"], "storage must be one of"),
     ],
 )
 def test_knn_bad_requests_exit_2(tmp_path, vectors, rows, args, message):
@@ -145,3 +155,55 @@ def test_inspect_unknown_label_column_exits_2(tmp_path, vectors):
     path = EmbeddingSet(vectors).to_parquet(tmp_path / "v.parquet")
     result = _run("inspect", path, "--labels", "nope")
     assert result.exit_code == 2 and "no column 'nope'" in result.stderr
+
+
+def _topic_parquet(tmp_path, rng):
+    centres = np.eye(8)[:3] * 8
+    truth = np.repeat(np.arange(3), 40)
+    X = (centres[truth] + rng.normal(size=(truth.size, 8))).astype(np.float32)
+    texts = [["apple pear plum", "train rail track", "violin cello bow"][t] + f" note {i}" for i, t in enumerate(truth)]
+    emb = EmbeddingSet(X, None, {"text": texts, "kind": [f"k{t}" for t in truth]})
+    return emb.to_parquet(tmp_path / "topics.parquet")
+
+
+def test_cluster_writes_labels_and_json(tmp_path, rng):
+    path = _topic_parquet(tmp_path, rng)
+    out = tmp_path / "clusters.parquet"
+    result = _run("cluster", path, "--k", "auto", "--k-values", "2,3,4", "--labels", "kind", "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["k"] == 3 and document["k_selection"]["best_k"] == 3 and document["output"] == str(out)
+    assert document["metrics"]["external"]["accuracy"] == pytest.approx(1.0)
+    table = pq.read_table(out)
+    assert table.column_names == ["id", "cluster", "confidence"] and table.num_rows == 120
+    human = _run("cluster", path, "--k", "3", "--method", "gmm", "-o", tmp_path / "soft.parquet", "--proba")
+    assert human.exit_code == 0, human.output
+    assert "3 clusters by gmm" in human.stdout
+    assert "probabilities" in pq.read_table(tmp_path / "soft.parquet").column_names
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--k", "lots"], "positive integer or 'auto'"),
+        (["--method", "spectral"], "method must be one of"),
+        (["--k-values", "2,x"], "comma-separated integers"),
+        (["--proba"], "--proba adds a column to the --output file"),
+        (["--k", "3", "--proba", "-o", "x.parquet"], "no cluster probabilities"),
+    ],
+)
+def test_cluster_bad_requests_exit_2(tmp_path, rng, args, message):
+    result = _run("cluster", _topic_parquet(tmp_path, rng), *args)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_cluster_streams_a_file(tmp_path, rng):
+    path = _topic_parquet(tmp_path, rng)
+    out = tmp_path / "streamed.parquet"
+    result = _run("cluster", path, "--stream", "--method", "minibatch", "--k", "3", "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["streamed"] and document["n"] == 120 and sorted(document["sizes"]) == [40, 40, 40]
+    assert pq.read_table(out).num_rows == 120
+    refused = _run("cluster", path, "--stream", "--k", "auto")
+    assert refused.exit_code == 2 and "--stream runs mini-batch k-means with a fixed --k" in refused.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from embedlab import __version__
+from embedlab.cli.cluster import cluster
 from embedlab.cli.demo import demo
 from embedlab.cli.embed import embed
 from embedlab.cli.info import info
@@ -22,6 +23,7 @@ app.command()(info)
 app.command()(inspect)
 app.command()(embed)
 app.command()(knn)
+app.command()(cluster)
 app.command()(demo)
 
 

@@ -1,0 +1,182 @@
+"""``embedlab cluster``: cluster an embedding set, choose k, score and name the clusters, write per-row labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from embedlab._progress import ProgressReporter
+from embedlab.cli._console import emit_json, handles_errors, setup
+from embedlab.cli._options import (
+    ColumnOpt,
+    DataArg,
+    IdColumnOpt,
+    JsonOpt,
+    OnInvalidOpt,
+    QuietOpt,
+    SeedOpt,
+    VerboseOpt,
+    on_invalid_policy,
+)
+from embedlab.cluster import METHODS, ClusterReport, find_clusters, kmeans_stream
+from embedlab.exceptions import ConfigurationError
+from embedlab.io import load, write_table
+
+
+def _parse_k(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"must be a positive integer or 'auto', not {value!r}.", param_hint="--k") from None
+
+
+def _parse_k_values(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"must be comma-separated integers, not {value!r}.", param_hint="--k-values") from None
+
+
+@handles_errors
+def cluster(
+    data: DataArg,
+    method: Annotated[str, typer.Option(help=f"One of: {', '.join(sorted(METHODS))}.")] = "kmeans",
+    k: Annotated[str, typer.Option("--k", "-k", help="Number of clusters, or 'auto' to choose it.")] = "auto",
+    metric: Annotated[str, typer.Option(help="cosine or l2.")] = "cosine",
+    labels: Annotated[
+        str | None, typer.Option(help="Metadata column of true labels, used only to score the result.")
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="Texts for cluster keywords (default: the 'text' column if any).")
+    ] = None,
+    k_values: Annotated[
+        str | None, typer.Option(help="Candidates for --k auto, comma-separated (default 2..50).")
+    ] = None,
+    criterion: Annotated[str, typer.Option(help="How --k auto chooses: silhouette, stability or bic.")] = "silhouette",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write id, cluster, confidence per row to Parquet.")
+    ] = None,
+    proba: Annotated[bool, typer.Option(help="Add each row's cluster probabilities (soft methods).")] = False,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            help="Read DATA in batches for files larger than memory: mini-batch k-means with a fixed --k, "
+            "sizes and inertia only (no scores or names)."
+        ),
+    ] = False,
+    epochs: Annotated[int, typer.Option(help="With --stream: passes of mini-batch updates over the file.")] = 1,
+    column: ColumnOpt = None,
+    id_column: IdColumnOpt = None,
+    on_invalid: OnInvalidOpt = "fail",
+    json_output: JsonOpt = False,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Cluster DATA, choose the number of clusters if asked, and report sizes, scores and names.
+
+    Labels (--labels) only score the result, never train or choose anything; docs/cluster.md has the rest.
+    """
+    progress = setup(quiet, verbose)
+    if proba and output is None:
+        raise ConfigurationError("--proba adds a column to the --output file; give --output too.")
+    if stream:
+        _stream(data, method, k, metric, output, epochs, column, id_column, on_invalid, json_output, seed, progress)
+        return
+    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+    report = find_clusters(
+        emb,
+        method=method,
+        k=_parse_k(k),
+        metric=metric,
+        labels=labels,
+        text_column=text_column,
+        k_values=_parse_k_values(k_values),
+        criterion=criterion,
+        random_state=seed,
+        progress=progress,
+    )
+    if output is not None:
+        write_table(report.to_table(emb.ids, proba=proba), output)
+    document = {**report.to_dict(), "output": None if output is None else str(output)}
+    if json_output:
+        emit_json(document)
+        return
+    _render(report, str(data), output)
+
+
+def _stream(
+    data: Path,
+    method: str,
+    k: str,
+    metric: str,
+    output: Path | None,
+    epochs: int,
+    column: str | None,
+    id_column: str | None,
+    on_invalid: str,
+    json_output: bool,
+    seed: int,
+    progress: ProgressReporter,
+) -> None:
+    n_clusters = _parse_k(k)
+    if method not in ("kmeans", "minibatch") or n_clusters == "auto":
+        raise ConfigurationError("--stream runs mini-batch k-means with a fixed --k: use --method minibatch --k K.")
+    result = kmeans_stream(
+        data,
+        n_clusters,
+        metric=metric,
+        epochs=epochs,
+        output=output,
+        column=column,
+        id_column=id_column,
+        on_invalid=on_invalid_policy(on_invalid),
+        random_state=seed,
+        progress=progress,
+    )
+    if json_output:
+        emit_json(result.to_dict())
+        return
+    written = f"; labels written to {output}" if output else ""
+    Console().print(
+        f"[bold]{data}[/]: {result.n:,} rows streamed -> {result.k} clusters by mini-batch k-means "
+        f"({result.epochs} epoch(s)), sizes {min(result.sizes):,}-{max(result.sizes):,}{written}"
+    )
+
+
+def _render(report: ClusterReport, name: str, output: Path | None) -> None:
+    doc = report.to_dict()
+    console = Console()
+    noise = f", {doc['n_noise']:,} noise rows" if doc["n_noise"] else ""
+    chosen = ""
+    if doc["k_selection"]:
+        chosen = f" (k chosen by {doc['k_selection']['criterion']} among {doc['k_selection']['k_values']})"
+    console.print(f"[bold]{name}[/]: {doc['n']:,} rows -> {doc['k']} clusters by {doc['method']}{chosen}{noise}")
+    internal = doc["metrics"]["internal"]
+    scores = [f"silhouette {_fmt(internal['silhouette'])} (sample of {internal['n_sampled']:,})"]
+    scores.append(f"Davies-Bouldin {_fmt(internal['davies_bouldin'])}")
+    external = doc["metrics"]["external"]
+    if external:
+        scores += [f"{key} {_fmt(external[key])}" for key in ("accuracy", "nmi", "ari")]
+    console.print("; ".join(scores))
+    table = Table(title="Clusters (largest first)", title_justify="left")
+    for header in ("cluster", "size", "keywords / examples", "medoid"):
+        table.add_column(header)
+    for entry in sorted(doc["clusters"], key=lambda c: -c["size"])[:20]:
+        words = entry.get("keywords") or [str(e.get("text", e["id"])) for e in entry["examples"][:3]]
+        table.add_row(str(entry["cluster"]), f"{entry['size']:,}", ", ".join(words)[:80], str(entry["medoid_id"]))
+    console.print(table)
+    if output is not None:
+        console.print(f"labels written to {output}")
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

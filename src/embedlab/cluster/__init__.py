@@ -1,0 +1,64 @@
+"""Cluster: what groups an embedding set holds, how many, and what they are called — k-means on faiss,
+hierarchical k-means, density and graph clustering, deep clustering heads, the choice of k, cluster metrics
+and cluster names."""
+
+from embedlab.cluster._density import (
+    GaussianMixtureClusterer,
+    HDBSCANClusterer,
+    WardClusterer,
+    gmm_bic_curve,
+    reduce_dimensions,
+)
+from embedlab.cluster._graph import LeidenClusterer
+from embedlab.cluster._hierarchical import HierarchicalKMeans, KMeansLevel
+from embedlab.cluster._kmeans import KMeans, MiniBatchKMeans
+from embedlab.cluster._report import METHODS, ClusterReport, find_clusters
+from embedlab.cluster._select_k import DEFAULT_K_VALUES, KSelection, select_k
+from embedlab.cluster._stream import StreamedClusters, kmeans_stream
+from embedlab.cluster.metrics import (
+    CalibrationReport,
+    ExternalScores,
+    InternalScores,
+    SizeDistribution,
+    calibration_error,
+    external_scores,
+    hungarian_accuracy,
+    internal_scores,
+    match_clusters,
+    size_distribution,
+)
+from embedlab.cluster.naming import closest_members, ctfidf_keywords, medoids
+
+__all__ = [
+    "DEFAULT_K_VALUES",
+    "METHODS",
+    "CalibrationReport",
+    "ClusterReport",
+    "ExternalScores",
+    "GaussianMixtureClusterer",
+    "HDBSCANClusterer",
+    "HierarchicalKMeans",
+    "InternalScores",
+    "KMeans",
+    "KMeansLevel",
+    "KSelection",
+    "LeidenClusterer",
+    "MiniBatchKMeans",
+    "SizeDistribution",
+    "StreamedClusters",
+    "WardClusterer",
+    "calibration_error",
+    "closest_members",
+    "ctfidf_keywords",
+    "external_scores",
+    "find_clusters",
+    "gmm_bic_curve",
+    "hungarian_accuracy",
+    "internal_scores",
+    "kmeans_stream",
+    "match_clusters",
+    "medoids",
+    "reduce_dimensions",
+    "select_k",
+    "size_distribution",
+]

@@ -1,0 +1,418 @@
+"""k-means with faiss assignments: k-means++ seeding, the spherical variant for cosine, restarts, and
+mini-batch k-means for sets streamed from disk."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import faiss
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import kmeans_plusplus
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
+from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+from embedlab.io.summary import row_hashes
+from embedlab.io.validation import check_vectors
+from embedlab.neighbors import unit_rows
+
+__all__ = ["KMeans", "MiniBatchKMeans", "assign_with_margin"]
+
+logger = logging.getLogger(__name__)
+
+ClusterMetric = Literal["cosine", "l2"]
+_METRICS = ("cosine", "l2")
+#: Rows assigned per faiss call (and summed per update block): 64 MB of float32 at d = 256.
+_BLOCK_ROWS = 65_536
+
+
+def _check_params(n_clusters: int, metric: str) -> None:
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
+        raise ConfigurationError(f"n_clusters must be a positive integer, got {n_clusters!r}.")
+    if metric not in _METRICS:
+        raise ConfigurationError(f"metric must be one of {', '.join(_METRICS)}, got {metric!r}.")
+
+
+def _validated(X: object, metric: str, *, name: str = "X", min_rows: int = 1) -> np.ndarray:
+    """Validated float32 rows, unit-normalised for cosine (the spherical k-means space)."""
+    vectors, _, _ = check_vectors(X, name=name, allow_zero=metric != "cosine", min_rows=min_rows)
+    return unit_rows(vectors) if metric == "cosine" else vectors
+
+
+def _nearest_centers(X: np.ndarray, centers: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Squared Euclidean distances (clipped at 0) and indices of the ``k`` nearest centres of each row."""
+    sq = np.empty((X.shape[0], k), dtype=np.float32)
+    idx = np.empty((X.shape[0], k), dtype=np.int64)
+    centers32 = np.ascontiguousarray(centers, dtype=np.float32)
+    for start in range(0, X.shape[0], _BLOCK_ROWS):
+        sq[start : start + _BLOCK_ROWS], idx[start : start + _BLOCK_ROWS] = faiss.knn(
+            X[start : start + _BLOCK_ROWS], centers32, k, metric=faiss.METRIC_L2
+        )
+    np.maximum(sq, 0.0, out=sq)
+    return sq, idx
+
+
+def _cluster_sums(X: np.ndarray, labels: np.ndarray, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cluster sums of the rows (float64, block by block) and member counts."""
+    sums = np.zeros((n_clusters, X.shape[1]))
+    for start in range(0, X.shape[0], _BLOCK_ROWS):
+        block_labels = labels[start : start + _BLOCK_ROWS]
+        one_hot = sparse.csr_matrix(
+            (np.ones(block_labels.size, dtype=np.float32), (block_labels, np.arange(block_labels.size))),
+            shape=(n_clusters, block_labels.size),
+        )
+        # float32 products within a block (no float64 copy of the rows), accumulated in float64 across blocks
+        sums += one_hot @ X[start : start + _BLOCK_ROWS]
+    return sums, np.bincount(labels, minlength=n_clusters)
+
+
+def _seed(X: np.ndarray, n_clusters: int, init_size: int, rng: np.random.RandomState) -> np.ndarray:
+    """k-means++ centres chosen from a uniform sample of ``init_size`` rows (all rows when fewer)."""
+    rows = X if init_size >= X.shape[0] else X[np.sort(rng.choice(X.shape[0], init_size, replace=False))]
+    centers, _ = kmeans_plusplus(rows, n_clusters, random_state=rng)
+    return centers.astype(np.float64)
+
+
+def _normalised(centers: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(centers, axis=1, keepdims=True)
+    return np.divide(centers, norms, out=centers, where=norms > 0)
+
+
+def _lloyd(
+    X: np.ndarray,
+    centers: np.ndarray,
+    *,
+    spherical: bool,
+    max_iter: int,
+    tol: float,
+    advance: Advance,
+) -> tuple[np.ndarray, int]:
+    """Lloyd iterations from ``centers`` until the squared centre shift is at most ``tol`` (absolute).
+
+    Empty clusters take the rows farthest from their centres, as in scikit-learn.
+    """
+    n_clusters = centers.shape[0]
+    n_iter = 0
+    while n_iter < max_iter:
+        n_iter += 1
+        sq, labels = _nearest_centers(X, centers)
+        sums, counts = _cluster_sums(X, labels[:, 0], n_clusters)
+        updated = sums / np.maximum(counts, 1)[:, None]
+        empty = np.flatnonzero(counts == 0)
+        if empty.size:
+            farthest = np.argsort(sq[:, 0], kind="stable")[::-1][: empty.size]
+            updated[empty] = X[farthest]
+            logger.debug("k-means: %d empty clusters moved to the farthest rows", empty.size)
+        if spherical:
+            _normalised(updated)
+        shift = float(((updated - centers) ** 2).sum())
+        centers = updated
+        advance(1)
+        if shift <= tol:
+            break
+    return centers, n_iter
+
+
+def assign_with_margin(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Nearest centre of each validated row, its margin ``1 - d1 / d2`` (1 with one centre), and the inertia.
+
+    d1 and d2 are the Euclidean distances to the nearest and second-nearest centres: the margin is 0 on a
+    boundary between two clusters and 1 at a centre.
+    """
+    k_nearest = min(2, centers.shape[0])
+    sq, idx = _nearest_centers(X, centers, k_nearest)
+    if k_nearest == 1:
+        margin = np.ones(X.shape[0], dtype=np.float32)
+    else:
+        d = np.sqrt(sq)
+        margin = np.where(d[:, 1] > 0, 1.0 - d[:, 0] / np.maximum(d[:, 1], 1e-30), 0.0).astype(np.float32)
+    return idx[:, 0].copy(), margin, float(sq[:, 0].sum(dtype=np.float64))
+
+
+class KMeans(ClusterMixin, BaseEstimator):
+    """k-means clustering: k-means++ seeding, Lloyd iterations with faiss's exact nearest-centre search.
+
+    Every row takes part in every iteration unless ``max_points_per_centroid`` asks for faiss's subsampling,
+    and then the rows used are reported (``n_training_points_``). With ``metric="cosine"`` this is spherical
+    k-means: rows and centres are unit-normalised and rows go to the centre of highest cosine.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+    metric : {"cosine", "l2"}, default="cosine"
+    n_init : int, default=1
+        Seedings run; the one of lowest inertia is kept.
+    max_iter : int, default=100
+        Lloyd iterations per run at most.
+    tol : float, default=1e-4
+        Stop when the total squared centre shift falls to ``tol`` times the mean per-feature variance of the
+        rows (scikit-learn's rule).
+    init : {"k-means++", "random"} or ndarray of shape (n_clusters, d), default="k-means++"
+        Seeding: greedy k-means++ (``2 + log k`` candidates per centre), random distinct rows, or given centres.
+    init_size : int, optional
+        Rows sampled for the seeding (default ``min(n, max(10000, 32 n_clusters))``); k-means++ is quadratic
+        in k, and the Lloyd iterations that follow use every row.
+    max_points_per_centroid : int, optional
+        Train on a seeded sample of ``n_clusters * max_points_per_centroid`` rows (faiss's default is 256),
+        then assign every row. None (default) trains on all rows.
+    random_state : int, RandomState or None, default=None
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, d), float32
+    labels_ : ndarray of shape (n,), int64
+    confidence_ : ndarray of shape (n,), float32
+        ``1 - d1 / d2`` with d1, d2 the Euclidean distances to the nearest and second-nearest centres: 0 on a
+        boundary, 1 at a centre (1 everywhere when ``n_clusters == 1``).
+    inertia_ : float
+        Sum of squared Euclidean distances of the rows to their centres (unit rows for cosine).
+    n_iter_ : int
+        Lloyd iterations of the kept run.
+    n_training_points_ : int
+    init_size_ : int
+
+    References
+    ----------
+    Lloyd (1982), "Least squares quantization in PCM", IEEE Transactions on Information Theory 28(2).
+    Arthur and Vassilvitskii (2007), "k-means++: the advantages of careful seeding", SODA.
+    Dhillon and Modha (2001), "Concept decompositions for large sparse text data using clustering", Machine
+    Learning 42 (spherical k-means).
+    Johnson, Douze and Jégou (2019), "Billion-scale similarity search with GPUs", IEEE Transactions on Big
+    Data (faiss).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(size=(50, 4)) + 8, rng.normal(size=(50, 4)) - 8].astype(np.float32)
+    >>> km = KMeans(n_clusters=2, metric="l2", random_state=0).fit(X)
+    >>> sorted(np.bincount(km.labels_).tolist())
+    [50, 50]
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        metric: ClusterMetric = "cosine",
+        n_init: int = 1,
+        max_iter: int = 100,
+        tol: float = 1e-4,
+        init: str | np.ndarray = "k-means++",
+        init_size: int | None = None,
+        max_points_per_centroid: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.metric = metric
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.init_size = init_size
+        self.max_points_per_centroid = max_points_per_centroid
+        self.random_state = random_state
+
+    def fit(self, X: object, y: object = None, *, progress: ProgressReporter = NULL_PROGRESS) -> KMeans:
+        """Cluster the rows of ``X``; ``progress`` receives one step per Lloyd iteration.
+
+        Raises
+        ------
+        EmbeddingDataError
+            On invalid rows (NaN/Inf, zero rows under cosine).
+        ConfigurationError
+            On bad parameters, or ``n_clusters`` larger than the number of distinct rows (an all-identical set
+            has one cluster).
+        """
+        _check_params(self.n_clusters, self.metric)
+        rng = check_random_state(self.random_state)
+        X = _validated(X, self.metric)
+        n, k = X.shape[0], int(self.n_clusters)
+        if k > n:
+            raise ConfigurationError(f"n_clusters={k} but X has only {n} rows; use n_clusters <= {n}.")
+        distinct = np.unique(row_hashes(X)).size
+        if k > distinct:
+            raise ConfigurationError(
+                f"n_clusters={k} but X has only {distinct} distinct rows, so some clusters would be copies of "
+                f"others; use n_clusters <= {distinct} or remove the duplicates."
+            )
+        train = X
+        if self.max_points_per_centroid is not None and k * self.max_points_per_centroid < n:
+            train = X[np.sort(rng.choice(n, k * int(self.max_points_per_centroid), replace=False))]
+            logger.info("k-means: training on %d of %d rows (max_points_per_centroid)", train.shape[0], n)
+        self.n_training_points_ = int(train.shape[0])
+        self.init_size_ = int(min(train.shape[0], self.init_size or max(10_000, 32 * k)))
+        tol = self.tol * float(np.mean(np.var(train, axis=0, dtype=np.float64)))
+        n_init = 1 if isinstance(self.init, np.ndarray) else int(self.n_init)
+        best = None
+        with progress.task(f"k-means, k={k}", n_init * self.max_iter) as advance:
+            for _ in range(n_init):
+                centers = self._initial_centers(train, k, rng)
+                centers, n_iter = _lloyd(
+                    train, centers, spherical=self.metric == "cosine", max_iter=self.max_iter, tol=tol, advance=advance
+                )
+                # With one run there is nothing to compare: skip the extra assignment pass.
+                inertia = float(_nearest_centers(train, centers)[0].sum(dtype=np.float64)) if n_init > 1 else 0.0
+                if best is None or inertia < best[0]:
+                    best = (inertia, centers, n_iter)
+        _, centers, self.n_iter_ = best
+        self.cluster_centers_ = centers.astype(np.float32)
+        if self.n_iter_ == self.max_iter:
+            logger.info("k-means: stopped at max_iter=%d before the centres settled", self.max_iter)
+        self.labels_, self.confidence_, self.inertia_ = assign_with_margin(X, self.cluster_centers_)
+        logger.info("k-means: k=%d, inertia %.6g after %d iterations", k, self.inertia_, self.n_iter_)
+        return self
+
+    def _initial_centers(self, X: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
+        if isinstance(self.init, np.ndarray):
+            centers = np.asarray(self.init, dtype=np.float64)
+            if centers.shape != (k, X.shape[1]):
+                raise ConfigurationError(f"init has shape {centers.shape}; expected ({k}, {X.shape[1]}).")
+            return _normalised(centers.copy()) if self.metric == "cosine" else centers.copy()
+        if self.init == "random":
+            return X[rng.choice(X.shape[0], k, replace=False)].astype(np.float64)
+        if self.init == "k-means++":
+            return _seed(X, k, self.init_size_, rng)
+        raise ConfigurationError(f"init must be 'k-means++', 'random' or an array of centres, got {self.init!r}.")
+
+    def predict(self, X: object) -> np.ndarray:
+        """Index of the nearest centre of each row of ``X``."""
+        check_is_fitted(self, "cluster_centers_")
+        return assign_with_margin(self._check_new(X), self.cluster_centers_)[0]
+
+    def predict_confidence(self, X: object) -> np.ndarray:
+        """``1 - d1 / d2`` for each row of ``X`` (see ``confidence_``)."""
+        check_is_fitted(self, "cluster_centers_")
+        return assign_with_margin(self._check_new(X), self.cluster_centers_)[1]
+
+    def score(self, X: object, y: object = None) -> float:
+        """Opposite of the inertia of ``X`` against the fitted centres (higher is better)."""
+        check_is_fitted(self, "cluster_centers_")
+        return -assign_with_margin(self._check_new(X), self.cluster_centers_)[2]
+
+    def _check_new(self, X: object) -> np.ndarray:
+        rows = _validated(X, self.metric)
+        if rows.shape[1] != self.cluster_centers_.shape[1]:
+            raise EmbeddingDataError(
+                f"X has dimension {rows.shape[1]} but the model was fitted on dimension "
+                f"{self.cluster_centers_.shape[1]}."
+            )
+        return rows
+
+
+class MiniBatchKMeans(ClusterMixin, BaseEstimator):
+    """Mini-batch k-means for sets larger than memory: feed batches to ``partial_fit`` (or ``fit`` an array).
+
+    Each batch is assigned to the nearest centres with faiss; each centre moves to the running mean of all
+    rows ever assigned to it (per-centre learning rate 1 / count, Sculley 2010). The first batch seeds the
+    centres by k-means++ and must hold at least ``n_clusters`` rows. Cosine makes it spherical.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+    metric : {"cosine", "l2"}, default="cosine"
+    batch_size : int, default=4096
+        Rows per step of ``fit``.
+    max_epochs : int, default=1
+        Passes of ``fit`` over the array.
+    random_state : int, RandomState or None, default=None
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, d), float32
+    counts_ : ndarray of shape (n_clusters,), int64
+        Rows assigned to each centre so far.
+    n_seen_ : int
+    labels_ : ndarray of shape (n,)
+        After ``fit`` only: the final assignment of the array.
+
+    References
+    ----------
+    Sculley (2010), "Web-scale k-means clustering", WWW.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(size=(500, 4)) + 8, rng.normal(size=(500, 4)) - 8].astype(np.float32)
+    >>> km = MiniBatchKMeans(n_clusters=2, metric="l2", batch_size=100, random_state=0)
+    >>> for start in range(0, 1000, 250):
+    ...     _ = km.partial_fit(X[rng.permutation(1000)[:250]])
+    >>> sorted(np.bincount(km.predict(X)).tolist())
+    [500, 500]
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        metric: ClusterMetric = "cosine",
+        batch_size: int = 4096,
+        max_epochs: int = 1,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.metric = metric
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.random_state = random_state
+
+    def partial_fit(self, X: object, y: object = None) -> MiniBatchKMeans:
+        """Update the centres with one batch of rows."""
+        _check_params(self.n_clusters, self.metric)
+        batch = _validated(X, self.metric, name="batch")
+        k = int(self.n_clusters)
+        if not hasattr(self, "cluster_centers_"):
+            if batch.shape[0] < k:
+                raise EmbeddingDataError(
+                    f"the first batch has {batch.shape[0]} rows, fewer than n_clusters={k}; "
+                    "seed with a larger first batch."
+                )
+            self._rng = check_random_state(self.random_state)
+            self._centers = _seed(batch, k, max(10_000, 32 * k), self._rng)
+            self.counts_ = np.zeros(k, dtype=np.int64)
+            self.n_seen_ = 0
+        elif batch.shape[1] != self._centers.shape[1]:
+            raise EmbeddingDataError(
+                f"the batch has dimension {batch.shape[1]} but earlier batches had {self._centers.shape[1]}."
+            )
+        _, labels = _nearest_centers(batch, self._centers)
+        sums, counts = _cluster_sums(batch, labels[:, 0], k)
+        total = self.counts_ + counts
+        moved = counts > 0
+        self._centers[moved] = (self._centers[moved] * self.counts_[moved, None] + sums[moved]) / total[moved, None]
+        if self.metric == "cosine":
+            _normalised(self._centers)
+        self.counts_ = total
+        self.n_seen_ += batch.shape[0]
+        self.cluster_centers_ = self._centers.astype(np.float32)
+        return self
+
+    def fit(self, X: object, y: object = None, *, progress: ProgressReporter = NULL_PROGRESS) -> MiniBatchKMeans:
+        """Run ``max_epochs`` shuffled passes of mini-batches over the rows of ``X``, then assign them."""
+        _check_params(self.n_clusters, self.metric)
+        X = _validated(X, self.metric)
+        if X.shape[0] < self.n_clusters:
+            raise ConfigurationError(f"n_clusters={self.n_clusters} but X has only {X.shape[0]} rows.")
+        for attribute in ("cluster_centers_", "_centers", "counts_", "n_seen_"):
+            self.__dict__.pop(attribute, None)
+        rng = check_random_state(self.random_state)
+        step = max(int(self.batch_size), int(self.n_clusters))
+        with progress.task(f"mini-batch k-means, k={self.n_clusters}", int(self.max_epochs) * X.shape[0]) as advance:
+            for _ in range(int(self.max_epochs)):
+                order = rng.permutation(X.shape[0])
+                for start in range(0, X.shape[0], step):
+                    self.partial_fit(X[np.sort(order[start : start + step])])
+                    advance(min(step, X.shape[0] - start))
+        self.labels_ = self.predict(X)
+        return self
+
+    def predict(self, X: object) -> np.ndarray:
+        """Index of the nearest centre of each row of ``X``."""
+        check_is_fitted(self, "cluster_centers_")
+        rows = _validated(X, self.metric)
+        return _nearest_centers(rows, self.cluster_centers_)[1][:, 0].copy()

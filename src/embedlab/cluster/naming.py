@@ -1,0 +1,364 @@
+"""Names for clusters: class-based TF-IDF keywords, the members closest to each center, and medoids.
+
+Every function returns one entry per cluster, keyed by the cluster label in ascending order; the noise label
+-1 (HDBSCAN and friends) gets no entry. Distances are ``"cosine"`` (1 - cosine similarity of the
+unit-normalised rows; a zero row is at distance 1 from everything) or ``"l2"`` (Euclidean), computed in
+float64 block by block so memory stays bounded whatever the size of a cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Literal
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.preprocessing import normalize
+
+from embedlab._json import plain
+from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+
+__all__ = ["closest_members", "ctfidf_keywords", "medoids"]
+
+logger = logging.getLogger(__name__)
+
+Metric = Literal["cosine", "l2"]
+
+NOISE = -1
+_METRICS = ("cosine", "l2")
+_BLOCK_VALUES = 2**20  # float64 values per block of rows or of distances (8 MB)
+#: CountVectorizer's messages when no term survives; any other ValueError is a bad setting.
+_EMPTY_VOCABULARY = ("empty vocabulary", "no terms remain", "max_df corresponds to < documents than min_df")
+
+
+def _check_count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}.")
+    return int(value)
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in _METRICS:
+        raise ConfigurationError(f"metric must be one of {_METRICS}, got {metric!r}.")
+
+
+def _smallest(values: np.ndarray, tiebreak: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` smallest values, ascending, ties by ascending ``tiebreak``, without a full sort."""
+    if values.size > n:
+        kth = np.partition(values, n - 1)[n - 1]
+        candidates = np.flatnonzero(values <= kth)
+    else:
+        candidates = np.arange(values.size)
+    order = np.lexsort((tiebreak[candidates], values[candidates]))
+    return candidates[order[:n]]
+
+
+def _clean_texts(texts: Iterable[object]) -> list[str]:
+    """The texts as strings, None and NaN (missing values of a data frame) as empty strings."""
+    cleaned = []
+    for position, text in enumerate(texts):
+        if text is None or (isinstance(text, float) and math.isnan(text)):
+            text = ""
+        elif not isinstance(text, str):
+            raise EmbeddingDataError(
+                f"texts: entry {position} is a {type(text).__name__}, not a string; give str or None."
+            )
+        cleaned.append(text)
+    return cleaned
+
+
+def ctfidf_keywords(
+    texts: Iterable[str | None],
+    labels: np.ndarray | Sequence[Hashable],
+    *,
+    top_n: int = 10,
+    stop_words: str | list[str] | None = "english",
+    ngram_range: tuple[int, int] = (1, 1),
+    min_df: int | float = 1,
+    max_features: int | None = None,
+) -> dict[Hashable, list[tuple[str, float]]]:
+    """The ``top_n`` keywords of each cluster by class-based TF-IDF (c-TF-IDF).
+
+    The documents of a cluster form one class document c. With ``tf[t, c]`` the count of term t in c
+    (scikit-learn's :class:`~sklearn.feature_extraction.text.CountVectorizer`), each class row is
+    L1-normalised and weighted by ``log(1 + A / f[t])``, where A is the average number of words per class
+    and ``f[t]`` the count of t over all classes. The counts are taken per document and summed per cluster
+    with a sparse matrix product, so n-grams never span two documents and ``min_df`` counts documents, not
+    clusters; the weights stay sparse and only the top terms of each row are sorted. Unlike BERTopic, A is
+    not rounded down to an integer.
+
+    Rows labelled -1 (noise, integer labels only) are left out of the vocabulary, the counts and the result.
+    None, NaN and empty texts count as empty strings (their number is logged).
+
+    Parameters
+    ----------
+    texts : iterable of str or None, length n
+        One text per row.
+    labels : array-like of shape (n,)
+        One cluster label per row, int or str; -1 is noise.
+    top_n : int, default=10
+        Keywords per cluster (fewer when the cluster uses fewer terms).
+    stop_words : {"english"}, list of str or None, default="english"
+        Words left out, as in CountVectorizer.
+    ngram_range : tuple of int, default=(1, 1)
+        Smallest and largest n-gram length, as in CountVectorizer.
+    min_df : int or float, default=1
+        Least number (int) or share (float) of documents a term must occur in.
+    max_features : int or None, default=None
+        Keep only the most frequent terms over all documents.
+
+    Returns
+    -------
+    dict
+        ``{label: [(term, weight), ...]}`` for each cluster label in ascending order, heaviest term first,
+        ties by term in alphabetical order; every list is empty when no term survives (all texts empty or
+        stop words only).
+
+    Raises
+    ------
+    EmbeddingDataError
+        If there is not one label per text, or a text is neither a string nor missing.
+    ConfigurationError
+        If ``top_n`` is not a positive integer or CountVectorizer rejects a setting.
+
+    References
+    ----------
+    Grootendorst (2022), "BERTopic: Neural topic modeling with a class-based TF-IDF procedure",
+    arXiv:2203.05794.
+
+    Examples
+    --------
+    >>> texts = ["cats purr", "kittens purr softly", "rockets launch", "orbit launch window", None]
+    >>> keywords = ctfidf_keywords(texts, [0, 0, 1, 1, -1], top_n=2)
+    >>> {label: [term for term, _ in terms] for label, terms in keywords.items()}
+    {0: ['purr', 'cats'], 1: ['launch', 'orbit']}
+    >>> round(keywords[0][0][1], 4)  # 2/5 * log(1 + 5/2)
+    0.5011
+    """
+    top_n = _check_count("top_n", top_n)
+    documents = _clean_texts(texts)
+    array = np.asarray(labels)
+    if array.shape != (len(documents),):
+        raise EmbeddingDataError(
+            f"ctfidf_keywords: {len(documents)} texts but {array.size} labels of shape {array.shape}; "
+            "give one label per text."
+        )
+    kept = np.flatnonzero(array != NOISE) if np.issubdtype(array.dtype, np.integer) else np.arange(array.size)
+    values, codes = np.unique(array[kept], return_inverse=True)
+    documents = [documents[i] for i in kept]
+    n_empty = sum(1 for text in documents if not text.strip())
+    if n_empty:
+        logger.info("ctfidf_keywords: %d of %d texts are missing or empty.", n_empty, len(documents))
+    vectorizer = CountVectorizer(
+        stop_words=stop_words, ngram_range=ngram_range, min_df=min_df, max_features=max_features
+    )
+    try:
+        counts = vectorizer.fit_transform(documents)
+    except ValueError as err:
+        if not any(message in str(err) for message in _EMPTY_VOCABULARY):
+            raise ConfigurationError(f"ctfidf_keywords: invalid vectorizer setting: {err}") from err
+        logger.info("ctfidf_keywords: no term survives (%s); every keyword list is empty.", err)
+        return {plain(value): [] for value in values}
+    one_hot = sparse.csr_matrix(
+        (np.ones(len(documents)), (codes.ravel(), np.arange(len(documents)))), shape=(values.size, len(documents))
+    )
+    class_counts = one_hot @ counts
+    frequency = np.asarray(class_counts.sum(axis=0)).ravel()
+    average_words = frequency.sum() / values.size
+    weights = normalize(class_counts, norm="l1", axis=1)
+    weights.data *= np.log1p(average_words / frequency)[weights.indices]
+    terms = vectorizer.get_feature_names_out()
+    keywords = {}
+    for code, value in enumerate(values):
+        row = slice(weights.indptr[code], weights.indptr[code + 1])
+        columns, row_weights = weights.indices[row], weights.data[row]
+        # CountVectorizer numbers its terms in alphabetical order, so the column breaks ties by term.
+        top = _smallest(-row_weights, columns, top_n)
+        keywords[plain(value)] = [(str(terms[columns[i]]), float(row_weights[i])) for i in top]
+    return keywords
+
+
+def _clusters(labels: object, n_rows: int) -> list[tuple[int, np.ndarray]]:
+    """``(label, ascending row positions)`` for each cluster label >= 0, in ascending label order."""
+    array = np.asarray(labels)
+    if array.shape != (n_rows,):
+        raise ConfigurationError(
+            f"labels: {array.size} labels of shape {array.shape} for {n_rows} rows; give one per row."
+        )
+    if n_rows == 0:
+        return []
+    if not np.issubdtype(array.dtype, np.integer):
+        raise ConfigurationError(f"labels must be integers (-1 for noise), got dtype {array.dtype}.")
+    if array.min() < NOISE:
+        raise ConfigurationError(f"labels must be >= -1 (-1 for noise), found {array.min()}.")
+    order = np.argsort(array, kind="stable")
+    values, starts = np.unique(array[order], return_index=True)
+    groups = np.split(order.astype(np.int64), starts[1:])
+    return [(int(value), rows) for value, rows in zip(values, groups, strict=True) if value != NOISE]
+
+
+def _prepare(rows: np.ndarray, metric: Metric) -> np.ndarray:
+    """Rows in float64, unit-normalised for cosine (zero rows stay zero)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if metric != "cosine":
+        return rows
+    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+    return rows / np.where(norms > 0.0, norms, 1.0)[:, None]
+
+
+def _pairwise(a: np.ndarray, b: np.ndarray, metric: Metric) -> np.ndarray:
+    """Distances ``(len(a), len(b))`` between rows already passed through :func:`_prepare`."""
+    if metric == "cosine":
+        return np.maximum(1.0 - a @ b.T, 0.0)
+    squared = np.einsum("ij,ij->i", a, a)[:, None] - 2.0 * (a @ b.T) + np.einsum("ij,ij->i", b, b)[None, :]
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _distances_to(X: np.ndarray, rows: np.ndarray, point: np.ndarray, metric: Metric) -> np.ndarray:
+    """Distances from ``X[rows]`` to one prepared point, gathered block by block."""
+    distances = np.empty(rows.size)
+    step = max(1, _BLOCK_VALUES // max(X.shape[1], 1))
+    for start in range(0, rows.size, step):
+        block = _prepare(X[rows[start : start + step]], metric)
+        distances[start : start + len(block)] = _pairwise(block, point[None, :], metric)[:, 0]
+    return distances
+
+
+def closest_members(
+    X: np.ndarray,
+    labels: np.ndarray,
+    centers: np.ndarray,
+    *,
+    n: int = 5,
+    metric: Metric = "cosine",
+) -> dict[int, np.ndarray]:
+    """Row positions of the ``n`` members of each cluster closest to its center, nearest first.
+
+    Exact: each cluster's distances to its center are computed block by block (no rows x centers matrix);
+    ties go to the lower row position. Rows labelled -1 (noise) are skipped.
+
+    Parameters
+    ----------
+    X : numpy.ndarray of shape (n_rows, d), float32
+        Assumed validated (:func:`embedlab.io.check_vectors`).
+    labels : numpy.ndarray of int, shape (n_rows,)
+        Cluster of each row, ``0 .. k-1`` indexing the rows of ``centers``; -1 is noise.
+    centers : numpy.ndarray of shape (k, d)
+        One center per cluster, in the space of ``X``.
+    n : int, default=5
+        Members per cluster (all of them when the cluster is smaller).
+    metric : {"cosine", "l2"}, default="cosine"
+        Cosine distance on unit-normalised rows, or Euclidean distance.
+
+    Returns
+    -------
+    dict of int to numpy.ndarray of int64
+        ``{label: positions}`` for each cluster present in ``labels``, in ascending label order.
+
+    Raises
+    ------
+    ConfigurationError
+        If the labels are not one integer >= -1 per row, a label has no row in ``centers``, the centers do not
+        have d columns, ``n`` is not a positive integer or the metric is unknown.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0, 0], [1, 0], [3, 0], [10, 0], [12, 0]], dtype=np.float32)
+    >>> closest_members(X, np.array([0, 0, 0, 1, 1]), np.array([[1.2, 0.0], [11.0, 0.0]]), n=2, metric="l2")
+    {0: array([1, 0]), 1: array([3, 4])}
+    """
+    n = _check_count("n", n)
+    _check_metric(metric)
+    X = np.asarray(X)
+    clusters = _clusters(labels, X.shape[0])
+    centers = np.asarray(centers)
+    if centers.ndim != 2 or centers.shape[1] != X.shape[1]:
+        raise ConfigurationError(f"centers must have shape (k, {X.shape[1]}) like the vectors, got {centers.shape}.")
+    if clusters and clusters[-1][0] >= centers.shape[0]:
+        raise ConfigurationError(
+            f"labels go up to {clusters[-1][0]} but centers has {centers.shape[0]} rows; "
+            "give one center row per cluster (labels 0 .. k-1)."
+        )
+    prepared = _prepare(centers, metric)
+    members = {}
+    for label, rows in clusters:
+        distances = _distances_to(X, rows, prepared[label], metric)
+        members[label] = rows[_smallest(distances, rows, n)]
+    return members
+
+
+def _medoid(points: np.ndarray, metric: Metric) -> int:
+    """Position in ``points`` (prepared) of the row with the least sum of distances to all rows."""
+    totals = np.empty(points.shape[0])
+    step = max(1, _BLOCK_VALUES // points.shape[0])
+    for start in range(0, points.shape[0], step):
+        totals[start : start + step] = _pairwise(points[start : start + step], points, metric).sum(axis=1)
+    return int(np.argmin(totals))
+
+
+def medoids(
+    X: np.ndarray,
+    labels: np.ndarray,
+    *,
+    metric: Metric = "cosine",
+    sample: int = 2000,
+    random_state: int | None = 0,
+) -> dict[int, int]:
+    """Row position of the medoid of each cluster: the member with the least sum of distances to the others.
+
+    Exact for clusters of at most ``sample`` members. In a larger cluster both the candidates and the sums
+    run over a seeded uniform sample of ``sample`` members drawn without replacement, so the result is the
+    medoid of that sample. The distances are computed in blocks of about a million values (8 MB), so memory
+    stays at ``sample x d`` float64 plus a few such blocks. Ties go to the lower row position; rows labelled
+    -1 (noise) are skipped.
+
+    Parameters
+    ----------
+    X : numpy.ndarray of shape (n_rows, d), float32
+        Assumed validated (:func:`embedlab.io.check_vectors`).
+    labels : numpy.ndarray of int, shape (n_rows,)
+        Cluster of each row; -1 is noise.
+    metric : {"cosine", "l2"}, default="cosine"
+        Cosine distance on unit-normalised rows, or Euclidean distance.
+    sample : int, default=2000
+        Largest cluster solved exactly (the cost is quadratic in it).
+    random_state : int or None, default=0
+        Seed of the samples, drawn cluster by cluster in ascending label order.
+
+    Returns
+    -------
+    dict of int to int
+        ``{label: row position}`` for each cluster present in ``labels``, in ascending label order.
+
+    Raises
+    ------
+    ConfigurationError
+        If the labels are not one integer >= -1 per row, ``sample`` is not a positive integer or the metric
+        is unknown.
+
+    References
+    ----------
+    Kaufman and Rousseeuw (1990), "Finding Groups in Data: An Introduction to Cluster Analysis", Wiley,
+    chapter 2 (partitioning around medoids).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0, 0], [1, 0], [5, 0], [10, 0], [11, 0], [13, 0]], dtype=np.float32)
+    >>> medoids(X, np.array([0, 0, 0, 1, 1, 1]), metric="l2")
+    {0: 1, 1: 4}
+    """
+    sample = _check_count("sample", sample)
+    _check_metric(metric)
+    X = np.asarray(X)
+    rng = np.random.default_rng(random_state)
+    result = {}
+    for label, rows in _clusters(labels, X.shape[0]):
+        if rows.size > sample:
+            rows = np.sort(rng.choice(rows, size=sample, replace=False))
+        result[label] = int(rows[_medoid(_prepare(X[rows], metric), metric)])
+    return result

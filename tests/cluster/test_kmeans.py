@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.cluster import KMeans as SklearnKMeans
+from sklearn.metrics import adjusted_rand_score
+
+from embedlab import ConfigurationError, EmbeddingDataError
+from embedlab.cluster._kmeans import KMeans, MiniBatchKMeans
+
+
+def _blobs(rng, n_per=200, k=5, d=32, spread=0.3, scale=5.0):
+    centres = rng.normal(size=(k, d)) * scale
+    truth = np.repeat(np.arange(k), n_per)
+    X = (centres[truth] + rng.normal(size=(k * n_per, d)) * spread).astype(np.float32)
+    return X, truth
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_recovers_planted_clusters(rng, metric):
+    X, truth = _blobs(rng)
+    km = KMeans(n_clusters=5, metric=metric, n_init=3, random_state=0).fit(X)
+    assert adjusted_rand_score(truth, km.labels_) == pytest.approx(1.0)
+    assert km.labels_.dtype == np.int64 and km.cluster_centers_.dtype == np.float32
+    assert (km.confidence_ > 0.5).mean() > 0.99 and km.confidence_.max() <= 1.0
+
+
+def test_matches_scikit_learn_from_the_same_start(rng):
+    X, _ = _blobs(rng, spread=3.0)  # overlapping: Lloyd needs several iterations
+    start = X[rng.choice(len(X), 5, replace=False)]
+    ours = KMeans(n_clusters=5, metric="l2", init=start, max_iter=300, tol=1e-8).fit(X)
+    ref = SklearnKMeans(n_clusters=5, init=start, n_init=1, max_iter=300, tol=1e-8, algorithm="lloyd").fit(
+        X.astype(np.float64)
+    )
+    assert (ours.labels_ == ref.labels_).mean() > 0.999
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, atol=1e-4)
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)
+    assert -ours.score(X) == pytest.approx(ours.inertia_, rel=1e-6)
+
+
+def test_spherical_centres_are_unit_and_scale_free(rng):
+    X, _ = _blobs(rng)
+    a = KMeans(n_clusters=5, metric="cosine", random_state=3).fit(X)
+    b = KMeans(n_clusters=5, metric="cosine", random_state=3).fit(X * rng.uniform(0.1, 10, size=(len(X), 1)))
+    np.testing.assert_allclose(np.linalg.norm(a.cluster_centers_, axis=1), 1.0, atol=1e-5)
+    assert adjusted_rand_score(a.labels_, b.labels_) == pytest.approx(1.0)
+
+
+def test_seed_reproducible_and_restarts_keep_the_best(rng):
+    X, _ = _blobs(rng, spread=4.0)
+    first = KMeans(n_clusters=8, metric="l2", random_state=11).fit(X)
+    again = KMeans(n_clusters=8, metric="l2", random_state=11).fit(X)
+    np.testing.assert_array_equal(first.labels_, again.labels_)
+    several = KMeans(n_clusters=8, metric="l2", n_init=5, random_state=11).fit(X)
+    assert several.inertia_ <= first.inertia_ * (1 + 1e-6)
+
+
+def test_predict_assigns_to_the_nearest_centre(rng):
+    X, _ = _blobs(rng)
+    km = KMeans(n_clusters=5, metric="l2", random_state=0).fit(X)
+    queries = rng.normal(size=(50, 32)).astype(np.float32) * 5
+    brute = np.argmin(((queries[:, None, :] - km.cluster_centers_[None]) ** 2).sum(axis=2), axis=1)
+    np.testing.assert_array_equal(km.predict(queries), brute)
+    np.testing.assert_array_equal(km.predict(X), km.labels_)
+    with pytest.raises(EmbeddingDataError, match="dimension 3"):
+        km.predict(queries[:, :3])
+
+
+def test_single_cluster_and_training_sample(rng):
+    X, _ = _blobs(rng)
+    one = KMeans(n_clusters=1, metric="l2").fit(X)
+    np.testing.assert_allclose(one.cluster_centers_[0], X.mean(axis=0), atol=1e-4)
+    assert (one.labels_ == 0).all() and (one.confidence_ == 1.0).all()
+    sub = KMeans(n_clusters=5, metric="l2", max_points_per_centroid=40, random_state=0).fit(X)
+    assert sub.n_training_points_ == 200 and sub.labels_.shape == (1000,)
+    assert KMeans(n_clusters=5, metric="l2").fit(X).n_training_points_ == 1000
+
+
+@pytest.mark.parametrize(
+    ("X_kind", "kwargs", "error", "message"),
+    [
+        ("tiny", {"n_clusters": 30}, ConfigurationError, "only 20 rows"),
+        ("identical", {"n_clusters": 2}, ConfigurationError, "only 1 distinct rows"),
+        ("nan", {"n_clusters": 2}, EmbeddingDataError, "NaN"),
+        ("tiny", {"n_clusters": 0}, ConfigurationError, "positive integer"),
+        ("tiny", {"n_clusters": 2, "metric": "manhattan"}, ConfigurationError, "metric"),
+        ("tiny", {"n_clusters": 2, "init": "nope"}, ConfigurationError, "init must be"),
+        ("tiny", {"n_clusters": 2, "init": np.zeros((3, 8))}, ConfigurationError, "expected \\(2, 8\\)"),
+    ],
+)
+def test_bad_inputs(degenerate, X_kind, kwargs, error, message):
+    X = {
+        "tiny": degenerate["constant_dim"],
+        "identical": degenerate["one_vector_repeated"],
+        "nan": np.where(np.arange(20)[:, None] == 4, np.nan, degenerate["constant_dim"]),
+    }[X_kind]
+    with pytest.raises(error, match=message):
+        KMeans(**{"metric": "l2", **kwargs}).fit(X)
+
+
+def test_an_identical_set_has_one_cluster(degenerate):
+    km = KMeans(n_clusters=1, metric="l2").fit(degenerate["one_vector_repeated"])
+    assert km.inertia_ == pytest.approx(0.0, abs=1e-6)
+
+
+def test_estimator_conventions(rng):
+    X, _ = _blobs(rng, n_per=20)
+    km = KMeans(n_clusters=3, random_state=0)
+    assert clone(km).get_params() == km.get_params()
+    np.testing.assert_array_equal(km.fit_predict(X), km.labels_)
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_mini_batch_recovers_planted_clusters(rng, metric):
+    X, truth = _blobs(rng, n_per=400)
+    km = MiniBatchKMeans(n_clusters=5, metric=metric, batch_size=256, max_epochs=3, random_state=0).fit(X)
+    assert adjusted_rand_score(truth, km.labels_) > 0.99
+    assert km.n_seen_ == 3 * len(X) and km.counts_.sum() == 3 * len(X)
+
+
+def test_mini_batch_streaming_and_errors(rng):
+    X, truth = _blobs(rng, n_per=400)
+    km = MiniBatchKMeans(n_clusters=5, metric="l2", random_state=0)
+    order = rng.permutation(len(X))
+    for start in range(0, len(X), 500):
+        km.partial_fit(X[order[start : start + 500]])
+    assert adjusted_rand_score(truth, km.predict(X)) > 0.99
+    with pytest.raises(EmbeddingDataError, match="dimension 4"):
+        km.partial_fit(X[:10, :4])
+    with pytest.raises(EmbeddingDataError, match="fewer than n_clusters=5"):
+        MiniBatchKMeans(n_clusters=5).partial_fit(X[:3])
