@@ -23,6 +23,7 @@ CACHE_DIR = BENCH_DIR / ".cache"
 RESULTS_DIR = BENCH_DIR / "results"
 
 WORDNET_SYNSETS = REPO_ROOT.parent / "shared" / "data" / "wordnet" / "synsets.jsonl.gz"
+FASHION_MNIST = REPO_ROOT.parent / "shared" / "data" / "fashion-mnist"
 WORDNET_TEXTS = CACHE_DIR / "wordnet_texts.jsonl"
 WORDNET_EMBEDDINGS = CACHE_DIR / "wordnet_minilm.parquet"
 WORDNET_EXTRA_TEXTS = CACHE_DIR / "wordnet_extra_texts.jsonl"
@@ -208,6 +209,30 @@ def prepare_wordnet_extra_embeddings() -> Path:
     log.info("embedding %d extra texts -> %s (about 5 minutes; resumable)", len(rows), WORDNET_EXTRA_EMBEDDINGS)
     embed_file(WORDNET_EXTRA_TEXTS, WORDNET_EXTRA_EMBEDDINGS, batch_size=64)
     return WORDNET_EXTRA_EMBEDDINGS
+
+
+def _read_idx(path: Path) -> Any:
+    """An IDX file (the MNIST format: big-endian header of dimension sizes, then unsigned bytes) as numpy."""
+    import numpy as np
+
+    with gzip.open(path, "rb") as handle:
+        data = handle.read()
+    n_dims = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(n_dims))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * n_dims).reshape(shape)
+
+
+def load_fashion_mnist() -> tuple[Any, Any]:
+    """All 70,000 Fashion-MNIST images (train then test) as float32 pixels in [0, 1], shape (70000, 784), and
+    their 10 class labels."""
+    import numpy as np
+
+    if not FASHION_MNIST.exists():
+        raise SystemExit(f"missing {FASHION_MNIST}: the Fashion-MNIST IDX files are needed for this benchmark.")
+    images = [_read_idx(FASHION_MNIST / f"{part}-images-idx3-ubyte.gz") for part in ("train", "t10k")]
+    labels = [_read_idx(FASHION_MNIST / f"{part}-labels-idx1-ubyte.gz") for part in ("train", "t10k")]
+    X = np.concatenate(images).reshape(-1, 28 * 28).astype(np.float32) / 255.0
+    return X, np.concatenate(labels).astype(np.int64)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,25 @@ from embedlab import ConfigurationError, EmbeddingDataError, EmbeddingSet
 from embedlab.cluster import METHODS, find_clusters
 
 TOPICS = {0: "cat kitten purr whiskers", 1: "rocket orbit launch engine", 2: "bread flour oven yeast"}
+_AUTOENCODER = {"hidden_dims": (64, 64), "pretrain_epochs": 10, "batch_size": 64}
+#: Small settings that keep each method's test short; every other method runs with its defaults.
+FAST = {
+    "hdbscan": {"min_cluster_size": 20},
+    "dec": {**_AUTOENCODER, "latent_dim": 4, "epochs": 3, "update_interval": 5, "n_init": 3},
+    "idec": {**_AUTOENCODER, "latent_dim": 4, "epochs": 3, "update_interval": 5, "n_init": 3},
+    "n2d": {**_AUTOENCODER, "pretrain_epochs": 40},
+    "scan": {"n_neighbors": 10, "n_heads": 3, "epochs": 10, "learning_rate": 1e-2},
+    "temi": {
+        "n_neighbors": 10,
+        "n_heads": 3,
+        "hidden_dim": 64,
+        "bottleneck_dim": 32,
+        "epochs": 10,
+        "batch_size": 64,
+        "learning_rate": 3e-3,
+        "teacher_momentum": 0.9,
+    },
+}
 
 
 @pytest.fixture
@@ -23,7 +42,7 @@ def topic_set(rng) -> EmbeddingSet:
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_finds_the_planted_clusters(topic_set, method):
     k = "auto" if method in ("hdbscan", "leiden") else 3
-    params = {"min_cluster_size": 20} if method == "hdbscan" else {}
+    params = FAST.get(method, {})
     report = find_clusters(topic_set, method=method, k=k, metric="l2", labels="topic", random_state=0, **params)
     assert report.k == 3
     assert report.external.accuracy == pytest.approx(1.0, abs=0.02)

@@ -17,6 +17,7 @@ from embedlab.cluster._graph import LeidenClusterer
 from embedlab.cluster._hierarchical import HierarchicalKMeans
 from embedlab.cluster._kmeans import ClusterMetric, KMeans, MiniBatchKMeans
 from embedlab.cluster._select_k import Criterion, KSelection, select_k
+from embedlab.cluster.deep import DEC, IDEC, N2D, SCAN, TEMI
 from embedlab.cluster.metrics import (
     CalibrationReport,
     ExternalScores,
@@ -93,6 +94,31 @@ METHODS: dict[str, _Method] = {
         ),
         False,
         "Leiden communities of the shared kNN graph (k optional: the resolution is searched for it)",
+    ),
+    "dec": _Method(
+        lambda k, metric, seed, params, n: DEC(k, random_state=seed, **params),
+        True,
+        "DEC (Xie et al. 2016): autoencoder, Student-t soft assignment sharpened by KL (torch)",
+    ),
+    "idec": _Method(
+        lambda k, metric, seed, params, n: IDEC(k, random_state=seed, **params),
+        True,
+        "IDEC (Guo et al. 2017): DEC that keeps the reconstruction loss (torch)",
+    ),
+    "n2d": _Method(
+        lambda k, metric, seed, params, n: N2D(k, random_state=seed, **params),
+        True,
+        "N2D (McConville et al. 2021): autoencoder, UMAP, Gaussian mixture (torch, umap-learn)",
+    ),
+    "scan": _Method(
+        lambda k, metric, seed, params, n: SCAN(k, metric=metric, random_state=seed, **params),
+        True,
+        "SCAN head (Van Gansbeke et al. 2020) on frozen embeddings, kNN consistency + entropy (torch)",
+    ),
+    "temi": _Method(
+        lambda k, metric, seed, params, n: TEMI(k, metric=metric, random_state=seed, **params),
+        True,
+        "TEMI heads (Adaloglou et al. 2023): self-distillation over kNN pairs, weighted PMI (torch)",
     ),
 }
 
@@ -187,7 +213,7 @@ def _neighbour_agreement(emb: EmbeddingSet, labels: np.ndarray, metric: ClusterM
 def _centers(X: np.ndarray, labels: np.ndarray, model: object) -> np.ndarray:
     centers = getattr(model, "cluster_centers_", None)
     k = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    if centers is not None and centers.shape[0] == k:
+    if centers is not None and centers.shape == (k, X.shape[1]):  # not a latent space (DEC's centres)
         return centers
     sums = np.zeros((k, X.shape[1]))
     kept = labels >= 0

@@ -1,0 +1,89 @@
+"""What the deep clustering estimators share: parameter checks, input validation and soft assignments."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
+
+from embedlab.cluster._kmeans import _validated
+from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+
+__all__ = ["DeepClusterMixin", "check_choice", "check_int", "check_positive"]
+
+
+def check_int(value: object, name: str, minimum: int = 1) -> int:
+    """``value`` as an int, or a ConfigurationError when it is not an integer of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def check_positive(value: object, name: str, *, upper: float | None = None) -> float:
+    """``value`` as a float in (0, upper] (``upper`` None: unbounded), or a ConfigurationError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigurationError(f"{name} must be a number, got {value!r}.")
+    if not 0 < value <= (np.inf if upper is None else upper):
+        bound = "" if upper is None else f" and at most {upper}"
+        raise ConfigurationError(f"{name} must be positive{bound}, got {value!r}.")
+    return float(value)
+
+
+def check_choice(value: object, name: str, choices: Collection[object]) -> None:
+    """Raise a ConfigurationError naming the choices when ``value`` is not one of them."""
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}.")
+
+
+class DeepClusterMixin(ClusterMixin, BaseEstimator):
+    """Soft-assignment plumbing of the deep heads: subclasses implement ``_proba`` on validated rows.
+
+    ``_input_metric`` says how rows are prepared ("l2": as given; "cosine": unit-normalised) in ``fit`` and in
+    ``predict``.
+    """
+
+    _input_metric = "l2"
+
+    def _fit_rows(self, X: object) -> np.ndarray:
+        """Validated float32 rows of the training set, checked against ``n_clusters``."""
+        n_clusters = check_int(self.n_clusters, "n_clusters")
+        rows = _validated(X, self._input_metric)
+        if n_clusters > rows.shape[0]:
+            raise ConfigurationError(
+                f"n_clusters={n_clusters} but X has only {rows.shape[0]} rows; use n_clusters <= {rows.shape[0]}."
+            )
+        self.n_features_in_ = int(rows.shape[1])
+        return rows
+
+    def _check_new(self, X: object) -> np.ndarray:
+        rows = _validated(X, self._input_metric)
+        if rows.shape[1] != self.n_features_in_:
+            raise EmbeddingDataError(
+                f"X has dimension {rows.shape[1]} but the model was fitted on dimension {self.n_features_in_}."
+            )
+        return rows
+
+    def _proba(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover - every estimator overrides it
+        raise NotImplementedError
+
+    def _set_assignments(self, proba: np.ndarray) -> None:
+        """``labels_`` and ``confidence_`` from the soft assignments of the training rows."""
+        self.labels_ = np.argmax(proba, axis=1).astype(np.int64)
+        self.confidence_ = proba.max(axis=1).astype(np.float32)
+
+    def predict_proba(self, X: object) -> np.ndarray:
+        """Soft cluster assignments of the rows of ``X``, shape (n, n_clusters), rows summing to 1.
+
+        Raises
+        ------
+        EmbeddingDataError
+            On invalid rows or a dimension other than the training data's.
+        """
+        check_is_fitted(self, "labels_")
+        return self._proba(self._check_new(X))
+
+    def predict(self, X: object) -> np.ndarray:
+        """Most probable cluster of each row of ``X`` (int64)."""
+        return np.argmax(self.predict_proba(X), axis=1).astype(np.int64)

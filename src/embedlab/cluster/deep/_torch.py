@@ -1,0 +1,194 @@
+"""Torch helpers shared by the deep clustering heads: the lazy import, seeding, networks, batching, pretraining.
+
+torch is imported inside the functions: each public entry point first calls :func:`require_torch`, which fails
+with the install command when torch is missing, so ``import embedlab.cluster.deep`` never needs torch. The
+networks are built from torch's own containers only (``Sequential``, ``ModuleDict``, ``ParameterDict``), so
+fitted estimators pickle. torch's thread count is left at its default.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from embedlab._optional import import_optional
+from embedlab._progress import Advance
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "DEC_HIDDEN_DIMS",
+    "apply_in_batches",
+    "autoencoder",
+    "batches",
+    "head_stack",
+    "heads_forward",
+    "mlp",
+    "pretrain_autoencoder",
+    "require_torch",
+    "seeded_torch",
+    "select_head",
+]
+
+#: Hidden layer widths of the DEC autoencoder, d-500-500-2000-z (Xie et al. 2016), mirrored in the decoder.
+DEC_HIDDEN_DIMS = (500, 500, 2000)
+#: Rows per forward pass when a network is applied to a whole array without gradients.
+_EVAL_BATCH_ROWS = 8192
+
+
+def require_torch(purpose: str) -> ModuleType:
+    """Import torch or raise :class:`MissingDependencyError` with ``pip install "embedlab[deep]"``."""
+    return import_optional("torch", "deep", purpose=purpose)
+
+
+@contextmanager
+def seeded_torch(rng: np.random.RandomState) -> Iterator[None]:
+    """Run the block with torch's global generator seeded from ``rng``, restoring its state afterwards.
+
+    Weight initialisation and every other random torch operation inside the block are then reproducible on
+    CPU, and callers' own torch random state is left untouched.
+    """
+    import torch
+
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def mlp(dims: Sequence[int]) -> torch.nn.Sequential:
+    """Fully connected layers ``dims[0] -> dims[1] -> ... -> dims[-1]`` with ReLU between them (not after the last)."""
+    import torch
+
+    layers: list[torch.nn.Module] = []
+    for width_in, width_out in itertools.pairwise(dims):
+        layers += [torch.nn.Linear(width_in, width_out), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def head_stack(n_heads: int, dims: Sequence[int], *, last_bias: bool = True) -> torch.nn.ParameterDict:
+    """The weights of ``n_heads`` independent MLPs ``dims[0] -> ... -> dims[-1]``, stacked on a leading axis.
+
+    Layer ``i`` has ``"weight{i}"`` of shape (n_heads, in, out) and ``"bias{i}"`` of shape (n_heads, 1, out)
+    (none on the last layer when ``last_bias`` is False), initialised like ``torch.nn.Linear``: uniform in
+    +-1/sqrt(in). :func:`heads_forward` runs all heads at once with batched matrix products.
+    """
+    import torch
+
+    parameters = {}
+    for layer, (width_in, width_out) in enumerate(itertools.pairwise(dims)):
+        bound = 1.0 / math.sqrt(width_in)
+        parameters[f"weight{layer}"] = torch.empty(n_heads, width_in, width_out).uniform_(-bound, bound)
+        if last_bias or layer < len(dims) - 2:
+            parameters[f"bias{layer}"] = torch.empty(n_heads, 1, width_out).uniform_(-bound, bound)
+    return torch.nn.ParameterDict({name: torch.nn.Parameter(value) for name, value in parameters.items()})
+
+
+def heads_forward(
+    heads: torch.nn.ParameterDict, x: torch.Tensor, *, activation: str = "relu", normalize_last_hidden: bool = False
+) -> torch.Tensor:
+    """Outputs of every head of a :func:`head_stack` for rows ``x`` of shape (batch, in): (n_heads, batch, out).
+
+    ``activation`` ("relu" or "gelu") follows every layer but the last; ``normalize_last_hidden`` scales the
+    input of the last layer to unit L2 norm.
+    """
+    import torch
+
+    n_layers = sum(name.startswith("weight") for name in heads)
+    hidden = x
+    for layer in range(n_layers):
+        if layer == n_layers - 1 and normalize_last_hidden:
+            hidden = torch.nn.functional.normalize(hidden, dim=-1)
+        hidden = torch.matmul(hidden, heads[f"weight{layer}"])
+        if f"bias{layer}" in heads:
+            hidden = hidden + heads[f"bias{layer}"]
+        if layer < n_layers - 1:
+            hidden = torch.relu(hidden) if activation == "relu" else torch.nn.functional.gelu(hidden)
+    return hidden
+
+
+def select_head(heads: torch.nn.ParameterDict, index: int) -> torch.nn.ParameterDict:
+    """A :func:`head_stack` holding a copy of the single head ``index``."""
+    import torch
+
+    return torch.nn.ParameterDict(
+        {name: torch.nn.Parameter(value.detach()[index : index + 1].clone()) for name, value in heads.items()}
+    )
+
+
+def autoencoder(n_features: int, hidden_dims: Sequence[int], latent_dim: int) -> torch.nn.ModuleDict:
+    """A fully connected autoencoder ``d - hidden - z - reversed(hidden) - d`` with ReLU activations.
+
+    The code layer and the reconstruction are linear, as in DEC (Xie et al. 2016).
+
+    Returns
+    -------
+    torch.nn.ModuleDict
+        With ``"encoder"`` and ``"decoder"``, both ``torch.nn.Sequential``.
+    """
+    import torch
+
+    widths = [int(n_features), *(int(width) for width in hidden_dims), int(latent_dim)]
+    return torch.nn.ModuleDict({"encoder": mlp(widths), "decoder": mlp(widths[::-1])})
+
+
+def batches(n_rows: int, batch_size: int, rng: np.random.RandomState) -> Iterator[np.ndarray]:
+    """Row positions of one shuffled pass over ``n_rows`` rows, ``batch_size`` at a time (the last may be short)."""
+    order = rng.permutation(n_rows)
+    for start in range(0, n_rows, batch_size):
+        yield order[start : start + batch_size]
+
+
+def apply_in_batches(function: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray) -> np.ndarray:
+    """``function`` applied to the rows of a float32 array block by block, without gradients, as float32."""
+    import torch
+
+    with torch.no_grad():
+        parts = [
+            function(torch.from_numpy(X[start : start + _EVAL_BATCH_ROWS]))
+            for start in range(0, len(X), _EVAL_BATCH_ROWS)
+        ]
+    return torch.cat(parts).numpy().astype(np.float32, copy=False)
+
+
+def pretrain_autoencoder(
+    network: torch.nn.ModuleDict,
+    X: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    rng: np.random.RandomState,
+    advance: Advance,
+) -> np.ndarray:
+    """Train an :func:`autoencoder` end to end on validated float32 rows: mean squared error, Adam.
+
+    Returns
+    -------
+    numpy.ndarray of shape (epochs,)
+        Mean reconstruction loss of each epoch.
+    """
+    import torch
+
+    optimiser = torch.optim.Adam(network.parameters(), lr=learning_rate)
+    data = torch.from_numpy(X)
+    history = np.empty(epochs)
+    for epoch in range(epochs):
+        total = 0.0
+        for rows in batches(len(X), batch_size, rng):
+            batch = data[rows]
+            loss = torch.nn.functional.mse_loss(network["decoder"](network["encoder"](batch)), batch)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(rows)
+        history[epoch] = total / len(X)
+        advance(1)
+    return history
