@@ -130,3 +130,11 @@ def test_mini_batch_streaming_and_errors(rng):
         km.partial_fit(X[:10, :4])
     with pytest.raises(EmbeddingDataError, match="fewer than n_clusters=5"):
         MiniBatchKMeans(n_clusters=5).partial_fit(X[:3])
+
+
+def test_inertia_history_falls_to_the_final_inertia(rng):
+    X, _ = _blobs(rng, spread=3.0)
+    km = KMeans(n_clusters=6, metric="l2", max_iter=50, random_state=0).fit(X)
+    history = np.asarray(km.inertia_history_)
+    assert history.size == km.n_iter_ and (np.diff(history) <= 1e-3 * history[0]).all()
+    assert km.inertia_ <= history[-1] * (1 + 1e-6)

@@ -53,21 +53,22 @@ def _nearest_centers(X: np.ndarray, centers: np.ndarray, k: int = 1) -> tuple[np
     """
     centers32 = np.ascontiguousarray(centers, dtype=np.float32)
     center_norms = np.einsum("ij,ij->i", centers32, centers32)
+    minus_twice = np.ascontiguousarray(-2.0 * centers32.T)
     sq = np.empty((X.shape[0], k), dtype=np.float32)
     idx = np.empty((X.shape[0], k), dtype=np.int64)
     step = max(1, _SCORE_BLOCK_VALUES // centers32.shape[0])
     for start in range(0, X.shape[0], step):
         block = X[start : start + step]
-        scores = block @ centers32.T
-        scores *= -2.0
+        scores = block @ minus_twice
         scores += center_norms
-        if k == 1:
-            nearest = np.argmin(scores, axis=1)[:, None]
-        else:
-            nearest = np.argpartition(scores, 1, axis=1)[:, :2]
-            nearest = np.take_along_axis(nearest, np.argsort(np.take_along_axis(scores, nearest, 1), axis=1), 1)
-        sq[start : start + step] = np.take_along_axis(scores, nearest, 1) + np.einsum("ij,ij->i", block, block)[:, None]
-        idx[start : start + step] = nearest
+        rows = np.arange(scores.shape[0])
+        row_norms_block = np.einsum("ij,ij->i", block, block)
+        for column in range(k):  # k is 1 or 2: repeated arg-min passes beat a partition
+            best = np.argmin(scores, axis=1)
+            idx[start : start + step, column] = best
+            sq[start : start + step, column] = scores[rows, best] + row_norms_block
+            if column + 1 < k:
+                scores[rows, best] = np.inf
     np.maximum(sq, 0.0, out=sq)
     return sq, idx
 
@@ -106,16 +107,17 @@ def _lloyd(
     max_iter: int,
     tol: float,
     advance: Advance,
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, list[float]]:
     """Lloyd iterations from ``centers`` until the squared centre shift is at most ``tol`` (absolute).
 
+    Returns the final centres and the inertia of each iteration's assignment (one entry per iteration).
     Empty clusters take the rows farthest from their centres, as in scikit-learn.
     """
     n_clusters = centers.shape[0]
-    n_iter = 0
-    while n_iter < max_iter:
-        n_iter += 1
+    inertias: list[float] = []
+    while len(inertias) < max_iter:
         sq, labels = _nearest_centers(X, centers)
+        inertias.append(float(sq[:, 0].sum(dtype=np.float64)))
         sums, counts = _cluster_sums(X, labels[:, 0], n_clusters)
         updated = sums / np.maximum(counts, 1)[:, None]
         empty = np.flatnonzero(counts == 0)
@@ -130,7 +132,7 @@ def _lloyd(
         advance(1)
         if shift <= tol:
             break
-    return centers, n_iter
+    return centers, inertias
 
 
 def assign_with_margin(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -188,6 +190,8 @@ class KMeans(ClusterMixin, BaseEstimator):
         Sum of squared Euclidean distances of the rows to their centres (unit rows for cosine).
     n_iter_ : int
         Lloyd iterations of the kept run.
+    inertia_history_ : list of float
+        Inertia of the training rows at the start of each of those iterations (non-increasing).
     n_training_points_ : int
     init_size_ : int
 
@@ -268,14 +272,15 @@ class KMeans(ClusterMixin, BaseEstimator):
         with progress.task(f"k-means, k={k}", n_init * self.max_iter) as advance:
             for _ in range(n_init):
                 centers = self._initial_centers(train, k, rng)
-                centers, n_iter = _lloyd(
+                centers, inertias = _lloyd(
                     train, centers, spherical=self.metric == "cosine", max_iter=self.max_iter, tol=tol, advance=advance
                 )
                 # With one run there is nothing to compare: skip the extra assignment pass.
                 inertia = float(_nearest_centers(train, centers)[0].sum(dtype=np.float64)) if n_init > 1 else 0.0
                 if best is None or inertia < best[0]:
-                    best = (inertia, centers, n_iter)
-        _, centers, self.n_iter_ = best
+                    best = (inertia, centers, inertias)
+        _, centers, self.inertia_history_ = best
+        self.n_iter_ = len(self.inertia_history_)
         self.cluster_centers_ = centers.astype(np.float32)
         if self.n_iter_ == self.max_iter:
             logger.info("k-means: stopped at max_iter=%d before the centres settled", self.max_iter)
