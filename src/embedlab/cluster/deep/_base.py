@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Collection
 
 import numpy as np
@@ -37,7 +38,7 @@ def check_choice(value: object, name: str, choices: Collection[object]) -> None:
         raise ConfigurationError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}.")
 
 
-class DeepClusterMixin(ClusterMixin, BaseEstimator):
+class DeepClusterMixin(ClusterMixin, BaseEstimator, ABC):
     """Soft-assignment plumbing of the deep heads: subclasses implement ``_proba`` on validated rows.
 
     ``_input_metric`` says how rows are prepared ("l2": as given; "cosine": unit-normalised) in ``fit`` and in
@@ -65,8 +66,9 @@ class DeepClusterMixin(ClusterMixin, BaseEstimator):
             )
         return rows
 
-    def _proba(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover - every estimator overrides it
-        raise NotImplementedError
+    @abstractmethod
+    def _proba(self, rows: np.ndarray) -> np.ndarray:
+        """Soft assignments of validated rows of the training dimension."""
 
     def _set_assignments(self, proba: np.ndarray) -> None:
         """``labels_`` and ``confidence_`` from the soft assignments of the training rows."""
