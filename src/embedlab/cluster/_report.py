@@ -15,7 +15,7 @@ from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.cluster._density import GaussianMixtureClusterer, HDBSCANClusterer, WardClusterer
 from embedlab.cluster._graph import LeidenClusterer
 from embedlab.cluster._hierarchical import HierarchicalKMeans
-from embedlab.cluster._kmeans import ClusterMetric, KMeans, MiniBatchKMeans
+from embedlab.cluster._kmeans import ClusterMetric, KMeans, MiniBatchKMeans, _cluster_sums
 from embedlab.cluster._select_k import Criterion, KSelection, select_k
 from embedlab.cluster.deep import DEC, IDEC, N2D, SCAN, TEMI
 from embedlab.cluster.metrics import (
@@ -215,10 +215,10 @@ def _centers(X: np.ndarray, labels: np.ndarray, model: object) -> np.ndarray:
     k = int(labels.max()) + 1 if (labels >= 0).any() else 0
     if centers is not None and centers.shape == (k, X.shape[1]):  # not a latent space (DEC's centres)
         return centers
-    sums = np.zeros((k, X.shape[1]))
     kept = labels >= 0
-    np.add.at(sums, labels[kept], X[kept])
-    return (sums / np.maximum(np.bincount(labels[kept], minlength=k), 1)[:, None]).astype(np.float32)
+    rows = X if kept.all() else X[kept]
+    sums, counts = _cluster_sums(rows, labels[kept], k)
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
 
 
 def _cluster_names(

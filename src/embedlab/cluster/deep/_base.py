@@ -11,8 +11,22 @@ from sklearn.utils.validation import check_is_fitted
 
 from embedlab.cluster._kmeans import _validated
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+from embedlab.io.validation import check_k
+from embedlab.neighbors import knn
 
 __all__ = ["DeepClusterMixin", "check_choice", "check_int", "check_positive"]
+
+
+def mine_neighbours(rows: np.ndarray, n_neighbors: int, metric: str, rng: np.random.RandomState) -> np.ndarray:
+    """Indices (n, n_neighbors) of each row's nearest other rows, from the shared kNN engine, seeded by ``rng``.
+
+    Raises
+    ------
+    ConfigurationError
+        If ``n_neighbors`` is not below the number of rows.
+    """
+    k = check_k(n_neighbors, rows.shape[0], name="n_neighbors")
+    return knn(rows, k, metric=metric, random_state=int(rng.randint(np.iinfo(np.int32).max))).indices
 
 
 def check_int(value: object, name: str, minimum: int = 1) -> int:

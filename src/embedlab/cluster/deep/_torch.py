@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedlab._optional import import_optional
-from embedlab._progress import Advance
+from embedlab._progress import Advance, ProgressReporter
 
 if TYPE_CHECKING:
     import torch
@@ -192,3 +192,28 @@ def pretrain_autoencoder(
         history[epoch] = total / len(X)
         advance(1)
     return history
+
+
+def fit_autoencoder(
+    X: np.ndarray,
+    hidden_dims: Sequence[int],
+    latent_dim: int,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    rng: np.random.RandomState,
+    progress: ProgressReporter,
+    label: str,
+) -> tuple[torch.nn.ModuleDict, np.ndarray]:
+    """Build an :func:`autoencoder` for the rows of ``X`` and pretrain it, one progress step per epoch.
+
+    Call inside :func:`seeded_torch` so that the initial weights follow ``rng``. Returns the network and the
+    mean reconstruction loss of each epoch.
+    """
+    network = autoencoder(X.shape[1], hidden_dims, latent_dim)
+    with progress.task(f"{label}: autoencoder pretraining", epochs) as advance:
+        history = pretrain_autoencoder(
+            network, X, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, rng=rng, advance=advance
+        )
+    return network, history

@@ -15,9 +15,8 @@ from embedlab.cluster.deep._base import DeepClusterMixin, check_int, check_posit
 from embedlab.cluster.deep._torch import (
     DEC_HIDDEN_DIMS,
     apply_in_batches,
-    autoencoder,
     batches,
-    pretrain_autoencoder,
+    fit_autoencoder,
     require_torch,
     seeded_torch,
 )
@@ -177,17 +176,17 @@ class DEC(DeepClusterMixin):
         torch = require_torch(name)
         rng = check_random_state(self.random_state)
         with seeded_torch(rng):
-            network = autoencoder(rows.shape[1], self.hidden_dims, self.latent_dim)
-            with progress.task(f"{name}: autoencoder pretraining", self.pretrain_epochs) as advance:
-                self.pretrain_history_ = pretrain_autoencoder(
-                    network,
-                    rows,
-                    epochs=self.pretrain_epochs,
-                    batch_size=self.batch_size,
-                    learning_rate=self.learning_rate,
-                    rng=rng,
-                    advance=advance,
-                )
+            network, self.pretrain_history_ = fit_autoencoder(
+                rows,
+                self.hidden_dims,
+                self.latent_dim,
+                epochs=self.pretrain_epochs,
+                batch_size=self.batch_size,
+                learning_rate=self.learning_rate,
+                rng=rng,
+                progress=progress,
+                label=name,
+            )
             codes = apply_in_batches(network["encoder"], rows)
             seed = int(rng.randint(np.iinfo(np.int32).max))
             kmeans = KMeans(self.n_clusters, metric="l2", n_init=self.n_init, random_state=seed).fit(codes)

@@ -16,8 +16,7 @@ from embedlab.cluster.deep._base import DeepClusterMixin, check_choice, check_in
 from embedlab.cluster.deep._torch import (
     DEC_HIDDEN_DIMS,
     apply_in_batches,
-    autoencoder,
-    pretrain_autoencoder,
+    fit_autoencoder,
     require_torch,
     seeded_torch,
 )
@@ -157,17 +156,17 @@ class N2D(DeepClusterMixin):
         rng = check_random_state(self.random_state)
         latent_dim = self.n_clusters if self.latent_dim is None else self.latent_dim
         with seeded_torch(rng):
-            network = autoencoder(rows.shape[1], self.hidden_dims, latent_dim)
-            with progress.task("N2D: autoencoder pretraining", self.pretrain_epochs) as advance:
-                self.history_ = pretrain_autoencoder(
-                    network,
-                    rows,
-                    epochs=self.pretrain_epochs,
-                    batch_size=self.batch_size,
-                    learning_rate=self.learning_rate,
-                    rng=rng,
-                    advance=advance,
-                )
+            network, self.history_ = fit_autoencoder(
+                rows,
+                self.hidden_dims,
+                latent_dim,
+                epochs=self.pretrain_epochs,
+                batch_size=self.batch_size,
+                learning_rate=self.learning_rate,
+                rng=rng,
+                progress=progress,
+                label="N2D",
+            )
         self.autoencoder_ = network
         codes = apply_in_batches(network["encoder"], rows)
         seed = int(rng.randint(np.iinfo(np.int32).max))

@@ -10,7 +10,13 @@ from sklearn.utils import check_random_state
 
 from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
 from embedlab.cluster._kmeans import ClusterMetric
-from embedlab.cluster.deep._base import DeepClusterMixin, check_choice, check_int, check_positive
+from embedlab.cluster.deep._base import (
+    DeepClusterMixin,
+    check_choice,
+    check_int,
+    check_positive,
+    mine_neighbours,
+)
 from embedlab.cluster.deep._torch import (
     apply_in_batches,
     batches,
@@ -21,8 +27,6 @@ from embedlab.cluster.deep._torch import (
     select_head,
 )
 from embedlab.cluster.deep.sinkhorn import partial_sinkhorn, sinkhorn
-from embedlab.io.validation import check_k
-from embedlab.neighbors import knn
 
 if TYPE_CHECKING:
     import torch
@@ -210,9 +214,7 @@ class SCAN(DeepClusterMixin):
         rows = self._fit_rows(X)
         require_torch("SCAN")
         rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        n_neighbors = check_k(self.n_neighbors, rows.shape[0], name="n_neighbors")
-        self.neighbors_ = knn(rows, n_neighbors, metric=self.metric, random_state=seed).indices
+        self.neighbors_ = mine_neighbours(rows, self.n_neighbors, self.metric, rng)
         widths = (
             [rows.shape[1], self.n_clusters]
             if self.head == "linear"

@@ -11,7 +11,13 @@ from sklearn.utils import check_random_state
 
 from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
 from embedlab.cluster._kmeans import ClusterMetric
-from embedlab.cluster.deep._base import DeepClusterMixin, check_choice, check_int, check_positive
+from embedlab.cluster.deep._base import (
+    DeepClusterMixin,
+    check_choice,
+    check_int,
+    check_positive,
+    mine_neighbours,
+)
 from embedlab.cluster.deep._torch import (
     apply_in_batches,
     batches,
@@ -21,8 +27,6 @@ from embedlab.cluster.deep._torch import (
     seeded_torch,
     select_head,
 )
-from embedlab.io.validation import check_k
-from embedlab.neighbors import knn
 
 if TYPE_CHECKING:
     import torch
@@ -194,9 +198,7 @@ class TEMI(DeepClusterMixin):
         rows = self._fit_rows(X)
         torch = require_torch("TEMI")
         rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        n_neighbors = check_k(self.n_neighbors, rows.shape[0], name="n_neighbors")
-        self.neighbors_ = knn(rows, n_neighbors, metric=self.metric, random_state=seed).indices
+        self.neighbors_ = mine_neighbours(rows, self.n_neighbors, self.metric, rng)
         widths = [rows.shape[1], self.hidden_dim, self.bottleneck_dim, self.n_clusters]
         with seeded_torch(rng):
             students = head_stack(self.n_heads, widths, last_bias=False)
