@@ -7,7 +7,7 @@ from sklearn.cluster import KMeans as SklearnKMeans
 from sklearn.metrics import adjusted_rand_score
 
 from embedlab import ConfigurationError, EmbeddingDataError
-from embedlab.cluster._kmeans import KMeans, MiniBatchKMeans
+from embedlab.cluster._kmeans import KMeans, MiniBatchKMeans, kmeans_plusplus_indices
 
 
 def _blobs(rng, n_per=200, k=5, d=32, spread=0.3, scale=5.0):
@@ -45,6 +45,32 @@ def test_spherical_centres_are_unit_and_scale_free(rng):
     b = KMeans(n_clusters=5, metric="cosine", random_state=3).fit(X * rng.uniform(0.1, 10, size=(len(X), 1)))
     np.testing.assert_allclose(np.linalg.norm(a.cluster_centers_, axis=1), 1.0, atol=1e-5)
     assert adjusted_rand_score(a.labels_, b.labels_) == pytest.approx(1.0)
+
+
+def test_kmeans_plusplus_seeds_one_row_per_separated_blob(rng):
+    # D^2 sampling: once a blob holds a seed, its rows have ~0 weight next to the far blobs'
+    X, truth = _blobs(rng, k=12, spread=0.01, scale=10.0)
+    for seed in range(5):
+        chosen = kmeans_plusplus_indices(X, 12, np.random.RandomState(seed))
+        assert sorted(truth[chosen].tolist()) == list(range(12))
+    np.testing.assert_array_equal(
+        kmeans_plusplus_indices(X, 12, np.random.RandomState(3)),
+        kmeans_plusplus_indices(X, 12, np.random.RandomState(3)),
+    )
+
+
+def test_kmeans_plusplus_potential_matches_scikit_learn_on_average(rng):
+    # same greedy rule as sklearn.cluster.kmeans_plusplus: the seeding potentials agree within sampling noise
+    from sklearn.cluster import kmeans_plusplus
+
+    X, _ = _blobs(rng, n_per=100, k=20, spread=2.0, scale=3.0)
+
+    def potential(centres):
+        return float((((X[:, None, :] - centres[None]) ** 2).sum(axis=2)).min(axis=1).sum())
+
+    ours = np.mean([potential(X[kmeans_plusplus_indices(X, 20, np.random.RandomState(s))]) for s in range(20)])
+    ref = np.mean([potential(kmeans_plusplus(X, 20, random_state=s)[0]) for s in range(20)])
+    assert ours == pytest.approx(ref, rel=0.05)
 
 
 def test_seed_reproducible_and_restarts_keep_the_best(rng):

@@ -6,6 +6,7 @@ import typer
 
 from embedlab import __version__
 from embedlab.cli.cluster import cluster
+from embedlab.cli.compress import compress_app, search
 from embedlab.cli.demo import demo
 from embedlab.cli.embed import embed
 from embedlab.cli.info import info
@@ -24,6 +25,8 @@ app.command()(inspect)
 app.command()(embed)
 app.command()(knn)
 app.command()(cluster)
+app.add_typer(compress_app)
+app.command()(search)
 app.command()(demo)
 
 

@@ -10,7 +10,7 @@ from embedlab.io.validation import (
     check_k,
     check_vectors,
 )
-from embedlab.io.writers import atomic_path, write_json, write_table
+from embedlab.io.writers import atomic_directory, atomic_path, write_json, write_table
 
 __all__ = [
     "Description",
@@ -19,6 +19,7 @@ __all__ = [
     "SourceInfo",
     "ValidationReport",
     "as_float32_matrix",
+    "atomic_directory",
     "atomic_path",
     "check_k",
     "check_vectors",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["atomic_path", "write_json", "write_table"]
+__all__ = ["atomic_directory", "atomic_path", "write_json", "write_table"]
 
 _ROW_GROUP_BYTES = 64 * 2**20
 
@@ -43,6 +44,41 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_directory(path: str | os.PathLike, *, replaceable: str) -> Iterator[Path]:
+    """Yield a temporary directory beside ``path``; on success its files are fsynced and it replaces ``path``.
+
+    An existing ``path`` is replaced only when it holds the file ``replaceable`` (an earlier output of the
+    same kind) or is empty; anything else is refused, so a typo never deletes a user's folder. On any
+    exception the temporary directory is removed and ``path`` is left as it was.
+
+    Raises
+    ------
+    FileExistsError
+        When ``path`` exists and is not an earlier output (or an empty directory).
+    """
+    target = Path(path)
+    if target.exists() and not (target.is_dir() and ((target / replaceable).exists() or not any(target.iterdir()))):
+        raise FileExistsError(
+            f"{target} exists and is not an earlier output (no {replaceable} in it); choose another path or remove it."
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    old = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.old")
+    tmp.mkdir()
+    try:
+        yield tmp
+        for file in tmp.iterdir():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_table(table: pa.Table, path: str | os.PathLike) -> Path:

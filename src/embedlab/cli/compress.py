@@ -1,0 +1,229 @@
+"""``embedlab compress plan|apply`` and ``embedlab search``: choose a codec, build a compressed collection, query it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from embedlab.cli._console import emit_json, handles_errors, setup
+from embedlab.cli._options import (
+    ColumnOpt,
+    DataArg,
+    IdColumnOpt,
+    JsonOpt,
+    OnInvalidOpt,
+    QuietOpt,
+    SeedOpt,
+    VerboseOpt,
+    on_invalid_policy,
+)
+from embedlab.compress import CompressedCollection, CompressionPlan, plan_compression
+from embedlab.compress._spec import QUANTIZERS, TRANSFORMS
+from embedlab.io import load, write_table
+
+compress_app = typer.Typer(
+    name="compress",
+    help="Find the fewest bytes per vector that keep the recall you need, and build the compressed collection.",
+    no_args_is_help=True,
+)
+
+QueriesOpt = Annotated[
+    Path | None,
+    typer.Option(help="Sample queries (any embeddings format, same dimension); held out of DATA when omitted."),
+]
+MetricOpt = Annotated[str, typer.Option(help="cosine (rows and queries unit-normalised) or ip (inner product).")]
+_SPEC_HELP = (
+    "Codec spec: transforms then one quantizer joined by '+', e.g. 'pca:256+int8' or 'binary+rescore:10'. "
+    f"Transforms: {', '.join(TRANSFORMS)}. Quantizers: {', '.join(QUANTIZERS)}."
+)
+
+
+@compress_app.command("plan")
+@handles_errors
+def plan(
+    data: DataArg,
+    queries: QueriesOpt = None,
+    k: Annotated[int, typer.Option("-k", help="Neighbours per query; recall@k is against exact search.")] = 10,
+    budget_bytes: Annotated[
+        int | None, typer.Option(help="Recommend the highest recall within this many code bytes per vector.")
+    ] = None,
+    target_recall: Annotated[
+        float | None, typer.Option(help="Recommend the fewest bytes per vector reaching this recall@k.")
+    ] = None,
+    rescore_max: Annotated[
+        int, typer.Option(help="Largest rescoring multiplier M tried (M x k candidates re-ranked exactly); 0: none.")
+    ] = 10,
+    codecs: Annotated[
+        str | None, typer.Option(help="Comma-separated codec specs to sweep instead of the default grid.")
+    ] = None,
+    n_queries: Annotated[int, typer.Option(help="Queries evaluated (held out, or drawn from --queries).")] = 1000,
+    metric: MetricOpt = "cosine",
+    column: ColumnOpt = None,
+    id_column: IdColumnOpt = None,
+    on_invalid: OnInvalidOpt = "fail",
+    json_output: JsonOpt = False,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Measure recall@k, bytes per vector and query time of many codecs on DATA, and recommend one.
+
+    Prints the Pareto frontier (no other point has fewer bytes and higher recall) and, under --budget-bytes or
+    --target-recall, the recommended codec spec to pass to 'embedlab compress apply'.
+    """
+    progress = setup(quiet, verbose)
+    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+    sample = None if queries is None else load(queries, column=column).vectors
+    result = plan_compression(
+        emb,
+        sample,
+        k=k,
+        budget_bytes=budget_bytes,
+        target_recall=target_recall,
+        rescore_max=rescore_max,
+        codecs=None if codecs is None else [spec.strip() for spec in codecs.split(",") if spec.strip()],
+        n_queries=n_queries,
+        metric=metric,
+        random_state=seed,
+        progress=progress,
+    )
+    if json_output:
+        emit_json(result.to_dict())
+        return
+    _render_plan(result, str(data))
+
+
+def _render_plan(result: CompressionPlan, name: str) -> None:
+    console = Console()
+    console.print(
+        f"[bold]{name}[/]: {result.n_rows:,} rows x {result.dim}, {result.queries}, recall@{result.k} against exact "
+        f"{result.metric} search ({result.seconds:.0f} s)"
+    )
+    table = Table(title="Pareto frontier: fewest bytes for each recall", title_justify="left")
+    for header in ("codec", "bytes/vector", f"recall@{result.k}", "ms/query", "encode s"):
+        table.add_column(header, justify="left" if header == "codec" else "right")
+    for point in result.frontier:
+        table.add_row(
+            point.codec,
+            str(point.bytes_per_vector),
+            f"{point.recall_at_k:.4f}",
+            f"{point.query_ms:.2f}",
+            f"{point.encode_s:.1f}",
+        )
+    console.print(table)
+    for spec, reason in result.failures.items():
+        console.print(f"[yellow]skipped {spec}[/]: {reason}")
+    if result.recommended is not None:
+        best = result.recommended
+        console.print(
+            f"recommended: [bold]{best.codec}[/] ({best.bytes_per_vector} bytes per vector, recall "
+            f"{best.recall_at_k:.4f}); build it with: embedlab compress apply {name} --codec '{best.codec}' -o DIR"
+        )
+
+
+@compress_app.command("apply")
+@handles_errors
+def apply(
+    data: DataArg,
+    codec: Annotated[str, typer.Option("--codec", help=_SPEC_HELP)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Collection directory to write (atomically).")],
+    queries: Annotated[
+        Path | None, typer.Option(help="Sample queries, needed by query-aware codecs (leanvec-ood).")
+    ] = None,
+    keep_vectors: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-vectors/--no-keep-vectors",
+            help="Store the full vectors for rescoring (default: when the spec ends in +rescore:M).",
+        ),
+    ] = None,
+    metric: MetricOpt = "cosine",
+    column: ColumnOpt = None,
+    id_column: IdColumnOpt = None,
+    on_invalid: OnInvalidOpt = "fail",
+    json_output: JsonOpt = False,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Fit the codec on DATA, encode every row, and write a compressed collection to --output."""
+    progress = setup(quiet, verbose)
+    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+    sample = None if queries is None else load(queries, column=column).vectors
+    collection = CompressedCollection.build(
+        emb, codec, metric=metric, keep_vectors=keep_vectors, queries=sample, random_state=seed, progress=progress
+    )
+    collection.save(output)
+    document = {
+        "output": str(output),
+        "n": len(collection),
+        "codec": str(collection.spec),
+        "bytes_per_vector": collection.codec.bytes_per_vector,
+        "code_bytes": int(collection.codes.nbytes),
+        "full_vectors_kept": collection.vectors is not None,
+    }
+    if json_output:
+        emit_json(document)
+        return
+    kept = " and the full vectors for rescoring" if collection.vectors is not None else ""
+    Console().print(
+        f"{len(collection):,} rows of {data.name} encoded as {collection.spec} "
+        f"({collection.codec.bytes_per_vector} bytes per vector, {collection.codes.nbytes / 2**20:.1f} MiB of codes"
+        f"{kept}) -> {output}"
+    )
+
+
+@handles_errors
+def search(
+    collection_dir: Annotated[Path, typer.Argument(help="A collection written by 'embedlab compress apply'.")],
+    queries: Annotated[Path, typer.Option(help="Query embeddings (any embeddings format).")],
+    k: Annotated[int, typer.Option("-k", help="Results per query.")] = 10,
+    rescore: Annotated[
+        int | None,
+        typer.Option(help="Re-rank M x k candidates exactly (default: the collection's +rescore:M; 0: codes only)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write query, rank, id, score rows to Parquet.")
+    ] = None,
+    column: ColumnOpt = None,
+    id_column: IdColumnOpt = None,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Answer queries from a compressed collection: the k best ids and scores of each query."""
+    setup(quiet, verbose)
+    collection = CompressedCollection.open(collection_dir)
+    query_set = load(queries, column=column, id_column=id_column)
+    factor: int | str | None = "spec" if rescore is None else (None if rescore == 0 else rescore)
+    result = collection.search(query_set.vectors, k, rescore=factor)
+    table = result.to_table(query_set.ids)
+    if output is not None:
+        write_table(table, output)
+    if json_output:
+        emit_json(
+            {
+                "collection": str(collection_dir),
+                "k": k,
+                "exact_scores": result.exact,
+                "output": None if output is None else str(output),
+                "results": [
+                    {"query": query, "ids": ids.tolist(), "scores": scores.tolist()}
+                    for query, ids, scores in zip(query_set.ids.tolist(), result.ids, result.scores, strict=True)
+                ],
+            }
+        )
+        return
+    console = Console()
+    shown = Table(title=f"Top {k} of {len(query_set)} queries ({'rescored' if result.exact else 'codes only'})")
+    for header in ("query", "rank", "id", "score"):
+        shown.add_column(header)
+    for row in table.slice(0, min(table.num_rows, 5 * k)).to_pylist():
+        shown.add_row(str(row["query"]), str(row["rank"]), str(row["id"]), f"{row['score']:.4f}")
+    console.print(shown)
+    if output is not None:
+        console.print(f"{table.num_rows:,} results written to {output}")

@@ -1,0 +1,265 @@
+"""``Codec``: a spec's transforms and quantizer, fitted together; encodes rows and searches codes."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any, Literal
+
+import faiss
+import numpy as np
+from sklearn.utils import check_random_state
+
+from embedlab.compress._quantizers import QUANTIZER_TYPES, FaissQuantizer, Quantizer
+from embedlab.compress._spec import CodecSpec, parse_spec
+from embedlab.compress._transforms import TRANSFORM_TYPES, Transform
+from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+from embedlab.io.validation import check_vectors
+from embedlab.neighbors import unit_rows
+
+__all__ = ["Codec", "CompressMetric", "prepare_rows"]
+
+logger = logging.getLogger(__name__)
+
+CompressMetric = Literal["cosine", "ip"]
+_METRICS = ("cosine", "ip")
+#: Query-by-code scores computed per block (16 MB of float32).
+_SCORE_BLOCK_VALUES = 2**22
+#: Format of the serialised codec; bumped when the layout changes.
+FORMAT_VERSION = 1
+
+
+def prepare_rows(X: object, metric: str, *, name: str, dim: int | None = None) -> np.ndarray:
+    """Validated float32 rows (unit-normalised for cosine) of the expected dimension."""
+    if metric not in _METRICS:
+        raise ConfigurationError(
+            f"metric must be one of {', '.join(_METRICS)}, got {metric!r} (codecs rank by inner product; "
+            "use cosine for normalised embeddings)."
+        )
+    rows, _, _ = check_vectors(X, name=name, allow_zero=metric != "cosine")
+    if dim is not None and rows.shape[1] != dim:
+        raise EmbeddingDataError(f"{name} has dimension {rows.shape[1]} but the codec was fitted on dimension {dim}.")
+    return unit_rows(rows) if metric == "cosine" else rows
+
+
+def _array_to_json(array: np.ndarray) -> dict[str, Any]:
+    array = np.ascontiguousarray(array)
+    return {"dtype": array.dtype.str, "shape": list(array.shape), "base64": base64.b64encode(array).decode("ascii")}
+
+
+def _array_from_json(document: dict[str, Any]) -> np.ndarray:
+    data = base64.b64decode(document["base64"])
+    return np.frombuffer(data, dtype=np.dtype(document["dtype"])).reshape(document["shape"]).copy()
+
+
+def _state_to_json(stage: Transform | Quantizer) -> dict[str, Any]:
+    return {name: _array_to_json(getattr(stage, name)) for name in stage.state}
+
+
+def _load_state(stage: Transform | Quantizer, state: dict[str, Any]) -> None:
+    for name in stage.state:
+        setattr(stage, name, _array_from_json(state[name]))
+
+
+class Codec:
+    """The transforms and quantizer of a codec spec, fitted on training rows.
+
+    Parameters
+    ----------
+    spec : str or CodecSpec
+        For example ``"int8"``, ``"pca:256+int8"`` or ``"opq:48"`` (see :func:`parse_spec`); a ``rescore``
+        stage is kept in ``spec`` for the collection that uses the codec but does not change the codes.
+    metric : {"cosine", "ip"}, default="cosine"
+        Cosine unit-normalises rows and queries first; both rank by inner product.
+    max_train_rows : int, default=65536
+        Rows sampled to fit the transforms and quantizer.
+    random_state : int, RandomState or None, default=0
+
+    Attributes
+    ----------
+    dim_ : int
+        Dimension of the input rows.
+    transforms_ : list of Transform
+    quantizer_ : Quantizer
+    n_train_rows_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(500, 32)).astype(np.float32)
+    >>> codec = Codec("pca:16+int8").fit(X)
+    >>> codes = codec.encode(X)
+    >>> codes.shape, codec.bytes_per_vector
+    ((500, 16), 16)
+    >>> scores, rows = codec.search(codes, X[:3], k=1)
+    >>> rows.ravel().tolist()
+    [0, 1, 2]
+    """
+
+    def __init__(
+        self,
+        spec: str | CodecSpec,
+        *,
+        metric: CompressMetric = "cosine",
+        max_train_rows: int = 65_536,
+        random_state: int | np.random.RandomState | None = 0,
+    ) -> None:
+        self.spec = parse_spec(spec) if isinstance(spec, str) else spec
+        self.metric = metric
+        self.max_train_rows = max_train_rows
+        self.random_state = random_state
+
+    def __repr__(self) -> str:
+        return f"Codec({str(self.spec)!r}, metric={self.metric!r})"
+
+    def _build(self, dim: int) -> None:
+        self.dim_ = dim
+        self.transforms_: list[Transform] = []
+        for stage in self.spec.transforms:
+            transform = TRANSFORM_TYPES[stage.name](stage.argument, dim)
+            self.transforms_.append(transform)
+            dim = transform.dim_out
+        quantizer = self.spec.quantizer_stage
+        self.quantizer_: Quantizer = QUANTIZER_TYPES[quantizer.name](quantizer.argument, dim)
+
+    def fit(self, X: object, queries: object | None = None) -> Codec:
+        """Fit every stage, in order, on a sample of ``max_train_rows`` rows of ``X``.
+
+        ``queries`` are sample queries for query-aware transforms (``leanvec-ood``); others ignore them.
+        """
+        rows = prepare_rows(X, self.metric, name="X")
+        sample_queries = (
+            None if queries is None else prepare_rows(queries, self.metric, name="queries", dim=rows.shape[1])
+        )
+        rng = check_random_state(self.random_state)
+        if rows.shape[0] > self.max_train_rows:
+            rows = rows[np.sort(rng.choice(rows.shape[0], self.max_train_rows, replace=False))]
+        self._build(rows.shape[1])
+        self.n_train_rows_ = int(rows.shape[0])
+        for transform in self.transforms_:
+            transform.fit(rows, sample_queries, rng)
+            rows = transform.database(rows)
+            if sample_queries is not None:
+                sample_queries = transform.queries(sample_queries)
+        self.quantizer_.fit(np.ascontiguousarray(rows, dtype=np.float32), rng)
+        return self
+
+    @property
+    def bytes_per_vector(self) -> int:
+        """Code bytes per row."""
+        return self.quantizer_.bytes_per_vector
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "quantizer_"):
+            raise ConfigurationError(f"{self!r} is not fitted; call fit(X) first.")
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Prepared rows (validated, normalised) through every transform: what the quantizer encodes."""
+        for transform in self.transforms_:
+            X = transform.database(X)
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    def encode(self, X: object, *, prepared: bool = False) -> np.ndarray:
+        """Codes of shape (n, bytes_per_vector), uint8; ``prepared`` skips validation of already prepared rows."""
+        self._check_fitted()
+        rows = X if prepared else prepare_rows(X, self.metric, name="X", dim=self.dim_)
+        return np.ascontiguousarray(self.quantizer_.encode(self.transform(rows)), dtype=np.uint8)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Reconstructed rows in the space the quantizer works in (after the transforms), float32."""
+        self._check_fitted()
+        return self.quantizer_.decode(self._checked_codes(codes))
+
+    def _checked_codes(self, codes: np.ndarray) -> np.ndarray:
+        codes = np.asarray(codes)
+        if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != self.bytes_per_vector:
+            raise EmbeddingDataError(
+                f"codes must be uint8 of shape (n, {self.bytes_per_vector}) for {self.spec.codes_spec}, got "
+                f"{codes.dtype} {codes.shape}."
+            )
+        return codes
+
+    def search(
+        self, codes: np.ndarray, queries: object, k: int, *, prepared: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` codes of highest approximate inner product with each query.
+
+        Returns scores (n_queries, k) float32, descending, and row indices (n_queries, k) int64.
+        """
+        self._check_fitted()
+        codes = self._checked_codes(codes)
+        Q = queries if prepared else prepare_rows(queries, self.metric, name="queries", dim=self.dim_)
+        if not 1 <= k <= codes.shape[0]:
+            raise ConfigurationError(f"k must be between 1 and the number of codes ({codes.shape[0]}), got {k}.")
+        offset = np.zeros(Q.shape[0], dtype=np.float32)
+        for transform in self.transforms_:
+            offset += transform.query_offset(Q)
+            Q = transform.queries(Q)
+        prepared_queries = self.quantizer_.prepare_queries(np.ascontiguousarray(Q, dtype=np.float32))
+        if isinstance(self.quantizer_, FaissQuantizer):
+            scores, indices = self.quantizer_.searcher(codes).search(prepared_queries, k)
+        else:
+            scores, indices = self._blocked_search(codes, prepared_queries, k)
+        return scores + offset[:, None], indices
+
+    def _blocked_search(self, codes: np.ndarray, prepared: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        heap = faiss.ResultHeap(prepared.shape[0], k, keep_max=True)
+        step = int(np.clip(_SCORE_BLOCK_VALUES // max(prepared.shape[0], 1), 1024, 65_536))
+        for start in range(0, codes.shape[0], step):
+            scores = np.ascontiguousarray(
+                self.quantizer_.block_scores(prepared, codes[start : start + step]), np.float32
+            )
+            kept = min(k, scores.shape[1])
+            top = np.argpartition(-scores, kept - 1, axis=1)[:, :kept] if kept < scores.shape[1] else None
+            if top is None:
+                top = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+            heap.add_result(np.take_along_axis(scores, top, axis=1), (top + start).astype(np.int64))
+        heap.finalize()
+        return heap.D, heap.I
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted codec as a JSON-ready document (arrays base64-encoded)."""
+        self._check_fitted()
+        return {
+            "format": FORMAT_VERSION,
+            "spec": str(self.spec),
+            "metric": self.metric,
+            "dim": self.dim_,
+            "bytes_per_vector": self.bytes_per_vector,
+            "n_train_rows": self.n_train_rows_,
+            "transforms": [_state_to_json(transform) for transform in self.transforms_],
+            "quantizer": _state_to_json(self.quantizer_),
+        }
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> Codec:
+        """The codec saved by :meth:`to_dict`.
+
+        Raises
+        ------
+        EmbeddingDataError
+            When the document is not a codec of this format.
+        """
+        try:
+            if document["format"] != FORMAT_VERSION:
+                raise EmbeddingDataError(
+                    f"the codec has format {document['format']}; this embedlab reads format {FORMAT_VERSION}."
+                )
+            codec = cls(document["spec"], metric=document["metric"])
+            codec._build(int(document["dim"]))
+            codec.n_train_rows_ = int(document["n_train_rows"])
+            for transform, state in zip(codec.transforms_, document["transforms"], strict=True):
+                _load_state(transform, state)
+            _load_state(codec.quantizer_, document["quantizer"])
+        except (KeyError, TypeError, ValueError) as error:
+            if isinstance(error, EmbeddingDataError):
+                raise
+            raise EmbeddingDataError(
+                f"not a valid embedlab codec document ({type(error).__name__}: {error})."
+            ) from error
+        if codec.bytes_per_vector != document["bytes_per_vector"]:
+            raise EmbeddingDataError(
+                f"the codec document says {document['bytes_per_vector']} bytes per vector but its state gives "
+                f"{codec.bytes_per_vector}."
+            )
+        return codec

@@ -1,0 +1,202 @@
+"""``CompressedCollection``: an embedding set stored as codes (plus, for rescoring, its full vectors on disk),
+written atomically to a directory and searched in place."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab.compress._codec import Codec, CompressMetric, prepare_rows
+from embedlab.compress._search import SearchResult, two_stage_search
+from embedlab.compress._spec import CodecSpec, parse_spec
+from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+from embedlab.io import EmbeddingSet, atomic_directory
+from embedlab.io.embedding_set import ID_COLUMN
+
+__all__ = ["CompressedCollection"]
+
+MANIFEST = "collection.json"
+_CODES = "codes.npy"
+_IDS = "ids.parquet"
+_VECTORS = "vectors.npy"
+#: Rows encoded per block.
+_ENCODE_ROWS = 65_536
+
+
+class CompressedCollection:
+    """An embedding set as codes of one codec, with its ids, and optionally its full vectors for rescoring.
+
+    Build one with :meth:`build`, write it with :meth:`save` and read it back with :meth:`open` (the codes are
+    loaded, the full vectors memory-mapped). :meth:`search` answers queries from the codes alone or, with
+    ``rescore=M``, ranks ``M x k`` shortlisted rows by their exact inner products.
+
+    Attributes
+    ----------
+    codec : Codec
+    codes : numpy.ndarray of shape (n, codec.bytes_per_vector), uint8
+    ids : numpy.ndarray of shape (n,)
+    vectors : numpy.ndarray of shape (n, d) or None
+        Full-precision rows (unit-normalised under cosine), in memory or memory-mapped.
+    """
+
+    def __init__(self, codec: Codec, codes: np.ndarray, ids: np.ndarray, vectors: np.ndarray | None = None) -> None:
+        if len(ids) != codes.shape[0] or (vectors is not None and vectors.shape[0] != codes.shape[0]):
+            raise EmbeddingDataError(
+                f"the collection's parts disagree: {codes.shape[0]} codes, {len(ids)} ids"
+                + ("" if vectors is None else f", {vectors.shape[0]} vectors")
+                + "."
+            )
+        self.codec, self.codes, self.ids, self.vectors = codec, codes, ids, vectors
+
+    def __len__(self) -> int:
+        return self.codes.shape[0]
+
+    def __repr__(self) -> str:
+        rescoring = ", full vectors kept" if self.vectors is not None else ""
+        size = f"{self.codec.bytes_per_vector} B/vector"
+        return f"CompressedCollection({len(self)} rows, {self.codec.spec}, {size}{rescoring})"
+
+    @property
+    def spec(self) -> CodecSpec:
+        return self.codec.spec
+
+    @classmethod
+    def build(
+        cls,
+        data: EmbeddingSet | object,
+        spec: str | CodecSpec,
+        *,
+        metric: CompressMetric = "cosine",
+        keep_vectors: bool | None = None,
+        queries: object | None = None,
+        random_state: int | None = 0,
+        progress: ProgressReporter = NULL_PROGRESS,
+    ) -> CompressedCollection:
+        """Fit the codec on ``data`` and encode every row.
+
+        Parameters
+        ----------
+        data : EmbeddingSet or array-like of shape (n, d)
+            Ids are the set's, or the row numbers for an array.
+        spec : str or CodecSpec
+            Codec spec, e.g. ``"pca:256+int8"``; a final ``rescore:M`` makes rescoring the default of
+            :meth:`search` and keeps the full vectors.
+        metric : {"cosine", "ip"}, default="cosine"
+        keep_vectors : bool, optional
+            Keep the full-precision rows for rescoring; by default exactly when the spec has ``rescore``.
+        queries : array-like, optional
+            Sample queries for query-aware codecs (``leanvec-ood``).
+        random_state : int or None, default=0
+        progress : ProgressReporter
+        """
+        spec = parse_spec(spec) if isinstance(spec, str) else spec
+        X, ids = (data.vectors, data.ids) if isinstance(data, EmbeddingSet) else (data, None)
+        rows = prepare_rows(X, metric, name="X")
+        ids = np.arange(rows.shape[0]) if ids is None else np.asarray(ids)
+        codec = Codec(spec, metric=metric, random_state=random_state).fit(rows, queries=queries)
+        codes = np.empty((rows.shape[0], codec.bytes_per_vector), dtype=np.uint8)
+        with progress.task(f"encoding with {spec.codes_spec}", rows.shape[0]) as advance:
+            for start in range(0, rows.shape[0], _ENCODE_ROWS):
+                block = rows[start : start + _ENCODE_ROWS]
+                codes[start : start + block.shape[0]] = codec.encode(block, prepared=True)
+                advance(block.shape[0])
+        keep = spec.rescore is not None if keep_vectors is None else keep_vectors
+        return cls(codec, codes, ids, rows if keep else None)
+
+    def search(self, queries: object, k: int = 10, *, rescore: int | str | None = "spec") -> SearchResult:
+        """The ``k`` rows of highest (approximate or rescored) inner product with each query.
+
+        ``rescore`` is the shortlist multiplier M (None: codes alone); by default the spec's ``rescore:M``.
+        The result carries the rows' ids.
+        """
+        factor = self.spec.rescore if rescore == "spec" else rescore
+        if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1):
+            raise ConfigurationError(f"rescore must be a positive integer or None, got {factor!r}.")
+        Q = prepare_rows(queries, self.codec.metric, name="queries", dim=self.codec.dim_)
+        if not 1 <= k <= len(self):
+            raise ConfigurationError(f"k must be between 1 and the collection's {len(self)} rows, got {k}.")
+        result = two_stage_search(self.codec, self.codes, Q, k, rescore_factor=factor, vectors=self.vectors)
+        return SearchResult(result.scores, result.indices, result.exact, ids=self.ids[result.indices])
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the collection to the directory ``path`` atomically (an earlier collection there is replaced)."""
+        from embedlab import __version__
+
+        manifest = {
+            "embedlab_version": __version__,
+            "n": len(self),
+            "has_vectors": self.vectors is not None,
+            "codec": self.codec.to_dict(),
+        }
+        with atomic_directory(path, replaceable=MANIFEST) as tmp:
+            np.save(tmp / _CODES, self.codes)
+            pq.write_table(pa.table({ID_COLUMN: pa.array(self.ids)}), tmp / _IDS)
+            if self.vectors is not None:
+                np.save(tmp / _VECTORS, np.asarray(self.vectors, dtype=np.float32))
+            (tmp / MANIFEST).write_text(json.dumps(manifest) + "\n", encoding="utf-8")
+        return Path(path)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> CompressedCollection:
+        """Read a collection written by :meth:`save`; the full vectors stay on disk (memory-mapped).
+
+        Raises
+        ------
+        EmbeddingDataError
+            Naming the file that is missing, unreadable or inconsistent with the others.
+        """
+        root = Path(path)
+        if not (root / MANIFEST).is_file():
+            raise EmbeddingDataError(
+                f"{root} is not an embedlab compressed collection (no {MANIFEST}); create one with "
+                "'embedlab compress apply'."
+            )
+        try:
+            manifest: dict[str, Any] = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+            codec = Codec.from_dict(manifest["codec"])
+            n = int(manifest["n"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            if isinstance(error, EmbeddingDataError):
+                raise EmbeddingDataError(f"{root / MANIFEST}: {error}") from error
+            raise EmbeddingDataError(f"{root / MANIFEST} is corrupt ({type(error).__name__}: {error}).") from error
+        codes = _read_array(root / _CODES, (n, codec.bytes_per_vector), np.uint8, mmap=False)
+        ids = _read_ids(root / _IDS, n)
+        vectors = (
+            _read_array(root / _VECTORS, (n, codec.dim_), np.float32, mmap=True)
+            if manifest.get("has_vectors")
+            else None
+        )
+        return cls(codec, codes, ids, vectors)
+
+
+def _read_array(path: Path, shape: tuple[int, int], dtype: type, *, mmap: bool) -> np.ndarray:
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise EmbeddingDataError(f"{path} is missing from the collection.") from None
+    except (OSError, ValueError) as error:
+        raise EmbeddingDataError(f"{path} is unreadable ({error}).") from error
+    if array.shape != shape or array.dtype != dtype:
+        raise EmbeddingDataError(
+            f"{path} holds {array.dtype} {array.shape}; the manifest expects {np.dtype(dtype)} {shape}."
+        )
+    return array
+
+
+def _read_ids(path: Path, n: int) -> np.ndarray:
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise EmbeddingDataError(f"{path} is missing from the collection.") from None
+    except (OSError, pa.ArrowException) as error:
+        raise EmbeddingDataError(f"{path} is unreadable ({error}).") from error
+    if ID_COLUMN not in table.column_names or table.num_rows != n:
+        raise EmbeddingDataError(f"{path} must hold an '{ID_COLUMN}' column of {n} rows; it has {table.num_rows}.")
+    return table.column(ID_COLUMN).to_numpy(zero_copy_only=False)

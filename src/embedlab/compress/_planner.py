@@ -1,0 +1,328 @@
+"""``plan_compression``: measure recall@k, bytes, encode time and query latency of many codecs on the user's
+own data and queries, and recommend the cheapest one that meets a recall target or a byte budget."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from embedlab._json import json_safe
+from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab.compress._codec import Codec, CompressMetric, prepare_rows
+from embedlab.compress._search import exact_scores
+from embedlab.compress._spec import parse_spec
+from embedlab.exceptions import ConfigurationError, EmbedlabError
+from embedlab.io import EmbeddingSet
+from embedlab.neighbors import knn, recall_at_k
+
+__all__ = ["CompressionPlan", "PlanPoint", "default_codecs", "plan_compression"]
+
+logger = logging.getLogger(__name__)
+
+#: Rescoring multipliers tried, up to ``rescore_max``.
+RESCORE_FACTORS = (2, 5, 10, 20, 50, 100)
+
+
+def default_codecs(dim: int, *, query_aware: bool = False) -> list[str]:
+    """The codec specs a plan sweeps for rows of dimension ``dim`` (those that fit it).
+
+    From 4 bytes per dimension down to about one bit: float, scalar int8/int4 with and without PCA or
+    LeanVec reduction, binary (sign and ITQ), PQ / OPQ at 1 and 2 dimensions per byte, 4-bit fast-scan PQ,
+    and RaBitQ at 1, 2 and 4 bits. ``query_aware`` adds LeanVec-OOD, which needs sample queries.
+    """
+    specs = ["float32", "float16", "int8", "int4", "binary", "binary:itq", "rabitq:1", "rabitq:2", "rabitq:4"]
+    for fraction in (2, 4):
+        if dim % fraction == 0 and dim // fraction >= 8:
+            reduced = dim // fraction
+            specs += [f"pca:{reduced}+int8", f"pca:{reduced}+int4", f"leanvec:{reduced}+int8"]
+            if query_aware:
+                specs.append(f"leanvec-ood:{reduced}+int8")
+    for per_byte in (8, 4):
+        if dim % per_byte == 0:
+            specs += [f"pq:{dim // per_byte}", f"opq:{dim // per_byte}"]
+    for per_byte in (4, 2):
+        if dim % per_byte == 0:
+            specs.append(f"pqfs:{dim // per_byte}")
+    return specs
+
+
+@dataclass(frozen=True)
+class PlanPoint:
+    """One measured configuration: a codec, optionally with rescoring of ``rescore x k`` candidates.
+
+    ``bytes_per_vector`` counts the codes held in memory; rescoring also reads the full vectors of the
+    shortlisted rows from disk. ``query_ms`` is the mean time per query of a batched search (the shortlist
+    search at the largest multiplier plus the rescoring, for rescoring points). ``encode_s`` is the time to fit
+    the codec and encode every row.
+    """
+
+    codec: str
+    bytes_per_vector: int
+    recall_at_k: float
+    rescore: int | None
+    query_ms: float
+    encode_s: float
+    on_frontier: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(asdict(self))
+
+
+@dataclass(frozen=True)
+class CompressionPlan:
+    """The measured points, their Pareto frontier (fewest bytes for each recall), and the recommendation.
+
+    ``recommended`` is the point that meets the constraint at the fewest bytes (``target_recall``), or with
+    the highest recall (``budget_bytes``), or None without a constraint. ``failures`` maps codec specs that
+    could not be fitted on this data to the reason.
+    """
+
+    k: int
+    n_rows: int
+    dim: int
+    n_queries: int
+    queries: str
+    metric: str
+    points: list[PlanPoint]
+    recommended: PlanPoint | None
+    constraint: dict[str, Any]
+    seconds: float
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def frontier(self) -> list[PlanPoint]:
+        return sorted((p for p in self.points if p.on_frontier), key=lambda p: (p.bytes_per_vector, -p.recall_at_k))
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "k": self.k,
+                "n_rows": self.n_rows,
+                "dim": self.dim,
+                "n_queries": self.n_queries,
+                "queries": self.queries,
+                "metric": self.metric,
+                "constraint": self.constraint,
+                "recommended": None if self.recommended is None else self.recommended.to_dict(),
+                "frontier": [point.to_dict() for point in self.frontier],
+                "points": [point.to_dict() for point in self.points],
+                "failures": self.failures,
+                "seconds": self.seconds,
+            }
+        )
+
+
+def _mark_frontier(points: list[PlanPoint]) -> list[PlanPoint]:
+    """Flag the points no other point beats on both bytes (fewer or equal) and recall (higher or equal)."""
+    marked = []
+    for point in points:
+        dominated = any(
+            other.bytes_per_vector <= point.bytes_per_vector
+            and other.recall_at_k >= point.recall_at_k
+            and (other.bytes_per_vector, -other.recall_at_k, other.query_ms)
+            < (point.bytes_per_vector, -point.recall_at_k, point.query_ms)
+            for other in points
+        )
+        marked.append(PlanPoint(**{**asdict(point), "on_frontier": not dominated}))
+    return marked
+
+
+def _recommend(points: list[PlanPoint], budget_bytes: int | None, target_recall: float | None) -> PlanPoint | None:
+    if target_recall is not None:
+        feasible = [p for p in points if p.recall_at_k >= target_recall]
+        if budget_bytes is not None:
+            feasible = [p for p in feasible if p.bytes_per_vector <= budget_bytes]
+        if not feasible:
+            nearest = max(points, key=lambda p: (p.recall_at_k, -p.bytes_per_vector))
+            within = "" if budget_bytes is None else f" within {budget_bytes} bytes per vector"
+            raise ConfigurationError(
+                f"No configuration reaches recall@k {target_recall:g}{within}. The nearest is {nearest.codec} "
+                f"at {nearest.bytes_per_vector} bytes per vector with recall {nearest.recall_at_k:.4f}; lower the "
+                "target, raise --rescore-max or the budget."
+            )
+        return min(feasible, key=lambda p: (p.bytes_per_vector, -p.recall_at_k, p.query_ms))
+    if budget_bytes is not None:
+        feasible = [p for p in points if p.bytes_per_vector <= budget_bytes]
+        if not feasible:
+            smallest = min(points, key=lambda p: (p.bytes_per_vector, -p.recall_at_k))
+            raise ConfigurationError(
+                f"No configuration fits {budget_bytes} bytes per vector. The smallest is {smallest.codec} at "
+                f"{smallest.bytes_per_vector} bytes with recall {smallest.recall_at_k:.4f}; raise the budget."
+            )
+        return max(feasible, key=lambda p: (p.recall_at_k, -p.bytes_per_vector, -p.query_ms))
+    return None
+
+
+def _split_queries(
+    rows: np.ndarray, queries: np.ndarray | None, n_queries: int, rng: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(corpus, evaluation queries, learning queries, description).
+
+    Without queries, ``2 n_queries`` rows are held out of the corpus: half evaluate, half teach query-aware
+    codecs. Given queries are split the same way, so no codec is scored on the queries it learnt from.
+    """
+    if queries is None:
+        if rows.shape[0] < 4 * n_queries:
+            n_queries = max(1, rows.shape[0] // 4)
+        held = rng.choice(rows.shape[0], 2 * n_queries, replace=False)
+        keep = np.ones(rows.shape[0], dtype=bool)
+        keep[held] = False
+        return rows[keep], rows[held[:n_queries]], rows[held[n_queries:]], f"{n_queries} rows held out of the data"
+    order = rng.permutation(queries.shape[0])
+    if queries.shape[0] < 2:
+        return rows, queries, queries, "1 given query (also used to fit leanvec-ood)"
+    half = queries.shape[0] // 2
+    evaluate = order[:half] if half <= n_queries else order[:n_queries]
+    return rows, queries[evaluate], queries[order[half:]], f"{evaluate.size} of the given queries"
+
+
+def plan_compression(
+    data: EmbeddingSet | object,
+    queries: object | None = None,
+    *,
+    k: int = 10,
+    budget_bytes: int | None = None,
+    target_recall: float | None = None,
+    rescore_max: int = 10,
+    codecs: Sequence[str] | None = None,
+    n_queries: int = 1000,
+    metric: CompressMetric = "cosine",
+    random_state: int | None = 0,
+    progress: ProgressReporter = NULL_PROGRESS,
+) -> CompressionPlan:
+    """Sweep codecs and rescoring multipliers on ``data`` and recommend a configuration.
+
+    Parameters
+    ----------
+    data : EmbeddingSet or array-like of shape (n, d)
+    queries : array-like of shape (m, d), optional
+        Sample queries; by default ``2 n_queries`` rows are held out of ``data`` (half to evaluate, half
+        for query-aware codecs). Given queries are split in halves the same way.
+    k : int, default=10
+        Neighbours per query; recall@k is measured against exact inner-product search (ties counted correct).
+    budget_bytes : int, optional
+        Recommend the highest recall within this many code bytes per vector.
+    target_recall : float, optional
+        Recommend the fewest bytes reaching this recall@k (within ``budget_bytes`` if both are given).
+    rescore_max : int, default=10
+        Largest rescoring multiplier M tried (shortlists of M x k); 0 measures codes alone.
+    codecs : sequence of str, optional
+        Codec specs to sweep (without ``rescore``); :func:`default_codecs` by default.
+    n_queries : int, default=1000
+    metric : {"cosine", "ip"}, default="cosine"
+    random_state : int or None, default=0
+    progress : ProgressReporter
+        One step per codec.
+
+    Raises
+    ------
+    ConfigurationError
+        On bad parameters, or a constraint no configuration meets (the message names the nearest point).
+    """
+    started = time.perf_counter()
+    if target_recall is not None and not 0 < target_recall <= 1:
+        raise ConfigurationError(f"target_recall must be in (0, 1], got {target_recall}.")
+    if budget_bytes is not None and budget_bytes < 1:
+        raise ConfigurationError(f"budget_bytes must be a positive number of bytes, got {budget_bytes}.")
+    if isinstance(rescore_max, bool) or not isinstance(rescore_max, (int, np.integer)) or rescore_max < 0:
+        raise ConfigurationError(f"rescore_max must be a non-negative integer, got {rescore_max!r}.")
+    rng = np.random.RandomState(random_state)
+    rows = prepare_rows(data.vectors if isinstance(data, EmbeddingSet) else data, metric, name="data")
+    given = None if queries is None else prepare_rows(queries, metric, name="queries", dim=rows.shape[1])
+    corpus, evaluate, learn, described = _split_queries(rows, given, n_queries, rng)
+    factors = [m for m in RESCORE_FACTORS if m <= rescore_max]
+    shortlist = min(corpus.shape[0], k * max(factors, default=1))
+    if not 1 <= k <= corpus.shape[0]:
+        raise ConfigurationError(f"k must be between 1 and the {corpus.shape[0]} searched rows, got {k}.")
+    truth = knn(corpus, k, queries=evaluate, metric="ip", method="exact")
+    true_scores = -truth.distances
+    specs = list(codecs) if codecs is not None else default_codecs(rows.shape[1], query_aware=given is not None)
+    points: list[PlanPoint] = []
+    failures: dict[str, str] = {}
+    with progress.task("compression plan", len(specs)) as advance:
+        for text in specs:
+            spec = parse_spec(text)
+            if spec.rescore is not None:
+                raise ConfigurationError(f"'{text}': list codecs without rescore; rescore_max sets the multipliers.")
+            try:
+                points += _measure(
+                    spec.codes_spec, corpus, evaluate, learn, true_scores, k, factors, shortlist, metric, random_state
+                )
+            except EmbedlabError as error:
+                failures[text] = str(error)
+                logger.info("compression plan: %s skipped (%s)", text, error)
+            advance(1)
+    if not points:
+        raise ConfigurationError(f"No codec could be fitted on this data: {failures}")
+    points = _mark_frontier(points)
+    recommended = _recommend(points, budget_bytes, target_recall)
+    return CompressionPlan(
+        k=k,
+        n_rows=int(corpus.shape[0]),
+        dim=int(rows.shape[1]),
+        n_queries=int(evaluate.shape[0]),
+        queries=described,
+        metric=metric,
+        points=points,
+        recommended=recommended,
+        constraint={"budget_bytes": budget_bytes, "target_recall": target_recall, "rescore_max": rescore_max},
+        seconds=time.perf_counter() - started,
+        failures=failures,
+    )
+
+
+def _measure(
+    spec: str,
+    corpus: np.ndarray,
+    evaluate: np.ndarray,
+    learn: np.ndarray,
+    true_scores: np.ndarray,
+    k: int,
+    factors: list[int],
+    shortlist: int,
+    metric: str,
+    random_state: int | None,
+) -> list[PlanPoint]:
+    """The points of one codec: its codes alone, then each rescoring multiplier."""
+    started = time.perf_counter()
+    codec = Codec(spec, metric=metric, random_state=random_state).fit(corpus, queries=learn)
+    codes = codec.encode(corpus, prepared=True)
+    encode_s = time.perf_counter() - started
+
+    def recall_of(found_scores: np.ndarray) -> float:
+        return recall_at_k(-found_scores, -true_scores)
+
+    started = time.perf_counter()
+    _, top = codec.search(codes, evaluate, k, prepared=True)
+    codes_ms = 1000 * (time.perf_counter() - started) / evaluate.shape[0]
+    points = [
+        PlanPoint(
+            spec, codec.bytes_per_vector, recall_of(exact_scores(evaluate, corpus, top)), None, codes_ms, encode_s
+        )
+    ]
+    if not factors:
+        return points
+    started = time.perf_counter()
+    _, candidates = codec.search(codes, evaluate, shortlist, prepared=True)
+    shortlist_ms = 1000 * (time.perf_counter() - started) / evaluate.shape[0]
+    for factor in factors:
+        started = time.perf_counter()
+        scores = exact_scores(evaluate, corpus, candidates[:, : min(factor * k, shortlist)])
+        best = -np.sort(-scores, axis=1)[:, :k]
+        rescore_ms = 1000 * (time.perf_counter() - started) / evaluate.shape[0]
+        points.append(
+            PlanPoint(
+                f"{spec}+rescore:{factor}",
+                codec.bytes_per_vector,
+                recall_of(best),
+                factor,
+                shortlist_ms + rescore_ms,
+                encode_s,
+            )
+        )
+    return points
