@@ -30,10 +30,13 @@ _LAZY = {
     "inspect": ("embedlab.geometry", "inspect_geometry"),
     "ClusterReport": ("embedlab.cluster", "ClusterReport"),
     "find_clusters": ("embedlab.cluster", "find_clusters"),
+    "CompressedCollection": ("embedlab.compress", "CompressedCollection"),
+    "plan_compression": ("embedlab.compress", "plan_compression"),
 }
 
 __all__ = [
     "ClusterReport",
+    "CompressedCollection",
     "ConfigurationError",
     "EmbeddingDataError",
     "EmbeddingSet",
@@ -49,6 +52,7 @@ __all__ = [
     "knn",
     "knn_graph",
     "load",
+    "plan_compression",
 ]
 
 
@@ -67,6 +71,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from embedlab.cluster import ClusterReport, find_clusters
+    from embedlab.compress import CompressedCollection, plan_compression
     from embedlab.geometry import GeometryReport
     from embedlab.geometry import inspect_geometry as inspect
     from embedlab.io import EmbeddingSet, describe, iter_batches, load

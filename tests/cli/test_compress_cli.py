@@ -50,7 +50,7 @@ def test_plan_json_has_the_frontier_and_recommendation(files):
     assert {"codec", "bytes_per_vector", "recall_at_k", "rescore", "query_ms"} <= set(point)
     human = _run("compress", "plan", data, "--codecs", "int8,binary", "--n-queries", 50, "--budget-bytes", 8)
     assert human.exit_code == 0, human.output
-    assert "Pareto frontier" in human.stdout and "recommended:" in human.stdout
+    assert "Pareto frontiers" in human.stdout and "recommended:" in human.stdout
 
 
 def test_plan_impossible_target_exits_2_naming_the_nearest(files):

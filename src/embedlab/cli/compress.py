@@ -103,7 +103,9 @@ def _render_plan(result: CompressionPlan, name: str) -> None:
         f"[bold]{name}[/]: {result.n_rows:,} rows x {result.dim}, {result.queries}, recall@{result.k} against exact "
         f"{result.metric} search ({result.seconds:.0f} s)"
     )
-    table = Table(title="Pareto frontier: fewest bytes for each recall", title_justify="left")
+    table = Table(
+        title="Pareto frontiers: fewest bytes for each recall, codes alone then rescored", title_justify="left"
+    )
     for header in ("codec", "bytes/vector", f"recall@{result.k}", "ms/query", "encode s"):
         table.add_column(header, justify="left" if header == "codec" else "right")
     for point in result.frontier:

@@ -91,7 +91,7 @@ def kmeans_plusplus_indices(X: np.ndarray, n_clusters: int, rng: np.random.Rando
 
     The candidates' squared distances to all rows come from one float32 product ``||x||^2 - 2 x.c + ||c||^2``
     per step, which reads the rows once; scikit-learn's ``kmeans_plusplus`` upcasts float32 blocks to float64
-    for the same distances and is about 3 times slower (``benchmarks/bench_kmeans.py``). The sampling only
+    for the same distances and is about 2 times slower (``benchmarks/bench_seeding.py``). The sampling only
     needs the distances to within rounding, so float32 loses nothing.
 
     References

@@ -75,11 +75,14 @@ class PlanPoint:
 
 @dataclass(frozen=True)
 class CompressionPlan:
-    """The measured points, their Pareto frontier (fewest bytes for each recall), and the recommendation.
+    """The measured points, their Pareto frontiers (fewest bytes for each recall, codes alone and with
+    rescoring), and the recommendation.
 
     ``recommended`` is the point that meets the constraint at the fewest bytes (``target_recall``), or with
     the highest recall (``budget_bytes``), or None without a constraint. ``failures`` maps codec specs that
-    could not be fitted on this data to the reason.
+    could not be fitted on this data to the reason. ``evaluation_rows`` are the positions of the evaluation
+    queries (in the given queries, or in the data when held out) and ``held_out_rows`` every row of the data
+    kept out of the searched corpus, so that others can be measured on exactly the same split.
     """
 
     k: int
@@ -93,10 +96,16 @@ class CompressionPlan:
     constraint: dict[str, Any]
     seconds: float
     failures: dict[str, str] = field(default_factory=dict)
+    evaluation_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64), repr=False)
+    held_out_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64), repr=False)
 
     @property
     def frontier(self) -> list[PlanPoint]:
-        return sorted((p for p in self.points if p.on_frontier), key=lambda p: (p.bytes_per_vector, -p.recall_at_k))
+        """The points on the frontier: codes alone first, then rescored, each by bytes."""
+        return sorted(
+            (p for p in self.points if p.on_frontier),
+            key=lambda p: (p.rescore is not None, p.bytes_per_vector, -p.recall_at_k),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
@@ -118,11 +127,16 @@ class CompressionPlan:
 
 
 def _mark_frontier(points: list[PlanPoint]) -> list[PlanPoint]:
-    """Flag the points no other point beats on both bytes (fewer or equal) and recall (higher or equal)."""
+    """Flag the points no other point of the same regime beats on both bytes and recall.
+
+    Codes alone and rescoring are separate regimes: rescoring also reads full vectors from disk, so a
+    rescored point does not make a codes-only point obsolete.
+    """
     marked = []
     for point in points:
         dominated = any(
-            other.bytes_per_vector <= point.bytes_per_vector
+            (other.rescore is None) == (point.rescore is None)
+            and other.bytes_per_vector <= point.bytes_per_vector
             and other.recall_at_k >= point.recall_at_k
             and (other.bytes_per_vector, -other.recall_at_k, other.query_ms)
             < (point.bytes_per_vector, -point.recall_at_k, point.query_ms)
@@ -160,8 +174,8 @@ def _recommend(points: list[PlanPoint], budget_bytes: int | None, target_recall:
 
 def _split_queries(
     rows: np.ndarray, queries: np.ndarray | None, n_queries: int, rng: np.random.RandomState
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """(corpus, evaluation queries, learning queries, description).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, np.ndarray, np.ndarray]:
+    """(corpus, evaluation queries, learning queries, description, evaluation rows, held-out rows).
 
     Without queries, ``2 n_queries`` rows are held out of the corpus: half evaluate, half teach query-aware
     codecs. Given queries are split the same way, so no codec is scored on the queries it learnt from.
@@ -172,13 +186,16 @@ def _split_queries(
         held = rng.choice(rows.shape[0], 2 * n_queries, replace=False)
         keep = np.ones(rows.shape[0], dtype=bool)
         keep[held] = False
-        return rows[keep], rows[held[:n_queries]], rows[held[n_queries:]], f"{n_queries} rows held out of the data"
-    order = rng.permutation(queries.shape[0])
+        described = f"{n_queries} rows held out of the data"
+        return rows[keep], rows[held[:n_queries]], rows[held[n_queries:]], described, held[:n_queries], held
+    none = np.empty(0, dtype=np.int64)
     if queries.shape[0] < 2:
-        return rows, queries, queries, "1 given query (also used to fit leanvec-ood)"
+        return rows, queries, queries, "1 given query (also used to fit leanvec-ood)", np.zeros(1, np.int64), none
+    order = rng.permutation(queries.shape[0])
     half = queries.shape[0] // 2
-    evaluate = order[:half] if half <= n_queries else order[:n_queries]
-    return rows, queries[evaluate], queries[order[half:]], f"{evaluate.size} of the given queries"
+    evaluate = order[: min(half, n_queries)]
+    described = f"{evaluate.size} of the given queries"
+    return rows, queries[evaluate], queries[order[half:]], described, evaluate, none
 
 
 def plan_compression(
@@ -234,7 +251,7 @@ def plan_compression(
     rng = np.random.RandomState(random_state)
     rows = prepare_rows(data.vectors if isinstance(data, EmbeddingSet) else data, metric, name="data")
     given = None if queries is None else prepare_rows(queries, metric, name="queries", dim=rows.shape[1])
-    corpus, evaluate, learn, described = _split_queries(rows, given, n_queries, rng)
+    corpus, evaluate, learn, described, evaluation_rows, held_out_rows = _split_queries(rows, given, n_queries, rng)
     factors = [m for m in RESCORE_FACTORS if m <= rescore_max]
     shortlist = min(corpus.shape[0], k * max(factors, default=1))
     if not 1 <= k <= corpus.shape[0]:
@@ -250,8 +267,18 @@ def plan_compression(
             if spec.rescore is not None:
                 raise ConfigurationError(f"'{text}': list codecs without rescore; rescore_max sets the multipliers.")
             try:
-                points += _measure(
+                measured = _measure(
                     spec.codes_spec, corpus, evaluate, learn, true_scores, k, factors, shortlist, metric, random_state
+                )
+                points += measured
+                logger.info(
+                    "compression plan: %s, %d B, recall@%d %.4f (codes alone) to %.4f (rescored), %.1f s to fit",
+                    text,
+                    measured[0].bytes_per_vector,
+                    k,
+                    measured[0].recall_at_k,
+                    measured[-1].recall_at_k,
+                    measured[0].encode_s,
                 )
             except EmbedlabError as error:
                 failures[text] = str(error)
@@ -273,6 +300,8 @@ def plan_compression(
         constraint={"budget_bytes": budget_bytes, "target_recall": target_recall, "rescore_max": rescore_max},
         seconds=time.perf_counter() - started,
         failures=failures,
+        evaluation_rows=evaluation_rows,
+        held_out_rows=held_out_rows,
     )
 
 

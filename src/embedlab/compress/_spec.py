@@ -21,12 +21,13 @@ TRANSFORMS = {
     "rotate": "",
     "leanvec": "dimensions kept",
     "leanvec-ood": "dimensions kept",
+    "tldr": "dimensions kept (learnt with torch, the deep extra)",
 }
 #: Quantizer name -> what its argument is; a leading "?" marks an optional argument.
 QUANTIZERS = {
     "float32": "",
     "float16": "",
-    "int8": "?central percentage of each dimension's range kept (default 99.9)",
+    "int8": "?central percentage of each dimension's range kept (default 100)",
     "int4": "?central percentage of each dimension's range kept (default 99)",
     "binary": "?sign, center or itq (default sign)",
     "pq": "sub-quantizers (8 bits each)",

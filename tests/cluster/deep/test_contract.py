@@ -102,7 +102,7 @@ def _without(monkeypatch, module: str, missing: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_missing_torch(monkeypatch, make, blobs, name):
-    _without(monkeypatch, "embedlab.cluster.deep._torch", "torch")
+    _without(monkeypatch, "embedlab._torch", "torch")
     with pytest.raises(
         MissingDependencyError, match=rf"{name} needs the optional package 'torch'.*pip install \"embedlab\[deep\]\""
     ):
@@ -111,7 +111,7 @@ def test_missing_torch(monkeypatch, make, blobs, name):
 
 @pytest.mark.parametrize("function", [sinkhorn, partial_sinkhorn])
 def test_missing_torch_in_sinkhorn(monkeypatch, function):
-    _without(monkeypatch, "embedlab.cluster.deep._torch", "torch")
+    _without(monkeypatch, "embedlab._torch", "torch")
     with pytest.raises(MissingDependencyError, match="Sinkhorn pseudo-labels needs the optional package 'torch'"):
         function(np.zeros((3, 2)))
 

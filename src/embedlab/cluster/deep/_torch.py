@@ -1,24 +1,21 @@
-"""Torch helpers shared by the deep clustering heads: the lazy import, seeding, networks, batching, pretraining.
+"""Torch pieces of the deep clustering heads: stacked heads, the DEC autoencoder and its pretraining.
 
-torch is imported inside the functions: each public entry point first calls :func:`require_torch`, which fails
-with the install command when torch is missing, so ``import embedlab.cluster.deep`` never needs torch. The
-networks are built from torch's own containers only (``Sequential``, ``ModuleDict``, ``ParameterDict``), so
-fitted estimators pickle. torch's thread count is left at its default.
+The generic helpers (lazy import, seeding, MLPs, batching) live in :mod:`embedlab._torch` and are re-exported
+here. The networks are built from torch's own containers only (``Sequential``, ``ModuleDict``,
+``ParameterDict``), so fitted estimators pickle.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from types import ModuleType
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedlab._optional import import_optional
 from embedlab._progress import Advance, ProgressReporter
+from embedlab._torch import apply_in_batches, batches, mlp, require_torch, seeded_torch
 
 if TYPE_CHECKING:
     import torch
@@ -39,38 +36,6 @@ __all__ = [
 
 #: Hidden layer widths of the DEC autoencoder, d-500-500-2000-z (Xie et al. 2016), mirrored in the decoder.
 DEC_HIDDEN_DIMS = (500, 500, 2000)
-#: Rows per forward pass when a network is applied to a whole array without gradients.
-_EVAL_BATCH_ROWS = 8192
-
-
-def require_torch(purpose: str) -> ModuleType:
-    """Import torch or raise :class:`MissingDependencyError` with ``pip install "embedlab[deep]"``."""
-    return import_optional("torch", "deep", purpose=purpose)
-
-
-@contextmanager
-def seeded_torch(rng: np.random.RandomState) -> Iterator[None]:
-    """Run the block with torch's global generator seeded from ``rng``, restoring its state afterwards.
-
-    Weight initialisation and every other random torch operation inside the block are then reproducible on
-    CPU, and callers' own torch random state is left untouched.
-    """
-    import torch
-
-    seed = int(rng.randint(np.iinfo(np.int32).max))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def mlp(dims: Sequence[int]) -> torch.nn.Sequential:
-    """Fully connected layers ``dims[0] -> dims[1] -> ... -> dims[-1]`` with ReLU between them (not after the last)."""
-    import torch
-
-    layers: list[torch.nn.Module] = []
-    for width_in, width_out in itertools.pairwise(dims):
-        layers += [torch.nn.Linear(width_in, width_out), torch.nn.ReLU()]
-    return torch.nn.Sequential(*layers[:-1])
 
 
 def head_stack(n_heads: int, dims: Sequence[int], *, last_bias: bool = True) -> torch.nn.ParameterDict:
@@ -137,25 +102,6 @@ def autoencoder(n_features: int, hidden_dims: Sequence[int], latent_dim: int) ->
 
     widths = [int(n_features), *(int(width) for width in hidden_dims), int(latent_dim)]
     return torch.nn.ModuleDict({"encoder": mlp(widths), "decoder": mlp(widths[::-1])})
-
-
-def batches(n_rows: int, batch_size: int, rng: np.random.RandomState) -> Iterator[np.ndarray]:
-    """Row positions of one shuffled pass over ``n_rows`` rows, ``batch_size`` at a time (the last may be short)."""
-    order = rng.permutation(n_rows)
-    for start in range(0, n_rows, batch_size):
-        yield order[start : start + batch_size]
-
-
-def apply_in_batches(function: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray) -> np.ndarray:
-    """``function`` applied to the rows of a float32 array block by block, without gradients, as float32."""
-    import torch
-
-    with torch.no_grad():
-        parts = [
-            function(torch.from_numpy(X[start : start + _EVAL_BATCH_ROWS]))
-            for start in range(0, len(X), _EVAL_BATCH_ROWS)
-        ]
-    return torch.cat(parts).numpy().astype(np.float32, copy=False)
 
 
 def pretrain_autoencoder(
