@@ -122,15 +122,17 @@ class Codec:
         quantizer = self.spec.quantizer_stage
         self.quantizer_: Quantizer = QUANTIZER_TYPES[quantizer.name](quantizer.argument, dim)
 
-    def fit(self, X: object, queries: object | None = None) -> Codec:
+    def fit(self, X: object, queries: object | None = None, *, prepared: bool = False) -> Codec:
         """Fit every stage, in order, on a sample of ``max_train_rows`` rows of ``X``.
 
         ``queries`` are sample queries for query-aware transforms (``leanvec-ood``); others ignore them.
+        ``prepared`` skips validation of rows and queries already prepared (validated, normalised).
         """
-        rows = prepare_rows(X, self.metric, name="X")
-        sample_queries = (
-            None if queries is None else prepare_rows(queries, self.metric, name="queries", dim=rows.shape[1])
-        )
+        rows = X if prepared else prepare_rows(X, self.metric, name="X")
+        if queries is None or prepared:
+            sample_queries = queries
+        else:
+            sample_queries = prepare_rows(queries, self.metric, name="queries", dim=rows.shape[1])
         rng = check_random_state(self.random_state)
         if rows.shape[0] > self.max_train_rows:
             rows = rows[np.sort(rng.choice(rows.shape[0], self.max_train_rows, replace=False))]

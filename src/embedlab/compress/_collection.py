@@ -100,7 +100,8 @@ class CompressedCollection:
         X, ids = (data.vectors, data.ids) if isinstance(data, EmbeddingSet) else (data, None)
         rows = prepare_rows(X, metric, name="X")
         ids = np.arange(rows.shape[0]) if ids is None else np.asarray(ids)
-        codec = Codec(spec, metric=metric, random_state=random_state).fit(rows, queries=queries)
+        sample = None if queries is None else prepare_rows(queries, metric, name="queries", dim=rows.shape[1])
+        codec = Codec(spec, metric=metric, random_state=random_state).fit(rows, queries=sample, prepared=True)
         codes = np.empty((rows.shape[0], codec.bytes_per_vector), dtype=np.uint8)
         with progress.task(f"encoding with {spec.codes_spec}", rows.shape[0]) as advance:
             for start in range(0, rows.shape[0], _ENCODE_ROWS):

@@ -14,7 +14,7 @@ import numpy as np
 from embedlab._json import json_safe
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.compress._codec import Codec, CompressMetric, prepare_rows
-from embedlab.compress._search import exact_scores
+from embedlab.compress._search import exact_scores, rescore
 from embedlab.compress._spec import parse_spec
 from embedlab.exceptions import ConfigurationError, EmbedlabError
 from embedlab.io import EmbeddingSet
@@ -319,7 +319,7 @@ def _measure(
 ) -> list[PlanPoint]:
     """The points of one codec: its codes alone, then each rescoring multiplier."""
     started = time.perf_counter()
-    codec = Codec(spec, metric=metric, random_state=random_state).fit(corpus, queries=learn)
+    codec = Codec(spec, metric=metric, random_state=random_state).fit(corpus, queries=learn, prepared=True)
     codes = codec.encode(corpus, prepared=True)
     encode_s = time.perf_counter() - started
 
@@ -341,8 +341,7 @@ def _measure(
     shortlist_ms = 1000 * (time.perf_counter() - started) / evaluate.shape[0]
     for factor in factors:
         started = time.perf_counter()
-        scores = exact_scores(evaluate, corpus, candidates[:, : min(factor * k, shortlist)])
-        best = -np.sort(-scores, axis=1)[:, :k]
+        best = rescore(evaluate, corpus, candidates[:, : min(factor * k, shortlist)], k).scores
         rescore_ms = 1000 * (time.perf_counter() - started) / evaluate.shape[0]
         points.append(
             PlanPoint(
