@@ -31,6 +31,7 @@ WORDNET_EXTRA_EMBEDDINGS = CACHE_DIR / "wordnet_extra_minilm.parquet"
 #: Extra texts so that definitions + extras make 200,000 MiniLM vectors.
 WORDNET_EXTRA_ROWS = 82_341
 
+
 log = logging.getLogger("bench")
 
 
@@ -209,6 +210,35 @@ def prepare_wordnet_extra_embeddings() -> Path:
     log.info("embedding %d extra texts -> %s (about 5 minutes; resumable)", len(rows), WORDNET_EXTRA_EMBEDDINGS)
     embed_file(WORDNET_EXTRA_TEXTS, WORDNET_EXTRA_EMBEDDINGS, batch_size=64)
     return WORDNET_EXTRA_EMBEDDINGS
+
+
+def truncated_minilm(layers: int) -> Any:
+    """The bundled MiniLM with only its first ``layers`` transformer layers: mean pooling and normalisation of
+    an intermediate layer's token states, a weaker and differently shaped space than the final layer's."""
+    import torch
+
+    from embedlab.embed.encoder import load_encoder
+
+    encoder = load_encoder()
+    transformer = encoder[0].auto_model
+    transformer.encoder.layer = torch.nn.ModuleList(list(transformer.encoder.layer)[:layers])
+    return encoder
+
+
+def prepare_wordnet_layer_embeddings(layers: int) -> Path:
+    """``benchmarks/.cache/wordnet_minilm_layer<L>.parquet``: the 117,659 WordNet definitions embedded by the
+    first ``layers`` of MiniLM's 6 layers (about 1 minute per layer on 2 cores)."""
+    path = CACHE_DIR / f"wordnet_minilm_layer{layers}.parquet"
+    if path.exists():
+        return path
+    from embedlab.embed import embed_texts
+    from embedlab.io import EmbeddingSet
+
+    rows = [json.loads(line) for line in prepare_wordnet_texts().read_text(encoding="utf-8").splitlines()]
+    log.info("embedding %d texts with MiniLM's first %d layers -> %s", len(rows), layers, path)
+    vectors = embed_texts([row["text"] for row in rows], truncated_minilm(layers), batch_size=64)
+    EmbeddingSet(vectors, ids=[row["id"] for row in rows]).to_parquet(path)
+    return path
 
 
 def _read_idx(path: Path) -> Any:

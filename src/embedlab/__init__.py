@@ -32,6 +32,8 @@ _LAZY = {
     "find_clusters": ("embedlab.cluster", "find_clusters"),
     "CompressedCollection": ("embedlab.compress", "CompressedCollection"),
     "plan_compression": ("embedlab.compress", "plan_compression"),
+    "compare_spaces": ("embedlab.compare", "compare_spaces"),
+    "fit_adapter": ("embedlab.align", "fit_adapter"),
 }
 
 __all__ = [
@@ -45,8 +47,10 @@ __all__ = [
     "KnnResult",
     "MissingDependencyError",
     "__version__",
+    "compare_spaces",
     "describe",
     "find_clusters",
+    "fit_adapter",
     "inspect",
     "iter_batches",
     "knn",
@@ -70,7 +74,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from embedlab.align import fit_adapter
     from embedlab.cluster import ClusterReport, find_clusters
+    from embedlab.compare import compare_spaces
     from embedlab.compress import CompressedCollection, plan_compression
     from embedlab.geometry import GeometryReport
     from embedlab.geometry import inspect_geometry as inspect

@@ -1,12 +1,15 @@
-"""Turning results into JSON-ready values: numpy scalars to Python scalars, NaN and infinities to None."""
+"""Turning results into JSON-ready values: numpy scalars to Python scalars, NaN and infinities to None, and
+fitted arrays to base64 documents and back."""
 
 from __future__ import annotations
 
+import base64
 import math
+from typing import Any
 
 import numpy as np
 
-__all__ = ["json_safe", "plain"]
+__all__ = ["array_from_json", "array_to_json", "json_safe", "plain"]
 
 
 def plain(value: object) -> object:
@@ -36,3 +39,15 @@ def json_safe(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def array_to_json(array: np.ndarray) -> dict[str, Any]:
+    """An array as ``{"dtype", "shape", "base64"}`` (its raw bytes, exactly restorable)."""
+    array = np.ascontiguousarray(array)
+    return {"dtype": array.dtype.str, "shape": list(array.shape), "base64": base64.b64encode(array).decode("ascii")}
+
+
+def array_from_json(document: dict[str, Any]) -> np.ndarray:
+    """The array saved by :func:`array_to_json`, as a new writable array."""
+    data = base64.b64decode(document["base64"])
+    return np.frombuffer(data, dtype=np.dtype(document["dtype"])).reshape(document["shape"]).copy()

@@ -11,14 +11,6 @@ def _unit(X):
     return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
 
 
-@pytest.fixture
-def low_rank(rng):
-    """2,000 x 64 rows whose variance lives mostly in 8 directions (as in real embeddings), unit length."""
-    basis = np.linalg.qr(rng.normal(size=(64, 64)))[0]
-    scales = np.r_[np.full(8, 3.0), np.full(56, 0.15)]
-    return _unit(rng.normal(size=(2000, 64)) * scales @ basis.T)
-
-
 def _recall(codec, X, Q, k=10):
     codes = codec.encode(X)
     _, found = codec.search(codes, Q, k)
@@ -164,30 +156,3 @@ def test_bad_inputs_get_clear_errors(low_rank, rng):
         Codec.from_dict({**codec.to_dict(), "format": 99})
     with pytest.raises(EmbeddingDataError, match="not a valid embedlab codec"):
         Codec.from_dict({"spec": "int8"})
-
-
-def test_tldr_learns_a_reduction_that_keeps_neighbours(low_rank, rng):
-    pytest.importorskip("torch")
-    Q = low_rank[rng.choice(2000, 50, replace=False)] + 0.05 * rng.normal(size=(50, 64)).astype(np.float32)
-    tldr = Codec("tldr:8", random_state=0).fit(low_rank)
-    # the rows' coordinates are random mixtures of their axes: keeping 8 of them is a random projection
-    random_projection = _recall(Codec("matryoshka:8").fit(low_rank), low_rank, Q)
-    assert _recall(tldr, low_rank, Q) > random_projection + 0.15
-    again = Codec("tldr:8", random_state=0).fit(low_rank)
-    np.testing.assert_array_equal(again.encode(low_rank), tldr.encode(low_rank))
-    restored = Codec.from_dict(tldr.to_dict())
-    np.testing.assert_array_equal(restored.encode(low_rank), tldr.encode(low_rank))
-
-
-def test_tldr_without_torch_names_the_extra(low_rank, monkeypatch):
-    from embedlab import MissingDependencyError
-    from embedlab._optional import import_optional
-
-    def without_torch(name, extra, *, purpose):
-        with monkeypatch.context() as patch:
-            patch.setitem(__import__("sys").modules, name, None)
-            return import_optional(name, extra, purpose=purpose)
-
-    monkeypatch.setattr("embedlab._torch.import_optional", without_torch)
-    with pytest.raises(MissingDependencyError, match=r"embedlab\[deep\]"):
-        Codec("tldr:8").fit(low_rank)

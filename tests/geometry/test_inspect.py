@@ -72,11 +72,14 @@ def test_rotation_and_global_scaling_change_nothing(sphere_set):
         "anisotropy.mean_cosine",
         "anisotropy.isoscore",
         "anisotropy.uniformity",
-        "anisotropy.partition_isotropy",
         "hubness.skewness",
         "hubness.robin_hood",
     ):
         assert _get(b, key) == pytest.approx(_get(a, key), rel=1e-3, abs=1e-6), key
+    # partition isotropy is evaluated along the principal directions, which a near-isotropic spectrum leaves
+    # ill-determined: the eigensolver may pick other directions in the rotated copy (seen at 1.0e-3 apart)
+    key = "anisotropy.partition_isotropy"
+    assert _get(b, key) == pytest.approx(_get(a, key), rel=1e-2), key
     assert b["outliers"]["ids"] == a["outliers"]["ids"]
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from embedlab import __version__
+from embedlab.cli.align import align_app
 from embedlab.cli.cluster import cluster
+from embedlab.cli.compare import compare
 from embedlab.cli.compress import compress_app, search
 from embedlab.cli.demo import demo
 from embedlab.cli.embed import embed
@@ -27,6 +29,8 @@ app.command()(knn)
 app.command()(cluster)
 app.add_typer(compress_app)
 app.command()(search)
+app.command()(compare)
+app.add_typer(align_app)
 app.command()(demo)
 
 

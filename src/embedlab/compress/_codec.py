@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 from typing import Any, Literal
 
@@ -10,6 +9,8 @@ import faiss
 import numpy as np
 from sklearn.utils import check_random_state
 
+from embedlab._json import array_from_json, array_to_json
+from embedlab.compress._learnt import LEARNT_QUANTIZER_TYPES, LEARNT_TRANSFORM_TYPES
 from embedlab.compress._quantizers import QUANTIZER_TYPES, FaissQuantizer, Quantizer
 from embedlab.compress._spec import CodecSpec, parse_spec
 from embedlab.compress._transforms import TRANSFORM_TYPES, Transform
@@ -27,6 +28,8 @@ _METRICS = ("cosine", "ip")
 _SCORE_BLOCK_VALUES = 2**22
 #: Format of the serialised codec; bumped when the layout changes.
 FORMAT_VERSION = 1
+_TRANSFORMS: dict[str, type[Transform]] = {**TRANSFORM_TYPES, **LEARNT_TRANSFORM_TYPES}
+_QUANTIZERS: dict[str, type[Quantizer]] = {**QUANTIZER_TYPES, **LEARNT_QUANTIZER_TYPES}
 
 
 def prepare_rows(X: object, metric: str, *, name: str, dim: int | None = None) -> np.ndarray:
@@ -42,23 +45,13 @@ def prepare_rows(X: object, metric: str, *, name: str, dim: int | None = None) -
     return unit_rows(rows) if metric == "cosine" else rows
 
 
-def _array_to_json(array: np.ndarray) -> dict[str, Any]:
-    array = np.ascontiguousarray(array)
-    return {"dtype": array.dtype.str, "shape": list(array.shape), "base64": base64.b64encode(array).decode("ascii")}
-
-
-def _array_from_json(document: dict[str, Any]) -> np.ndarray:
-    data = base64.b64decode(document["base64"])
-    return np.frombuffer(data, dtype=np.dtype(document["dtype"])).reshape(document["shape"]).copy()
-
-
 def _state_to_json(stage: Transform | Quantizer) -> dict[str, Any]:
-    return {name: _array_to_json(getattr(stage, name)) for name in stage.state}
+    return {name: array_to_json(getattr(stage, name)) for name in stage.state}
 
 
 def _load_state(stage: Transform | Quantizer, state: dict[str, Any]) -> None:
     for name in stage.state:
-        setattr(stage, name, _array_from_json(state[name]))
+        setattr(stage, name, array_from_json(state[name]))
 
 
 class Codec:
@@ -116,11 +109,11 @@ class Codec:
         self.dim_ = dim
         self.transforms_: list[Transform] = []
         for stage in self.spec.transforms:
-            transform = TRANSFORM_TYPES[stage.name](stage.argument, dim)
+            transform = _TRANSFORMS[stage.name](stage.argument, dim)
             self.transforms_.append(transform)
             dim = transform.dim_out
         quantizer = self.spec.quantizer_stage
-        self.quantizer_: Quantizer = QUANTIZER_TYPES[quantizer.name](quantizer.argument, dim)
+        self.quantizer_: Quantizer = _QUANTIZERS[quantizer.name](quantizer.argument, dim)
 
     def fit(self, X: object, queries: object | None = None, *, prepared: bool = False) -> Codec:
         """Fit every stage, in order, on a sample of ``max_train_rows`` rows of ``X``.

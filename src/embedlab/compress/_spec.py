@@ -22,6 +22,7 @@ TRANSFORMS = {
     "leanvec": "dimensions kept",
     "leanvec-ood": "dimensions kept",
     "tldr": "dimensions kept (learnt with torch, the deep extra)",
+    "mrl": "prefix dimensions kept after a learnt Matryoshka adapter (torch, the deep extra)",
 }
 #: Quantizer name -> what its argument is; a leading "?" marks an optional argument.
 QUANTIZERS = {
@@ -34,6 +35,7 @@ QUANTIZERS = {
     "opq": "sub-quantizers (8 bits each, after a learnt rotation)",
     "pqfs": "sub-quantizers (4 bits each, fast-scan)",
     "rabitq": "bits per dimension: 1, 2 or 4",
+    "bebr": "BITSxLOOPS: loops of learnt residual binary codes (torch, the deep extra)",
 }
 _STAGE = re.compile(r"^([a-z][a-z0-9-]*)(?::([A-Za-z0-9.]+))?$")
 

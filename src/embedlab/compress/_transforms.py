@@ -1,5 +1,5 @@
-"""Linear transforms that run before a quantizer: PCA, Matryoshka truncation, random rotation, LeanVec-ID,
-LeanVec-OOD and the learnt TLDR reducer.
+"""Linear transforms that run before a quantizer: PCA, Matryoshka truncation, random rotation, LeanVec-ID and
+LeanVec-OOD (the learnt ones, which need torch, are in ``_learnt``).
 
 Every transform maps database rows and query rows so that the inner product of the mapped pair approximates
 the inner product of the originals (up to a per-query constant, ``query_offset``).
@@ -8,21 +8,22 @@ the inner product of the originals (up to a per-query constant, ``query_offset``
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-from embedlab._torch import batches, require_torch, seeded_torch
 from embedlab.exceptions import ConfigurationError
-from embedlab.neighbors import knn
-
-if TYPE_CHECKING:
-    import torch
 
 __all__ = ["TRANSFORM_TYPES", "Transform"]
 
 #: Ridge added to second-moment matrices before their inverse square roots, relative to their mean eigenvalue.
 _RIDGE = 1e-6
+
+
+def unit_or_zero_rows(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, rows of zeros left as they are (a truncation can zero a row)."""
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
 
 
 def _top_eigenvectors(moment: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
@@ -135,9 +136,7 @@ class Matryoshka(_ReducingTransform):
         pass
 
     def database(self, X: np.ndarray) -> np.ndarray:
-        prefix = np.ascontiguousarray(X[:, : self.dims])
-        norms = np.linalg.norm(prefix, axis=1, keepdims=True)
-        return np.divide(prefix, norms, out=np.zeros_like(prefix), where=norms > 0)
+        return unit_or_zero_rows(np.ascontiguousarray(X[:, : self.dims]))
 
 
 class RandomRotation(Transform):
@@ -225,79 +224,6 @@ class LeanVecOOD(_ReducingTransform):
         return Q @ self.query_map_
 
 
-def _barlow_twins_loss(first: torch.Tensor, second: torch.Tensor, off_diagonal_weight: float) -> torch.Tensor:
-    """Barlow Twins: the cross-correlation of the two batch-standardised outputs should be the identity."""
-    first = (first - first.mean(dim=0)) / (first.std(dim=0) + 1e-6)
-    second = (second - second.mean(dim=0)) / (second.std(dim=0) + 1e-6)
-    correlation = first.T @ second / first.shape[0]
-    on_diagonal = ((correlation.diagonal() - 1) ** 2).sum()
-    off_diagonal = (correlation**2).sum() - (correlation.diagonal() ** 2).sum()
-    return on_diagonal + off_diagonal_weight * off_diagonal
-
-
-class TLDR(_ReducingTransform):
-    """TLDR: a linear reducer trained so that each row and its nearest neighbours map to matching outputs.
-
-    A linear encoder ``d -> dims`` followed by a projector (``dims -> 512 -> 512`` with batch norm, used only
-    in training) is trained with the Barlow Twins loss on pairs of a row and one of its 3 nearest neighbours
-    (drawn anew each epoch): the cross-correlation of the two projected batches is pushed to the identity
-    (off-diagonal weight 5e-3). Rows and queries are then encoded by the linear map and unit-normalised.
-    Needs torch (the ``deep`` extra); 10 epochs of batches of 512 on the training sample, Adam at 1e-3.
-
-    References
-    ----------
-    Kalantidis, Lassance, Almazán and Larlus (2022), "TLDR: twin learning for dimensionality reduction",
-    Transactions on Machine Learning Research.
-    Zbontar, Jing, Misra, LeCun and Deny (2021), "Barlow twins: self-supervised learning via redundancy
-    reduction", ICML.
-    """
-
-    name = "tldr"
-    state = ("weight_", "bias_")
-    n_neighbors = 3
-    epochs = 10
-    batch_size = 512
-    projector_width = 512
-    off_diagonal_weight = 5e-3
-    learning_rate = 1e-3
-
-    def fit(self, X: np.ndarray, queries: np.ndarray | None, rng: np.random.RandomState) -> None:
-        torch = require_torch("the tldr codec")
-        if X.shape[0] <= self.n_neighbors:
-            raise ConfigurationError(f"tldr needs more than {self.n_neighbors} training rows, got {X.shape[0]}.")
-        neighbours = knn(X, self.n_neighbors, metric="ip", random_state=int(rng.randint(2**31 - 1))).indices
-        with seeded_torch(rng):
-            encoder = torch.nn.Linear(self.dim_in, self.dims)
-            width = self.projector_width
-            projector = torch.nn.Sequential(
-                torch.nn.Linear(self.dims, width),
-                torch.nn.BatchNorm1d(width),
-                torch.nn.ReLU(),
-                torch.nn.Linear(width, width),
-            )
-            parameters = [*encoder.parameters(), *projector.parameters()]
-            optimiser = torch.optim.Adam(parameters, lr=self.learning_rate)
-            data = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-            for _ in range(self.epochs):
-                for anchors in batches(X.shape[0], self.batch_size, rng):
-                    if anchors.size < 2:
-                        continue
-                    pairs = neighbours[anchors, rng.randint(self.n_neighbors, size=anchors.size)]
-                    loss = _barlow_twins_loss(
-                        projector(encoder(data[anchors])), projector(encoder(data[pairs])), self.off_diagonal_weight
-                    )
-                    optimiser.zero_grad()
-                    loss.backward()
-                    optimiser.step()
-        self.weight_ = encoder.weight.detach().numpy().T.astype(np.float32).copy()
-        self.bias_ = encoder.bias.detach().numpy().astype(np.float32).copy()
-
-    def database(self, X: np.ndarray) -> np.ndarray:
-        encoded = X @ self.weight_ + self.bias_
-        norms = np.linalg.norm(encoded, axis=1, keepdims=True)
-        return np.divide(encoded, norms, out=np.zeros_like(encoded), where=norms > 0)
-
-
 TRANSFORM_TYPES: dict[str, type[Transform]] = {
-    cls.name: cls for cls in (PCA, Matryoshka, RandomRotation, LeanVecID, LeanVecOOD, TLDR)
+    cls.name: cls for cls in (PCA, Matryoshka, RandomRotation, LeanVecID, LeanVecOOD)
 }

@@ -1,6 +1,8 @@
-"""Data layer: the EmbeddingSet, readers and streaming, the one input validator, and atomic writers."""
+"""Data layer: the EmbeddingSet, readers and streaming, the one input validator, pairing two sets by id, and
+atomic writers."""
 
 from embedlab.io.embedding_set import EmbeddingSet
+from embedlab.io.pairing import PairedSets, pair_by_id
 from embedlab.io.readers import SourceInfo, iter_batches, load, open_source
 from embedlab.io.summary import Description, describe, row_hashes
 from embedlab.io.validation import (
@@ -16,6 +18,7 @@ __all__ = [
     "Description",
     "EmbeddingSet",
     "InvalidRows",
+    "PairedSets",
     "SourceInfo",
     "ValidationReport",
     "as_float32_matrix",
@@ -27,6 +30,7 @@ __all__ = [
     "iter_batches",
     "load",
     "open_source",
+    "pair_by_id",
     "row_hashes",
     "write_json",
     "write_table",

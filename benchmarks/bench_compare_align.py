@@ -1,0 +1,180 @@
+"""compare and align on genuinely different spaces of the WordNet corpus: MiniLM's final output (NEW) against
+the mean-pooled, normalised output of its first 3, and of its first 5, of 6 layers (OLD), 117,659 definitions
+embedded by each.
+
+Targets (issue 6):
+
+* linear CKA on 100,000 paired 384-d vectors in under 5 seconds (timed here, median of 3, both estimators);
+* an adapter fitted on at most 10,000 pairs recovers at least 97% of full re-embedding recall@10.
+
+Recall is measured two ways:
+
+* **relevance** (the Drift-Adapter setting): 1,000 WordNet usage examples as queries, each relevant to the
+  definition of its own synset; recall@10 = share of queries whose definition is among the 10 retrieved.
+  Full re-embedding = NEW queries against the NEW corpus; the adapter = NEW queries mapped into the OLD space
+  against the OLD corpus; also OLD against OLD (no upgrade) and NEW queries against the OLD corpus unmapped.
+* **neighbour agreement** (``fit_adapter``'s own evaluation): held-out corpus rows as queries, the NEW
+  model's own top-10 as ground truth.
+
+``compare_spaces`` with its defaults reports every score with its permutation null.
+
+Run: ``.venv/bin/python benchmarks/bench_compare_align.py`` (about 10 minutes on 2 cores the first time:
+it embeds the corpus with the truncated model and caches it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import time
+
+import numpy as np
+
+import embedlab
+from _common import (
+    WORDNET_SYNSETS,
+    log,
+    markdown_table,
+    prepare_wordnet_embeddings,
+    prepare_wordnet_layer_embeddings,
+    setup_logging,
+    truncated_minilm,
+    warn_if_busy,
+    write_results,
+)
+from embedlab.align import fit_adapter
+from embedlab.compare import compare_spaces, linear_cka
+from embedlab.embed import embed_texts, load_encoder
+from embedlab.io import pair_by_id
+from embedlab.neighbors import knn, unit_rows
+
+K = 10
+N_QUERIES = 1000
+CKA_ROWS = 100_000
+MAX_PAIRS = 10_000
+TARGET_CKA_SECONDS = 5.0
+TARGET_FRACTION = 0.97
+#: OLD models: MiniLM truncated to its first 3 (a weaker, differently shaped space) and first 5 of 6 layers.
+OLD_LAYERS = (3, 5)
+
+
+def usage_examples(corpus_ids: np.ndarray, n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """``n`` sampled usage examples and the corpus row of their synset's definition."""
+    position = {synset: i for i, synset in enumerate(corpus_ids.tolist())}
+    pairs = []
+    with gzip.open(WORDNET_SYNSETS, "rt", encoding="utf-8") as src:
+        for line in src:
+            synset = json.loads(line)
+            if synset["id"] in position:
+                pairs += [(text, position[synset["id"]]) for text in synset["examples"] or []]
+    chosen = np.random.default_rng(seed).choice(len(pairs), n, replace=False)
+    return [pairs[i][0] for i in chosen], np.array([pairs[i][1] for i in chosen])
+
+
+def relevance_recall(queries: np.ndarray, corpus: np.ndarray, relevant: np.ndarray) -> float:
+    found = knn(corpus, K, queries=queries, metric="cosine", method="exact").indices
+    return float(np.mean((found == relevant[:, None]).any(axis=1)))
+
+
+def time_linear_cka(old: np.ndarray, new: np.ndarray) -> dict:
+    """Value and median seconds of 3 runs of linear CKA, both estimators, on the first ``CKA_ROWS`` pairs."""
+    cka = {}
+    for name, debiased in (("biased", False), ("debiased", True)):
+        times, value = [], None
+        for _ in range(3):
+            started = time.perf_counter()
+            value = linear_cka(old[:CKA_ROWS], new[:CKA_ROWS], debiased=debiased)
+            times.append(time.perf_counter() - started)
+        cka[name] = {"value": value, "seconds": float(np.median(times))}
+        log.info("linear CKA (%s) on %d x 384: %.4f in %.2f s", name, CKA_ROWS, value, np.median(times))
+    return cka
+
+
+def measure_layer(layers: int, new_set: embedlab.EmbeddingSet, new_queries: np.ndarray, texts: list[str]) -> dict:
+    """compare_spaces, the adapter and the relevance recalls with OLD = MiniLM's first ``layers`` layers."""
+    old_set = embedlab.load(prepare_wordnet_layer_embeddings(layers))
+    pairs = pair_by_id(old_set, new_set)
+    old, new = unit_rows(pairs.first), unit_rows(pairs.second)
+    _, relevant = usage_examples(pairs.ids, N_QUERIES, seed=0)
+    old_queries = unit_rows(embed_texts(texts, truncated_minilm(layers)))
+    result: dict = {"old_layers": layers, "pairs": len(pairs), "linear_cka": time_linear_cka(old, new)}
+
+    started = time.perf_counter()
+    comparison = compare_spaces(old_set, new_set, k=K, random_state=0)
+    result["compare"] = {"seconds": time.perf_counter() - started, **comparison.to_dict()}
+
+    started = time.perf_counter()
+    alignment = fit_adapter(old_set, new_set, direction="new-to-old", max_pairs=MAX_PAIRS, k=K, random_state=0)
+    fit_seconds = time.perf_counter() - started
+    mapped = unit_rows(alignment.adapter.transform(new_queries))
+    relevance = {
+        "full re-embedding (NEW -> NEW)": relevance_recall(new_queries, new, relevant),
+        "adapter (NEW mapped -> OLD)": relevance_recall(mapped, old, relevant),
+        "no upgrade (OLD -> OLD)": relevance_recall(old_queries, old, relevant),
+        "no adapter (NEW -> OLD)": relevance_recall(new_queries, old, relevant),
+    }
+    full, adapted = relevance["full re-embedding (NEW -> NEW)"], relevance["adapter (NEW mapped -> OLD)"]
+    result["align"] = {
+        "fit_seconds": fit_seconds,
+        "alignment": alignment.to_dict(),
+        "relevance_recall_at_10": relevance,
+        "fraction_of_full_recall": adapted / full,
+    }
+    print(f"\n## OLD = MiniLM's first {layers} layers, NEW = MiniLM ({len(pairs)} pairs)\n")
+    scores = comparison.to_dict()["scores"]
+    print(
+        markdown_table(
+            ["score", "value", "null mean", "p"],
+            [[name, f"{s['value']:.4f}", f"{s['null_mean']:.4f}", f"{s['p_value']:.3f}"] for name, s in scores.items()],
+        )
+    )
+    print(
+        markdown_table(
+            ["method", "params", "cv mean cosine"],
+            [[row.method, json.dumps(row.params), f"{row.score:.4f}"] for row in alignment.cv_table],
+        )
+    )
+    print(f"chosen: {alignment.method} {json.dumps(alignment.params)}; fit {fit_seconds:.0f} s")
+    print(markdown_table(["retrieval (relevance)", "recall@10"], [[n, f"{v:.4f}"] for n, v in relevance.items()]))
+    evaluation = alignment.to_dict()["evaluation"]
+    print(markdown_table(["neighbour agreement", "value"], [[n, v] for n, v in evaluation.items()]))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layers", type=int, nargs="+", default=list(OLD_LAYERS), help="OLD models to try.")
+    args = parser.parse_args()
+    setup_logging()
+    load = warn_if_busy()
+    new_set = embedlab.load(prepare_wordnet_embeddings())
+    texts, _ = usage_examples(new_set.ids, N_QUERIES, seed=0)
+    new_queries = unit_rows(embed_texts(texts, load_encoder()))
+    runs = [measure_layer(layers, new_set, new_queries, texts) for layers in args.layers]
+    targets = []
+    for run in runs:
+        cka, align = run["linear_cka"], run["align"]
+        relevance = align["relevance_recall_at_10"]
+        seconds = max(cka["biased"]["seconds"], cka["debiased"]["seconds"])
+        targets += [
+            [
+                f"linear CKA, 100,000 x 384 (layer {run['old_layers']})",
+                f"{cka['biased']['seconds']:.2f} s (debiased {cka['debiased']['seconds']:.2f} s)",
+                f"< {TARGET_CKA_SECONDS} s",
+                seconds < TARGET_CKA_SECONDS,
+            ],
+            [
+                f"adapter / full re-embedding recall (layer {run['old_layers']})",
+                f"{align['fraction_of_full_recall']:.4f} ({relevance['adapter (NEW mapped -> OLD)']:.4f} / "
+                f"{relevance['full re-embedding (NEW -> NEW)']:.4f})",
+                f">= {TARGET_FRACTION}",
+                align["fraction_of_full_recall"] >= TARGET_FRACTION,
+            ],
+        ]
+    print(markdown_table(["target", "measured", "goal", "met"], targets))
+    write_results("bench_compare_align", {"load_average": load, "runs": runs})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Align: map one embedding model's space onto another's, so a model upgrade need not re-embed the corpus.
+
+This sub-package owns the adapters (Procrustes, ridge, low-rank, residual MLP) between an OLD and a NEW
+model's embeddings of the same items, their JSON serialisation, the choice of adapter by cross-validation
+(:func:`fit_adapter`), and the retrieval evaluation of what an adapter recovers of full re-embedding, with the
+backward-compatibility criteria of BCT (:func:`evaluate_alignment`).
+"""
+
+from embedlab.align._adapters import (
+    ADAPTER_TYPES,
+    Adapter,
+    LowRankAdapter,
+    MLPAdapter,
+    ProcrustesAdapter,
+    RidgeAdapter,
+    adapter_from_dict,
+    load_adapter,
+)
+from embedlab.align._fit import (
+    Alignment,
+    AlignmentEvaluation,
+    CVScore,
+    Direction,
+    default_methods,
+    evaluate_alignment,
+    fit_adapter,
+)
+
+__all__ = [
+    "ADAPTER_TYPES",
+    "Adapter",
+    "Alignment",
+    "AlignmentEvaluation",
+    "CVScore",
+    "Direction",
+    "LowRankAdapter",
+    "MLPAdapter",
+    "ProcrustesAdapter",
+    "RidgeAdapter",
+    "adapter_from_dict",
+    "default_methods",
+    "evaluate_alignment",
+    "fit_adapter",
+    "load_adapter",
+]

@@ -1,0 +1,481 @@
+"""Choosing an adapter between two models' embeddings by cross-validation, and measuring what it recovers.
+
+:func:`fit_adapter` pairs the rows of OLD and NEW by id, holds out query rows, selects a method and its
+hyper-parameters by K-fold cross-validation on the remaining pairs, refits the best on all of them, and
+evaluates it with :func:`evaluate_alignment` on the held-out queries.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.model_selection import KFold
+from sklearn.utils import check_random_state
+
+from embedlab._json import json_safe
+from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab.align._adapters import ADAPTER_TYPES, Adapter, mean_cosine
+from embedlab.exceptions import ConfigurationError
+from embedlab.io.embedding_set import EmbeddingSet
+from embedlab.io.pairing import pair_by_id
+from embedlab.io.writers import write_json
+from embedlab.neighbors import knn, recall_at_k, unit_rows
+
+__all__ = [
+    "Alignment",
+    "AlignmentEvaluation",
+    "CVScore",
+    "Direction",
+    "default_methods",
+    "evaluate_alignment",
+    "fit_adapter",
+]
+
+logger = logging.getLogger(__name__)
+
+Direction = Literal["new-to-old", "old-to-new"]
+_DIRECTIONS = ("new-to-old", "old-to-new")
+#: Relative ridge penalties tried by cross-validation (see RidgeAdapter).
+_ALPHAS = (1e-5, 1e-3, 1e-1)
+#: Shares of min(d_in, d_out) tried as ranks of the low-rank adapter.
+_RANK_SHARES = (1 / 8, 1 / 4, 1 / 2)
+#: A simpler method is kept when its CV score is within this of the best (mean cosine).
+_TIE_TOLERANCE = 1e-3
+#: Largest share of the pairs held out as evaluation queries.
+_QUERY_SHARE = 0.2
+#: Recall of full re-embedding against its own neighbours: the ground truth, so 1 by definition.
+_FULL_RECALL = 1.0
+#: Fewest held-out queries worth an evaluation.
+_MIN_QUERIES = 10
+
+
+@dataclass(frozen=True)
+class CVScore:
+    """One candidate of the cross-validation: a method, its parameters, and its held-out score.
+
+    Attributes
+    ----------
+    method : str
+    params : dict
+    score : float
+        Mean over folds of the mean cosine between mapped and true target rows of the held-out fold.
+    std : float
+        Standard deviation of the score over folds.
+    """
+
+    method: str
+    params: dict
+    score: float
+    std: float
+
+
+@dataclass(frozen=True)
+class AlignmentEvaluation:
+    """What an adapter recovers of full re-embedding, on held-out queries (cosine retrieval, recall@k).
+
+    The ground truth of every recall is full re-embedding: each query's ``k`` nearest rows in the NEW
+    corpus by the NEW model (itself excluded), so full re-embedding has recall 1.0 by definition. Recall is
+    tie-aware (:func:`embedlab.neighbors.recall_at_k`): a returned row counts when its NEW-space distance to
+    the query is within the true k-th distance.
+
+    Attributes
+    ----------
+    direction : {"new-to-old", "old-to-new"}
+    k, n_queries, n_index : int
+        Neighbours per query, held-out queries, rows of the searched index (all pairs).
+    recall_adapted : float
+        ``"new-to-old"``: NEW queries mapped by the adapter, searched in the OLD index. ``"old-to-new"``: NEW
+        queries searched in the OLD corpus mapped into the NEW space.
+    recall_unadapted : float or None
+        NEW queries searched in the OLD index as they are; None when the dimensions differ
+        (``unadapted_note`` says so).
+    recall_old_to_old : float
+        OLD queries in the OLD index: keeping the old model for everything.
+    recall_full : float
+        Full re-embedding (NEW queries in the NEW corpus): 1.0.
+    fraction_recovered : float
+        ``recall_adapted / recall_full``.
+    compatible : bool
+        The criterion of BCT and of stationary representations: ``recall_adapted >= recall_old_to_old``.
+    mean_pair_distance : float
+        Mean cosine distance between a mapped row and its own target row (the same item).
+    mean_nearest_distance : float
+        Mean cosine distance between a target row and its nearest other target row.
+    fraction_closer : float
+        Share of queries whose mapped row is closer to its own target row than that row is to its nearest
+        other target row (BCT's empirical compatibility).
+    """
+
+    direction: str
+    k: int
+    n_queries: int
+    n_index: int
+    recall_adapted: float
+    recall_unadapted: float | None
+    unadapted_note: str | None
+    recall_old_to_old: float
+    recall_full: float
+    fraction_recovered: float
+    compatible: bool
+    mean_pair_distance: float
+    mean_nearest_distance: float
+    fraction_closer: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return json_safe(asdict(self))
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """A fitted adapter between two models' spaces, how it was chosen, and what it recovers.
+
+    Attributes
+    ----------
+    adapter : Adapter
+        Refitted on all sampled pairs; maps NEW rows to the OLD space (``"new-to-old"``) or OLD rows to the
+        NEW space (``"old-to-new"``).
+    direction : {"new-to-old", "old-to-new"}
+    method : str
+    params : dict
+        The chosen candidate.
+    cv_table : tuple of CVScore
+        Every candidate with its cross-validated score, in the order tried.
+    evaluation : AlignmentEvaluation or None
+        None when too few pairs were left to hold out queries (``evaluation_note`` says why).
+    n_pairs, n_fit_pairs : int
+        Rows paired by id; pairs the adapter was selected and fitted on.
+    d_old, d_new : int
+    """
+
+    adapter: Adapter
+    direction: str
+    method: str
+    params: dict
+    cv_table: tuple[CVScore, ...]
+    evaluation: AlignmentEvaluation | None
+    evaluation_note: str | None
+    n_pairs: int
+    n_fit_pairs: int
+    d_old: int
+    d_new: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (the adapter's weights are in :meth:`save`'s file, not here)."""
+        return json_safe(
+            {
+                "direction": self.direction,
+                "method": self.method,
+                "params": self.params,
+                "n_pairs": self.n_pairs,
+                "n_fit_pairs": self.n_fit_pairs,
+                "d_old": self.d_old,
+                "d_new": self.d_new,
+                "cv_table": [asdict(row) for row in self.cv_table],
+                "evaluation": None if self.evaluation is None else self.evaluation.to_dict(),
+                "evaluation_note": self.evaluation_note,
+            }
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the adapter document, with this summary under ``"alignment"``, to ``path`` atomically.
+
+        :func:`embedlab.align.load_adapter` reads the adapter back.
+        """
+        summary = self.to_dict()
+        document = self.adapter.to_dict()
+        document["alignment"] = {key: summary[key] for key in ("direction", "method", "n_pairs", "n_fit_pairs")}
+        document["alignment"]["cv_score"] = next(
+            row.score for row in self.cv_table if (row.method, row.params) == (self.method, self.params)
+        )
+        return write_json(document, path)
+
+
+def default_methods() -> tuple[str, ...]:
+    """The methods tried by default: all of them, ``"mlp"`` only when torch is installed."""
+    names = tuple(ADAPTER_TYPES)
+    return names if importlib.util.find_spec("torch") is not None else tuple(n for n in names if n != "mlp")
+
+
+def _candidates(method: str, d_in: int, d_out: int, seed: int) -> list[dict[str, Any]]:
+    """The hyper-parameter grid of one method."""
+    if method == "procrustes":
+        return [{"scale": False}, {"scale": True}]
+    if method == "ridge":
+        return [{"alpha": alpha} for alpha in _ALPHAS]
+    if method == "low-rank":
+        most = min(d_in, d_out)
+        ranks = sorted({max(1, int(most * share)) for share in _RANK_SHARES})
+        return [{"rank": rank, "alpha": _ALPHAS[1]} for rank in ranks]
+    return [{"random_state": seed}]
+
+
+def _cross_validate(
+    method: str, params: dict[str, Any], X: np.ndarray, Y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
+) -> CVScore:
+    """Mean cosine of held-out folds for one candidate (validated input assumed)."""
+    scores = []
+    for train, test in folds:
+        adapter = ADAPTER_TYPES[method](**params).fit(X[train], Y[train])
+        scores.append(mean_cosine(adapter.transform(X[test]), Y[test]))
+    shown = {key: value for key, value in params.items() if key != "random_state"}
+    return CVScore(method, shown, float(np.mean(scores)), float(np.std(scores)))
+
+
+def _choose(table: list[CVScore], order: tuple[str, ...]) -> CVScore:
+    """The simplest candidate (in ``order``) scoring within ``_TIE_TOLERANCE`` of the best."""
+    best = max(row.score for row in table)
+    close = [row for row in table if row.score >= best - _TIE_TOLERANCE]
+    return min(close, key=lambda row: (order.index(row.method), -row.score))
+
+
+def fit_adapter(
+    old: EmbeddingSet | object,
+    new: EmbeddingSet | object,
+    *,
+    direction: Direction = "new-to-old",
+    methods: tuple[str, ...] | list[str] | None = None,
+    max_pairs: int = 10_000,
+    cv: int = 3,
+    k: int = 10,
+    n_queries: int = 1000,
+    random_state: int | np.random.RandomState | None = 0,
+    progress: ProgressReporter = NULL_PROGRESS,
+) -> Alignment:
+    """Fit an adapter between an old and a new embedding model, chosen by cross-validation, and evaluate it.
+
+    The two sets are paired by id (:func:`embedlab.io.pair_by_id`). Up to ``n_queries`` pairs (at most a
+    fifth of them) are held out as evaluation queries; at most ``max_pairs`` of the others are sampled for
+    fitting. Every method and hyper-parameter of a small grid (ridge penalty, low-rank rank, Procrustes with
+    or without scale) is scored by ``cv``-fold cross-validation on the sampled pairs: the mean cosine between
+    mapped and true target rows of the held-out fold. The simplest method within 1e-3 of the best score
+    wins (Procrustes, low-rank, ridge, MLP, in that order) and is refitted on all sampled pairs.
+
+    Parameters
+    ----------
+    old, new : EmbeddingSet or array-like of shape (n, d_old) and (m, d_new)
+        The same items embedded by the old and the new model (arrays are paired by position).
+    direction : {"new-to-old", "old-to-new"}, default="new-to-old"
+        ``"new-to-old"`` maps new queries into the old index (keep the index); ``"old-to-new"`` maps old
+        corpus rows into the new space (migrate gradually).
+    methods : sequence of str, optional
+        Among ``"procrustes"``, ``"low-rank"``, ``"ridge"``, ``"mlp"``; default :func:`default_methods`.
+    max_pairs : int, default=10000
+        Most pairs used for selection and fitting.
+    cv : int, default=3
+        Cross-validation folds, >= 2.
+    k : int, default=10
+        Neighbours per query of the evaluation.
+    n_queries : int, default=1000
+        Most held-out evaluation queries.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the query hold-out, the fitting sample, the folds and the MLP.
+    progress : ProgressReporter, optional
+        Receives one step per candidate.
+
+    Returns
+    -------
+    Alignment
+
+    Raises
+    ------
+    EmbeddingDataError
+        When the sets share no id or too few (at least ``max(10, 2 cv)`` pairs are needed), or hold invalid
+        rows.
+    ConfigurationError
+        On an unknown direction or method, or ``cv``, ``max_pairs`` or ``k`` out of range.
+    MissingDependencyError
+        When ``"mlp"`` is asked for without torch installed.
+
+    References
+    ----------
+    Vejendla, V. (2025). Drift-Adapter: a practical approach to near zero-downtime embedding model upgrades in
+    vector databases. EMNLP.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> new = rng.normal(size=(300, 8))
+    >>> old = new @ np.linalg.qr(rng.normal(size=(8, 8)))[0]
+    >>> result = fit_adapter(old, new, methods=("procrustes", "ridge"), k=5)
+    >>> result.method, result.evaluation.recall_adapted > 0.99
+    ('procrustes', True)
+    """
+    if direction not in _DIRECTIONS:
+        raise ConfigurationError(f"direction must be one of {', '.join(_DIRECTIONS)}, got {direction!r}.")
+    chosen_methods = default_methods() if methods is None else tuple(methods)
+    unknown = [name for name in chosen_methods if name not in ADAPTER_TYPES]
+    if unknown or not chosen_methods:
+        raise ConfigurationError(
+            f"methods must be among {', '.join(ADAPTER_TYPES)}, got {', '.join(map(repr, unknown)) or 'none'}."
+        )
+    for label, value, least in (("cv", cv, 2), ("max_pairs", max_pairs, 2 * cv), ("k", k, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ConfigurationError(f"{label} must be an integer >= {least}, got {value!r}.")
+    rng = check_random_state(random_state)
+    pairs = pair_by_id(old, new, min_pairs=max(10, 2 * cv), names=("OLD", "NEW"))
+    n = len(pairs)
+    source, target = (pairs.second, pairs.first) if direction == "new-to-old" else (pairs.first, pairs.second)
+
+    order = rng.permutation(n)
+    n_held = min(n_queries, int(n * _QUERY_SHARE))
+    evaluable = n_held >= _MIN_QUERIES and n - 1 > k
+    queries = np.sort(order[:n_held]) if evaluable else np.empty(0, dtype=np.int64)
+    fit_rows = np.sort(order[queries.size :][:max_pairs])
+    X, Y = source[fit_rows], target[fit_rows]
+
+    folds = list(KFold(cv, shuffle=True, random_state=rng.randint(np.iinfo(np.int32).max)).split(X))
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    grid = [(m, p) for m in chosen_methods for p in _candidates(m, X.shape[1], Y.shape[1], seed)]
+    table = []
+    with progress.task("Cross-validating adapters", len(grid)) as advance:
+        for method, params in grid:
+            table.append(_cross_validate(method, params, X, Y, folds))
+            logger.info("%s %s: cv mean cosine %.4f", method, table[-1].params, table[-1].score)
+            advance(1)
+    best = _choose(table, tuple(ADAPTER_TYPES))
+    params = dict(best.params, random_state=seed) if best.method == "mlp" else dict(best.params)
+    adapter = ADAPTER_TYPES[best.method](**params).fit(X, Y)
+
+    evaluation, note = None, None
+    if evaluable:
+        evaluation = _evaluate(adapter, pairs.first, pairs.second, queries, direction, k)
+    else:
+        note = (
+            f"{n} pairs leave {n_held} held-out queries (at most a fifth of the pairs); an evaluation needs at "
+            f"least {_MIN_QUERIES} and more than k + 1 = {k + 1} pairs."
+        )
+    return Alignment(
+        adapter=adapter,
+        direction=direction,
+        method=best.method,
+        params=best.params,
+        cv_table=tuple(table),
+        evaluation=evaluation,
+        evaluation_note=note,
+        n_pairs=n,
+        n_fit_pairs=int(fit_rows.size),
+        d_old=int(pairs.first.shape[1]),
+        d_new=int(pairs.second.shape[1]),
+    )
+
+
+def evaluate_alignment(
+    adapter: Adapter,
+    old: EmbeddingSet | object,
+    new: EmbeddingSet | object,
+    *,
+    direction: Direction = "new-to-old",
+    k: int = 10,
+    n_queries: int = 1000,
+    random_state: int | np.random.RandomState | None = 0,
+) -> AlignmentEvaluation:
+    """Measure, on paired rows, how much of full re-embedding's retrieval a fitted adapter recovers.
+
+    All paired rows form the index; ``n_queries`` of them (or all, if fewer) are the queries, each excluded
+    from its own results. Use rows the adapter was not fitted on (:func:`fit_adapter` does).
+
+    Parameters
+    ----------
+    adapter : Adapter
+        Fitted NEW -> OLD for ``"new-to-old"``, OLD -> NEW for ``"old-to-new"``.
+    old, new : EmbeddingSet or array-like
+        The same items embedded by the old and the new model, paired by id.
+    direction : {"new-to-old", "old-to-new"}, default="new-to-old"
+    k : int, default=10
+    n_queries : int, default=1000
+    random_state : int, RandomState instance or None, default=0
+        Seeds the choice of queries.
+
+    Returns
+    -------
+    AlignmentEvaluation
+
+    Raises
+    ------
+    EmbeddingDataError
+        When the sets share no id, fewer than ``k + 2``, or the adapter's dimensions do not fit them.
+    ConfigurationError
+        On an unknown direction.
+
+    References
+    ----------
+    Shen, Y., Xiong, Y., Xia, W. and Soatto, S. (2020). Towards backward-compatible representation learning.
+    CVPR. Biondi, N., Pernici, F., Ricci, S. and Del Bimbo, A. (2024). Stationary representations: optimally
+    approximating compatibility and implications for improved model replacements. CVPR.
+    """
+    if direction not in _DIRECTIONS:
+        raise ConfigurationError(f"direction must be one of {', '.join(_DIRECTIONS)}, got {direction!r}.")
+    pairs = pair_by_id(old, new, min_pairs=k + 2, names=("OLD", "NEW"))
+    rng = check_random_state(random_state)
+    n = len(pairs)
+    queries = np.arange(n) if n <= n_queries else np.sort(rng.choice(n, size=n_queries, replace=False))
+    return _evaluate(adapter, pairs.first, pairs.second, queries, direction, k)
+
+
+def _search_without_self(index: np.ndarray, queries: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` nearest index rows (cosine) of each query, its own row ``rows[i]`` left out."""
+    found = knn(index, k + 1, queries=queries, metric="cosine", exclude_self=False).indices
+    own = found == rows[:, None]
+    # Drop the own row where it was returned, the last neighbour otherwise.
+    own[~own.any(axis=1), -1] = True
+    return found[~own].reshape(len(rows), k)
+
+
+def _new_space_distances(new_unit: np.ndarray, rows: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Cosine distances in the NEW space between each query row and the rows found for it."""
+    return 1.0 - np.einsum("qd,qkd->qk", new_unit[rows], new_unit[found])
+
+
+def _evaluate(
+    adapter: Adapter, old: np.ndarray, new: np.ndarray, rows: np.ndarray, direction: str, k: int
+) -> AlignmentEvaluation:
+    """The evaluation on paired, validated rows; ``rows`` are the query positions."""
+    new_unit, old_unit = unit_rows(new), unit_rows(old)
+    truth = knn(new_unit, k, query_rows=rows, metric="cosine")
+    true_distances = _new_space_distances(new_unit, rows, truth.indices)
+
+    def recall(index: np.ndarray, queries: np.ndarray) -> float:
+        found = _search_without_self(index, queries, rows, k)
+        return recall_at_k(_new_space_distances(new_unit, rows, found), true_distances)
+
+    if direction == "new-to-old":
+        mapped = unit_rows(adapter.transform(new[rows], name="NEW queries"))
+        recall_adapted = recall(old_unit, mapped)
+        target_unit = old_unit
+    else:
+        mapped_corpus = unit_rows(adapter.transform(old, name="OLD corpus"))
+        recall_adapted = recall(mapped_corpus, new_unit[rows])
+        mapped, target_unit = mapped_corpus[rows], new_unit
+    recall_old_to_old = recall(old_unit, old_unit[rows])
+    if old.shape[1] == new.shape[1]:
+        recall_unadapted, unadapted_note = recall(old_unit, new_unit[rows]), None
+    else:
+        recall_unadapted = None
+        unadapted_note = (
+            f"no recall without an adapter: the dimensions differ (OLD {old.shape[1]}, NEW {new.shape[1]})."
+        )
+    pair_distance = 1.0 - np.einsum("qd,qd->q", mapped, target_unit[rows])
+    nearest = knn(target_unit, 1, query_rows=rows, metric="cosine").distances[:, 0]
+    return AlignmentEvaluation(
+        direction=direction,
+        k=k,
+        n_queries=int(rows.size),
+        n_index=int(old.shape[0]),
+        recall_adapted=recall_adapted,
+        recall_unadapted=recall_unadapted,
+        unadapted_note=unadapted_note,
+        recall_old_to_old=recall_old_to_old,
+        recall_full=_FULL_RECALL,
+        fraction_recovered=recall_adapted / _FULL_RECALL,
+        compatible=bool(recall_adapted >= recall_old_to_old),
+        mean_pair_distance=float(pair_distance.mean()),
+        mean_nearest_distance=float(nearest.mean()),
+        fraction_closer=float(np.mean(pair_distance < nearest)),
+    )

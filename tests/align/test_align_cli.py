@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from embedlab import EmbeddingSet, load
+from embedlab.cli.align import align_app
+
+runner = CliRunner()
+app = typer.Typer()
+app.add_typer(align_app)
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def files(tmp_path, rng):
+    centres = rng.normal(size=(20, 24))
+    new = (centres[rng.integers(20, size=400)] + 0.5 * rng.normal(size=(400, 24))).astype(np.float32)
+    old = (new @ np.linalg.qr(rng.normal(size=(24, 16)))[0] + 0.01 * rng.normal(size=(400, 16))).astype(np.float32)
+    ids = [f"doc-{i}" for i in range(400)]
+    old_path = EmbeddingSet(old, ids, {"title": [f"t{i}" for i in range(400)]}).to_parquet(tmp_path / "old.parquet")
+    new_path = EmbeddingSet(new[::-1], ids[::-1]).to_parquet(tmp_path / "new.parquet")
+    return old_path, new_path, old
+
+
+def test_fit_then_apply_maps_new_rows_into_the_old_space(files, tmp_path):
+    old_path, new_path, old = files
+    adapter = tmp_path / "adapter.json"
+    methods = "procrustes,ridge"
+    fitted = _run("align", "fit", old_path, new_path, "--methods", methods, "--k", 5, "-o", adapter, "--json")
+    assert fitted.exit_code == 0, fitted.output
+    document = json.loads(fitted.stdout)
+    assert document["direction"] == "new-to-old" and document["method"] in ("procrustes", "ridge")
+    assert {row["method"] for row in document["cv_table"]} == {"procrustes", "ridge"}
+    evaluation = document["evaluation"]  # OLD is a 16-d projection of NEW: neighbourhoods change, recall < 1
+    assert evaluation["recall_unadapted"] is None and 0.5 < evaluation["fraction_recovered"] <= 1.0
+    assert document["output"] == str(adapter) and adapter.exists()
+
+    out = tmp_path / "mapped.parquet"
+    applied = _run("align", "apply", adapter, new_path, "-o", out, "--json")
+    assert applied.exit_code == 0, applied.output
+    summary = json.loads(applied.stdout)
+    assert (summary["n"], summary["dim_in"], summary["dim_out"]) == (400, 24, 16)
+    mapped = load(out)
+    assert mapped.ids.tolist() == [f"doc-{i}" for i in range(400)][::-1]
+    cosine = np.sum(mapped.vectors * old[::-1], axis=1) / np.linalg.norm(mapped.vectors, axis=1)
+    assert np.mean(cosine / np.linalg.norm(old[::-1], axis=1)) > 0.99
+
+
+def test_fit_prints_the_cv_table_and_the_evaluation(files, tmp_path):
+    old_path, new_path, _ = files
+    result = _run(
+        "align", "fit", old_path, new_path, "--methods", "procrustes", "--direction", "old-to-new", "-o",
+        tmp_path / "a.json", "--seed", 3,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for text in ("Cross-validation", "procrustes", "Recall@10", "full re-embedding", "dimensions differ"):
+        assert text in result.stdout
+
+
+def test_apply_with_the_wrong_dimension_names_the_file_and_dims(files, tmp_path):
+    old_path, new_path, _ = files
+    adapter = tmp_path / "adapter.json"
+    assert _run("align", "fit", old_path, new_path, "--methods", "ridge", "-o", adapter, "-q").exit_code == 0
+    result = _run("align", "apply", adapter, old_path, "-o", tmp_path / "out.parquet")
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "old.parquet has dimension 16 but the adapter maps dimension 24 to 16" in message
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_fit_errors_are_one_line_and_exit_2(files, tmp_path):
+    old_path, new_path, _ = files
+    result = _run("align", "fit", old_path, new_path, "--methods", "magic", "-o", tmp_path / "a.json")
+    assert result.exit_code == 2
+    assert "methods must be among" in result.output and "Traceback" not in result.output

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from embedlab import EmbeddingSet
+from embedlab.align import ProcrustesAdapter, evaluate_alignment, fit_adapter, load_adapter
+from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+
+LINEAR = ("procrustes", "low-rank", "ridge")
+
+
+def _corpus(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    """Clustered rows, so that neighbourhoods have structure."""
+    centres = rng.normal(size=(25, d))
+    return (centres[rng.integers(25, size=n)] + 0.6 * rng.normal(size=(n, d))).astype(np.float32)
+
+
+def _noisy_rotation(rng: np.random.Generator, n: int = 1000, d: int = 32, noise: float = 0.01):
+    new = _corpus(rng, n, d)
+    old = new @ np.linalg.qr(rng.normal(size=(d, d)))[0] + noise * rng.normal(size=(n, d))
+    return old.astype(np.float32), new
+
+
+def test_cv_picks_procrustes_on_a_rotation_and_recovers_the_recall(rng):
+    old, new = _noisy_rotation(rng)
+    result = fit_adapter(old, new, methods=LINEAR, k=10, random_state=0)
+    assert result.method == "procrustes"
+    assert {row.method for row in result.cv_table} == set(LINEAR)
+    assert all(row.score > 0.99 for row in result.cv_table if row.method == "procrustes")
+    evaluation = result.evaluation
+    assert evaluation.n_queries == 200 and evaluation.n_index == 1000 and result.n_fit_pairs == 800
+    assert evaluation.fraction_recovered > 0.97
+    assert evaluation.recall_full == 1.0
+    assert evaluation.recall_unadapted < 0.5  # the spaces are rotated: unadapted search is useless
+    assert evaluation.compatible and evaluation.recall_adapted >= evaluation.recall_old_to_old
+    assert evaluation.fraction_closer > 0.95
+    assert evaluation.mean_pair_distance < evaluation.mean_nearest_distance
+
+
+def test_cv_picks_a_general_linear_map_when_the_map_is_not_orthogonal(rng):
+    new = _corpus(rng, 800, 24)
+    A = rng.normal(size=(24, 24)) + 3 * np.eye(24)
+    old = (new @ A + 0.01 * rng.normal(size=(800, 24))).astype(np.float32)
+    result = fit_adapter(old, new, methods=LINEAR, k=10)
+    assert result.method in ("ridge", "low-rank")
+    scores = {row.method: row.score for row in result.cv_table}
+    best_procrustes = max(row.score for row in result.cv_table if row.method == "procrustes")
+    assert max(scores.values()) > best_procrustes + 0.01
+    # The map is recovered, but the OLD space distorts neighbourhoods: mapped queries do as well as old ones.
+    assert result.evaluation.mean_pair_distance < 1e-4
+    assert result.evaluation.compatible
+
+
+def test_cv_picks_the_mlp_on_a_nonlinear_map(rng, one_torch_thread):
+    new = _corpus(rng, 1500, 8)
+    B = rng.normal(size=(8, 8))
+    old = (new + 1.5 * np.tanh(new @ B)).astype(np.float32)
+    result = fit_adapter(old, new, methods=("ridge", "mlp"), k=10, cv=2, max_pairs=1000)
+    assert result.method == "mlp"
+    mlp_score = next(row.score for row in result.cv_table if row.method == "mlp")
+    assert mlp_score > max(row.score for row in result.cv_table if row.method == "ridge")
+
+
+@pytest.mark.parametrize("direction", ["new-to-old", "old-to-new"])
+def test_different_dimensions_work_in_both_directions(rng, direction):
+    new = _corpus(rng, 500, 48)
+    basis = np.linalg.qr(rng.normal(size=(48, 32)))[0]
+    old = (new @ basis).astype(np.float32)
+    result = fit_adapter(old, new, direction=direction, methods=("procrustes", "ridge"), k=5)
+    assert (result.d_old, result.d_new) == (32, 48)
+    d_in, d_out = (48, 32) if direction == "new-to-old" else (32, 48)
+    assert (result.adapter.n_features_in_, result.adapter.n_features_out_) == (d_in, d_out)
+    evaluation = result.evaluation
+    assert evaluation.direction == direction
+    assert evaluation.recall_unadapted is None
+    assert "dimensions differ (OLD 32, NEW 48)" in evaluation.unadapted_note
+    assert 0.0 <= evaluation.recall_adapted <= 1.0
+    json.dumps(result.to_dict())
+
+
+def test_pairs_by_id_samples_at_most_max_pairs_and_saves_the_adapter(rng, tmp_path):
+    old, new = _noisy_rotation(rng, n=700, d=16)
+    old_set = EmbeddingSet(old[:650], ids=[f"doc-{i}" for i in range(650)])
+    new_set = EmbeddingSet(new[50:][::-1], ids=[f"doc-{i}" for i in range(50, 700)][::-1])
+    result = fit_adapter(old_set, new_set, methods=("procrustes", "ridge"), max_pairs=200, n_queries=100)
+    assert result.n_pairs == 600 and result.n_fit_pairs == 200
+    assert result.evaluation.n_queries == 100
+    assert result.evaluation.fraction_recovered > 0.97  # pairing by id, not by position
+    path = result.save(tmp_path / "adapter.json")
+    document = json.loads(path.read_text())
+    assert document["alignment"]["direction"] == "new-to-old" and document["alignment"]["n_fit_pairs"] == 200
+    chosen = next(row for row in result.cv_table if (row.method, row.params) == (result.method, result.params))
+    assert document["alignment"]["cv_score"] == chosen.score
+    np.testing.assert_array_equal(load_adapter(path).transform(new[:5]), result.adapter.transform(new[:5]))
+
+
+def test_too_few_pairs_to_hold_out_queries_gives_no_evaluation_and_says_why(rng):
+    old, new = _noisy_rotation(rng, n=30, d=8)
+    result = fit_adapter(old, new, methods=("procrustes",))
+    assert result.evaluation is None
+    assert "30 pairs leave 6 held-out queries" in result.evaluation_note
+    assert result.n_fit_pairs == 30
+
+
+def test_evaluate_alignment_on_its_own(rng):
+    old, new = _noisy_rotation(rng, n=600, d=16)
+    adapter = ProcrustesAdapter().fit(new[:300], old[:300])
+    evaluation = evaluate_alignment(adapter, old, new, k=5, n_queries=200)
+    assert evaluation.n_queries == 200 and evaluation.n_index == 600
+    assert evaluation.recall_adapted > 0.97
+    with pytest.raises(EmbeddingDataError, match="NEW queries has dimension 16 but the adapter maps dimension 8"):
+        evaluate_alignment(ProcrustesAdapter().fit(old[:, :8], old), old, new)
+
+
+def test_sets_without_shared_ids_are_refused(rng):
+    old = EmbeddingSet(rng.normal(size=(20, 4)), ids=[f"a{i}" for i in range(20)])
+    new = EmbeddingSet(rng.normal(size=(20, 4)), ids=[f"b{i}" for i in range(20)])
+    with pytest.raises(EmbeddingDataError, match="share no id"):
+        fit_adapter(old, new, methods=("ridge",))
+
+
+def test_too_few_pairs_are_refused(rng):
+    old = EmbeddingSet(rng.normal(size=(20, 4)), ids=[f"a{i}" for i in range(20)])
+    new = EmbeddingSet(rng.normal(size=(5, 4)), ids=[f"a{i}" for i in range(15, 20)])
+    with pytest.raises(EmbeddingDataError, match=r"give 5 pair\(s\), but this needs at least 10"):
+        fit_adapter(old, new, methods=("ridge",))
+
+
+def test_nan_rows_are_refused_naming_the_input(rng):
+    old, new = rng.normal(size=(40, 4)), rng.normal(size=(40, 4))
+    new[7, 2] = np.nan
+    with pytest.raises(EmbeddingDataError, match="NEW: 1 of 40 rows have NaN or Inf values"):
+        fit_adapter(old, new, methods=("ridge",))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"direction": "sideways"}, "direction must be one of new-to-old, old-to-new"),
+        ({"methods": ("ridge", "magic")}, "methods must be among .* got 'magic'"),
+        ({"cv": 1}, "cv must be an integer >= 2"),
+        ({"k": 0}, "k must be an integer >= 1"),
+    ],
+)
+def test_bad_parameters_are_configuration_errors(rng, kwargs, message):
+    with pytest.raises(ConfigurationError, match=message):
+        fit_adapter(rng.normal(size=(40, 4)), rng.normal(size=(40, 4)), **kwargs)
