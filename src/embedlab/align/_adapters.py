@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -76,7 +77,7 @@ def _check_alpha(alpha: float) -> None:
         raise ConfigurationError(f"alpha must be a positive number (a share of the mean variance), got {alpha!r}.")
 
 
-class Adapter(TransformerMixin, BaseEstimator):
+class Adapter(TransformerMixin, BaseEstimator, ABC):
     """Base class of the adapters: input checks, the affine part ``X @ weight_ + bias_``, serialisation.
 
     Subclasses set ``name`` and ``_state`` (the fitted arrays) and implement ``_fit`` and, when the map is
@@ -122,8 +123,9 @@ class Adapter(TransformerMixin, BaseEstimator):
         self.n_features_in_, self.n_features_out_ = source.shape[1], target.shape[1]
         return self
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
+        """Set ``weight_`` and ``bias_`` (and any other fitted state) from validated rows."""
 
     def _map(self, X: np.ndarray) -> np.ndarray:
         """The map on validated float32 rows of the right dimension."""
