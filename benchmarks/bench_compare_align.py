@@ -131,7 +131,7 @@ def measure_layer(layers: int, new_set: embedlab.EmbeddingSet, new_queries: np.n
     )
     print(
         markdown_table(
-            ["method", "params", "cv mean cosine"],
+            ["method", "params", "cv recall@10"],
             [[row.method, json.dumps(row.params), f"{row.score:.4f}"] for row in alignment.cv_table],
         )
     )

@@ -40,18 +40,19 @@ def test_cv_picks_procrustes_on_a_rotation_and_recovers_the_recall(rng):
     assert evaluation.mean_pair_distance < evaluation.mean_nearest_distance
 
 
-def test_cv_picks_a_general_linear_map_when_the_map_is_not_orthogonal(rng):
+def test_cv_scores_retrieval_not_closeness(rng):
+    """old = new A with A far from orthogonal: ridge recovers A (its mapped rows land on their own old rows), but
+    the OLD index ranks neighbours by A's distorted geometry. The CV scores what the user gets, recall@k
+    against full re-embedding, and keeps the candidate that retrieves best, not the closest map."""
     new = _corpus(rng, 800, 24)
     A = rng.normal(size=(24, 24)) + 3 * np.eye(24)
     old = (new @ A + 0.01 * rng.normal(size=(800, 24))).astype(np.float32)
     result = fit_adapter(old, new, methods=LINEAR, k=10)
-    assert result.method in ("ridge", "low-rank")
-    scores = {row.method: row.score for row in result.cv_table}
-    best_procrustes = max(row.score for row in result.cv_table if row.method == "procrustes")
-    assert max(scores.values()) > best_procrustes + 0.01
-    # The map is recovered, but the OLD space distorts neighbourhoods: mapped queries do as well as old ones.
-    assert result.evaluation.mean_pair_distance < 1e-4
-    assert result.evaluation.compatible
+    best = max(row.score for row in result.cv_table)
+    chosen = next(row for row in result.cv_table if (row.method, row.params) == (result.method, result.params))
+    assert chosen.score >= best - 2e-3
+    assert chosen.score > max(row.score for row in result.cv_table if row.method == "ridge") + 0.02
+    assert result.evaluation.recall_adapted >= result.evaluation.recall_old_to_old - 0.01
 
 
 def test_cv_picks_the_mlp_on_a_nonlinear_map(rng, one_torch_thread):

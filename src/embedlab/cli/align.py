@@ -78,16 +78,19 @@ def fit(
     if json_output:
         emit_json({**result.to_dict(), "output": str(output)})
         return
-    _render_fit(result, output)
+    _render_fit(result, output, k)
 
 
-def _render_fit(result: Alignment, output: Path) -> None:
+def _render_fit(result: Alignment, output: Path, k: int) -> None:
     console = Console()
     console.print(
         f"{result.n_pairs:,} pairs (OLD {result.d_old}-d, NEW {result.d_new}-d), {result.n_fit_pairs:,} used to "
         f"select and fit the {result.direction} adapter"
     )
-    table = Table(title="Cross-validation: mean cosine of mapped and true held-out rows", title_justify="left")
+    table = Table(
+        title=f"Cross-validation: recall@{k} against full re-embedding in held-out folds",
+        title_justify="left",
+    )
     for header in ("method", "params", "score", "std", ""):
         table.add_column(header, justify="left" if header in ("method", "params", "") else "right")
     for row in result.cv_table:
