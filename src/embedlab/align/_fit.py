@@ -460,15 +460,22 @@ def _recall_against_full(new_unit: np.ndarray, rows: np.ndarray, k: int) -> Call
     return recall
 
 
+def _adapted_search(
+    adapter: Adapter, old: np.ndarray, old_unit: np.ndarray, new: np.ndarray, rows: np.ndarray, direction: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (index, queries) of adapted retrieval, as unit rows: NEW queries mapped into the OLD index
+    (new-to-old), or NEW queries against the OLD corpus mapped into the NEW space (old-to-new)."""
+    if direction == "new-to-old":
+        return old_unit, unit_rows(adapter.transform(new[rows], name="NEW queries"))
+    return unit_rows(adapter.transform(old, name="OLD corpus")), unit_rows(new[rows])
+
+
 def _adapted_recall(
     adapter: Adapter, old: np.ndarray, new: np.ndarray, rows: np.ndarray, direction: str, k: int
 ) -> float:
     """Recall@k against full re-embedding of the query ``rows`` through the adapter (the CV score)."""
-    new_unit = unit_rows(new)
-    recall = _recall_against_full(new_unit, rows, k)
-    if direction == "new-to-old":
-        return recall(unit_rows(old), unit_rows(adapter.transform(new[rows], name="NEW queries")))
-    return recall(unit_rows(adapter.transform(old, name="OLD corpus")), new_unit[rows])
+    recall = _recall_against_full(unit_rows(new), rows, k)
+    return recall(*_adapted_search(adapter, old, unit_rows(old), new, rows, direction))
 
 
 def _evaluate(
@@ -477,14 +484,9 @@ def _evaluate(
     """The evaluation on paired, validated rows; ``rows`` are the query positions."""
     new_unit, old_unit = unit_rows(new), unit_rows(old)
     recall = _recall_against_full(new_unit, rows, k)
-    if direction == "new-to-old":
-        mapped = unit_rows(adapter.transform(new[rows], name="NEW queries"))
-        recall_adapted = recall(old_unit, mapped)
-        target_unit = old_unit
-    else:
-        mapped_corpus = unit_rows(adapter.transform(old, name="OLD corpus"))
-        recall_adapted = recall(mapped_corpus, new_unit[rows])
-        mapped, target_unit = mapped_corpus[rows], new_unit
+    index, queries = _adapted_search(adapter, old, old_unit, new, rows, direction)
+    recall_adapted = recall(index, queries)
+    mapped, target_unit = (queries, old_unit) if direction == "new-to-old" else (index[rows], new_unit)
     recall_old_to_old = recall(old_unit, old_unit[rows])
     if old.shape[1] == new.shape[1]:
         recall_unadapted, unadapted_note = recall(old_unit, new_unit[rows]), None

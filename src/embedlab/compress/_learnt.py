@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedlab._torch import batches, require_torch, seeded_torch
-from embedlab.compress._quantizers import Quantizer
+from embedlab.compress._quantizers import Quantizer, SignQuantizer
 from embedlab.compress._transforms import Transform, _ReducingTransform, unit_or_zero_rows
 from embedlab.exceptions import ConfigurationError
 from embedlab.neighbors import knn
@@ -208,7 +208,7 @@ def _sign_straight_through(logits: torch.Tensor) -> torch.Tensor:
     return clipped + (torch.where(logits >= 0, 1.0, -1.0) - clipped).detach()
 
 
-class BEBR(Quantizer):
+class BEBR(SignQuantizer):
     """BEBR recurrent residual binarisation: ``loops`` binary codes of ``bits`` bits, each encoding what the
     previous ones left unexplained.
 
@@ -327,17 +327,12 @@ class BEBR(Quantizer):
             codes.append(np.packbits(positive, axis=1))
         return np.hstack(codes)
 
-    def _signs(self, codes: np.ndarray) -> np.ndarray:
-        return 2.0 * np.unpackbits(codes, axis=1).astype(np.float32) - 1.0
+    @property
+    def n_bits(self) -> int:
+        return self.bits * self.loops
 
-    def decode(self, codes: np.ndarray) -> np.ndarray:
-        return self._signs(codes) @ self.decoder_weight_.reshape(-1, self.dim) + self.decoder_bias_
-
-    def prepare_queries(self, Q: np.ndarray) -> np.ndarray:
-        return np.hstack([Q @ self.decoder_weight_.reshape(-1, self.dim).T, (Q @ self.decoder_bias_)[:, None]])
-
-    def block_scores(self, prepared: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        return prepared[:, :-1] @ self._signs(codes).T + prepared[:, -1:]
+    def _decoder(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.decoder_weight_.reshape(-1, self.dim), self.decoder_bias_
 
 
 class _BinarisingBlock:

@@ -17,7 +17,7 @@ from scipy.linalg import orthogonal_procrustes
 
 from embedlab.exceptions import ConfigurationError
 
-__all__ = ["QUANTIZER_TYPES", "FaissQuantizer", "Quantizer"]
+__all__ = ["QUANTIZER_TYPES", "FaissQuantizer", "Quantizer", "SignQuantizer"]
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,38 @@ class Int4(_ScalarQuantizer):
         return self._from_levels(levels[:, : self.dim])
 
 
-class Binary(Quantizer):
+class SignQuantizer(Quantizer):
+    """Codes of packed sign bits that decode linearly, ``x̂ = s D + c`` with ``s`` in {-1, +1}^n_bits.
+
+    Queries are scored asymmetrically at full precision: ``q . x̂ = (q D^T) . s + q . c``, one product of the
+    prepared queries with the unpacked signs per block.
+    """
+
+    @property
+    @abstractmethod
+    def n_bits(self) -> int:
+        """Sign bits per row."""
+
+    @abstractmethod
+    def _decoder(self) -> tuple[np.ndarray, np.ndarray]:
+        """``D`` of shape (n_bits, dim) and ``c`` of shape (dim,)."""
+
+    def _signs(self, codes: np.ndarray) -> np.ndarray:
+        return 2.0 * np.unpackbits(codes, axis=1, count=self.n_bits).astype(np.float32) - 1.0
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        matrix, offset = self._decoder()
+        return self._signs(codes) @ matrix + offset
+
+    def prepare_queries(self, Q: np.ndarray) -> np.ndarray:
+        matrix, offset = self._decoder()
+        return np.hstack([Q @ matrix.T, (Q @ offset)[:, None]])
+
+    def block_scores(self, prepared: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        return prepared[:, :-1] @ self._signs(codes).T + prepared[:, -1:]
+
+
+class Binary(SignQuantizer):
     """One bit per dimension: the sign of each (centred, optionally ITQ-rotated) coordinate.
 
     Modes: ``sign`` thresholds at 0; ``center`` at the training mean; ``itq`` centres, then rotates by the
@@ -243,21 +274,15 @@ class Binary(Quantizer):
             self.rotation_ = rotation.astype(np.float32)
         self.scale_ = np.abs(centred @ self.rotation_).mean(axis=0).astype(np.float32)
 
+    @property
+    def n_bits(self) -> int:
+        return self.dim
+
     def encode(self, X: np.ndarray) -> np.ndarray:
         return np.packbits((X - self.mean_) @ self.rotation_ > 0, axis=1)
 
-    def _signs(self, codes: np.ndarray) -> np.ndarray:
-        bits = np.unpackbits(codes, axis=1, count=self.dim).astype(np.float32)
-        return (2.0 * bits - 1.0) * self.scale_
-
-    def decode(self, codes: np.ndarray) -> np.ndarray:
-        return self._signs(codes) @ self.rotation_.T + self.mean_
-
-    def prepare_queries(self, Q: np.ndarray) -> np.ndarray:
-        return np.hstack([Q @ self.rotation_, (Q @ self.mean_)[:, None]])
-
-    def block_scores(self, prepared: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        return prepared[:, :-1] @ self._signs(codes).T + prepared[:, -1:]
+    def _decoder(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.scale_[:, None] * self.rotation_.T, self.mean_
 
 
 class FaissQuantizer(Quantizer):
