@@ -15,7 +15,7 @@ $(BIN)/python:
 
 $(VENV)/.installed-text: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH_SPEC)
-	$(BIN)/pip install --quiet -e ".[text]"
+	$(BIN)/pip install --quiet -e ".[text,viz]"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python

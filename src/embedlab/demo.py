@@ -1,4 +1,4 @@
-"""The demo job: embed the bundled WordNet corpus and summarise it (the report issue grows this into HTML)."""
+"""The demo job: embed the bundled WordNet corpus and write its HTML report (``embedlab demo``)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import numpy as np
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.datasets import wordnet_demo_path
 from embedlab.embed import embed_file
-from embedlab.io import Description, describe, load
+from embedlab.io import load
 from embedlab.neighbors import knn_graph
+from embedlab.report import build_report, write_html
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -31,31 +32,34 @@ class DemoResult:
     ----------
     embeddings : str
         The embeddings Parquet file.
-    description : Description
-        :func:`embedlab.describe` of it.
+    report : str
+        The HTML report; ``report_bytes`` its size.
+    report_bytes : int
+    n, dim : int
+        Rows and dimension of the embeddings.
     embed_seconds : float
         Time spent embedding (0 when the file was reused).
-    knn_method : str
-        Search method of the kNN graph; ``knn_recall`` its measured recall@10, ``knn_seconds`` its time.
-    knn_recall : float or None
-    knn_seconds : float
+    report_seconds : float
+        Time to measure and write the report.
+    recommendations : list of str
+        The report's recommendations.
     neighbours : dict
         For a few query words, the texts of their 5 nearest synsets.
     """
 
     embeddings: str
-    description: Description
+    report: str
+    report_bytes: int
+    n: int
+    dim: int
     embed_seconds: float
-    knn_method: str
-    knn_recall: float | None
-    knn_seconds: float
+    report_seconds: float
+    recommendations: list[str]
     neighbours: dict
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary."""
-        document = asdict(self)
-        document["description"] = self.description.to_dict()
-        return document
+        return asdict(self)
 
 
 def run_demo(
@@ -64,21 +68,22 @@ def run_demo(
     seed: int = 0,
     progress: ProgressReporter = NULL_PROGRESS,
 ) -> DemoResult:
-    """Embed the bundled WordNet corpus (once; later runs reuse it), build its kNN graph and summarise it.
+    """Embed the bundled WordNet corpus (once; later runs reuse it) and write its HTML report.
 
     Parameters
     ----------
     out_dir : path-like, default="embedlab-demo"
-        Where the embeddings are written.
+        Where the embeddings and ``report.html`` are written.
     seed : int, default=0
-        Seed of the kNN recall sample.
+        Seed of every sampled step of the report.
     progress : ProgressReporter, optional
 
     Returns
     -------
     DemoResult
     """
-    output = Path(out_dir) / "wordnet_demo.parquet"
+    out = Path(out_dir)
+    output = out / "wordnet_demo.parquet"
     started = time.perf_counter()
     if output.exists():
         logger.info("reusing %s", output)
@@ -86,11 +91,18 @@ def run_demo(
     else:
         embed_file(wordnet_demo_path(), output, progress=progress)
         embed_seconds = time.perf_counter() - started
-    description = describe(output, progress=progress)
     emb = load(output)
     started = time.perf_counter()
-    graph = knn_graph(emb, k=10, random_state=seed, progress=progress)
-    knn_seconds = time.perf_counter() - started
+    report = build_report(
+        emb,
+        name=f"WordNet demo: {len(emb):,} synset definitions ({emb.model or 'embeddings'})",
+        labels="label",
+        random_state=seed,
+        progress=progress,
+    )
+    path = write_html(report, out / "report.html")
+    report_seconds = time.perf_counter() - started
+    graph = knn_graph(emb, k=10, random_state=seed)  # the report's inspect built it: read from the set's cache
     texts = emb.column("text")
     heads = np.array([t.split(":", 1)[0] for t in texts])
     neighbours = {}
@@ -101,10 +113,12 @@ def run_demo(
             neighbours[str(texts[row])] = [str(texts[j]) for j in graph.indices[row, :5]]
     return DemoResult(
         embeddings=str(output),
-        description=description,
+        report=str(path),
+        report_bytes=path.stat().st_size,
+        n=len(emb),
+        dim=emb.dim,
         embed_seconds=round(embed_seconds, 2),
-        knn_method=graph.method,
-        knn_recall=graph.recall,
-        knn_seconds=round(knn_seconds, 2),
+        report_seconds=round(report_seconds, 2),
+        recommendations=report.recommendations,
         neighbours=neighbours,
     )

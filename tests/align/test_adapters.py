@@ -8,6 +8,7 @@ import scipy.linalg
 
 from embedlab.align import (
     ADAPTER_TYPES,
+    IdentityAdapter,
     LowRankAdapter,
     MLPAdapter,
     ProcrustesAdapter,
@@ -118,7 +119,8 @@ def test_mlp_without_torch_names_the_extra(rng, monkeypatch):
 def test_serialisation_round_trip_gives_identical_transforms(rng, tmp_path, method, request):
     if method == "mlp":
         request.getfixturevalue("one_torch_thread")
-    X, Y = rng.normal(size=(200, 32)), rng.normal(size=(200, 48))
+    d_out = 32 if method == "identity" else 48
+    X, Y = rng.normal(size=(200, 32)), rng.normal(size=(200, d_out))
     params = {"rank": 8} if method == "low-rank" else _fast(method)
     adapter = ADAPTER_TYPES[method](**params).fit(X, Y)
     path = adapter.save(tmp_path / "adapter.json")
@@ -126,7 +128,14 @@ def test_serialisation_round_trip_gives_identical_transforms(rng, tmp_path, meth
     assert type(loaded) is type(adapter)
     assert loaded.get_params() == {**adapter.get_params(), **({"random_state": None} if method == "mlp" else {})}
     np.testing.assert_array_equal(loaded.transform(X), adapter.transform(X))
-    assert adapter_from_dict(json.loads(json.dumps(adapter.to_dict()))).n_features_out_ == 48
+    assert adapter_from_dict(json.loads(json.dumps(adapter.to_dict()))).n_features_out_ == d_out
+
+
+def test_identity_maps_rows_unchanged_and_needs_equal_dimensions(rng):
+    X = rng.normal(size=(20, 6)).astype(np.float32)
+    np.testing.assert_array_equal(IdentityAdapter().fit(X, 3 * X).transform(X), X)
+    with pytest.raises(EmbeddingDataError, match="equal dimension, got 6 and 4"):
+        IdentityAdapter().fit(X, X[:, :4])
 
 
 def test_transform_rejects_a_wrong_dimension_naming_the_input(rng):

@@ -65,6 +65,24 @@ def test_cv_picks_the_mlp_on_a_nonlinear_map(rng, one_torch_thread):
     assert mlp_score > max(row.score for row in result.cv_table if row.method == "ridge")
 
 
+def test_cv_keeps_the_identity_when_new_barely_moved_from_old(rng):
+    """A lightly perturbed NEW (a fine-tune): no fitted map retrieves better than using NEW as it is, and the
+    simplest candidate within the tie tolerance, the identity, is kept."""
+    old = _corpus(rng, 1000, 32)
+    new = (old + 0.01 * rng.normal(size=old.shape)).astype(np.float32)
+    result = fit_adapter(old, new, methods=("identity", *LINEAR), k=10, random_state=0)
+    assert result.method == "identity"
+    assert result.evaluation.fraction_recovered > 0.97
+
+
+def test_identity_is_left_out_by_default_between_unequal_dimensions_and_refused_when_asked(rng, one_torch_thread):
+    new = _corpus(rng, 300, 16)
+    old = new[:, :12]
+    assert "identity" not in {row.method for row in fit_adapter(old, new, methods=None, k=5).cv_table}
+    with pytest.raises(ConfigurationError, match="identity adapter needs OLD and NEW of equal dimension, got 12"):
+        fit_adapter(old, new, methods=("identity", "ridge"), k=5)
+
+
 @pytest.mark.parametrize("direction", ["new-to-old", "old-to-new"])
 def test_different_dimensions_work_in_both_directions(rng, direction):
     new = _corpus(rng, 500, 48)

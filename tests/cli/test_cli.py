@@ -21,7 +21,7 @@ def _run(*args):
 def test_help_lists_commands():
     result = _run("--help")
     assert result.exit_code == 0
-    for command in ("info", "embed", "demo"):
+    for command in ("info", "embed", "report", "demo"):
         assert command in result.stdout
 
 
@@ -78,7 +78,7 @@ def test_embed_rejects_unknown_policy(tmp_path):
     assert result.exit_code == 2 and "fail" in result.output
 
 
-def test_demo_on_a_small_corpus(tmp_path, hash_encoder, monkeypatch):
+def test_demo_on_a_small_corpus_writes_the_report(tmp_path, hash_encoder, monkeypatch):
     corpus = tmp_path / "corpus.jsonl"
     words = ["happiness", "doctor", "cat", "wolf", "red", "blue", "tree", "car", "house", "sea", "sky", "book"]
     corpus.write_text(
@@ -88,11 +88,38 @@ def test_demo_on_a_small_corpus(tmp_path, hash_encoder, monkeypatch):
     result = _run("demo", "--out", tmp_path / "demo", "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert document["description"]["n"] == 12 and document["knn_method"] == "exact"
+    assert document["n"] == 12 and document["report"] == str(tmp_path / "demo" / "report.html")
+    assert (tmp_path / "demo" / "report.html").stat().st_size == document["report_bytes"] > 10_000
     assert set(document["neighbours"]) == {"happiness: a word", "doctor: a word", "wolf: a word"}
     assert all(len(v) == 5 for v in document["neighbours"].values())
+    assert any("duplicate" in line for line in document["recommendations"])
     again = _run("demo", "--out", tmp_path / "demo")
-    assert again.exit_code == 0 and "reused" in again.stdout
+    assert again.exit_code == 0 and "reused" in again.stdout and "report.html" in again.stdout
+
+
+def test_report_writes_one_html_file_and_prints_json(tmp_path, labelled_set):
+    path = labelled_set.to_parquet(tmp_path / "set.parquet")
+    out = tmp_path / "r" / "report.html"
+    result = _run("report", path, "-o", out, "--labels", "label", "--no-compression", "--max-points", 100, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["output"] == str(out) and document["bytes"] == out.stat().st_size
+    assert document["n"] == 300 and document["map"] == {
+        "method": "umap",
+        "n_points": 100,
+        "n_total": 300,
+        "sampled": True,
+        "note": "UMAP (15 neighbours, cosine) of a uniform random sample of 100 of 300 rows (seed 0)",
+    }
+    assert document["compression"] is None and "skip" in document["compression_note"]
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_report_names_a_missing_column_and_writes_nothing(tmp_path, labelled_set):
+    path = labelled_set.to_parquet(tmp_path / "set.parquet")
+    result = _run("report", path, "-o", tmp_path / "report.html", "--labels", "colour")
+    assert result.exit_code == 2 and "has no column 'colour'" in result.output
+    assert not (tmp_path / "report.html").exists()
 
 
 def test_knn_writes_graph_and_reports(tmp_path, vectors):

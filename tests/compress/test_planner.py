@@ -89,3 +89,17 @@ def test_default_codecs_fit_the_dimension():
     odd = default_codecs(30)
     assert all(30 % int(s.split(":")[1]) == 0 for s in odd if s.startswith(("pq:", "opq:", "pqfs:")))
     assert "pqfs:15" in odd and not any(s.startswith("pq:") for s in odd)
+
+
+def test_faiss_anchors_are_measured_on_the_same_queries_and_kept_off_the_frontier(rows):
+    plan = plan_compression(
+        rows, k=5, n_queries=100, codecs=["int8"], rescore_max=0, anchors=["Flat", "SQ8", "PQ4", "NoSuchIndex"]
+    )
+    anchors = {point.codec: point for point in plan.anchors}
+    assert set(anchors) == {"faiss:Flat", "faiss:SQ8", "faiss:PQ4"}
+    assert anchors["faiss:Flat"].recall_at_k == 1.0 and anchors["faiss:Flat"].bytes_per_vector == 4 * 32
+    assert anchors["faiss:SQ8"].bytes_per_vector == 32 and anchors["faiss:SQ8"].recall_at_k > 0.9
+    assert anchors["faiss:PQ4"].bytes_per_vector == 4 and anchors["faiss:PQ4"].recall_at_k < 0.9
+    assert "faiss:NoSuchIndex" in plan.failures
+    assert all(not point.codec.startswith("faiss:") for point in plan.frontier)
+    assert [a["codec"] for a in plan.to_dict()["anchors"]] == ["faiss:Flat", "faiss:SQ8", "faiss:PQ4"]

@@ -1,6 +1,6 @@
 """Align: map one embedding model's space onto another's, so a model upgrade need not re-embed the corpus.
 
-This sub-package owns the adapters (Procrustes, ridge, low-rank, residual MLP) between an OLD and a NEW
+This sub-package owns the adapters (identity, Procrustes, ridge, low-rank, residual MLP) between an OLD and a NEW
 model's embeddings of the same items, their JSON serialisation, the choice of adapter by cross-validation
 (:func:`fit_adapter`), and the retrieval evaluation of what an adapter recovers of full re-embedding, with the
 backward-compatibility criteria of BCT (:func:`evaluate_alignment`).
@@ -9,6 +9,7 @@ backward-compatibility criteria of BCT (:func:`evaluate_alignment`).
 from embedlab.align._adapters import (
     ADAPTER_TYPES,
     Adapter,
+    IdentityAdapter,
     LowRankAdapter,
     MLPAdapter,
     ProcrustesAdapter,
@@ -33,6 +34,7 @@ __all__ = [
     "AlignmentEvaluation",
     "CVScore",
     "Direction",
+    "IdentityAdapter",
     "LowRankAdapter",
     "MLPAdapter",
     "ProcrustesAdapter",

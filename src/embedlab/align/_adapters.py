@@ -29,6 +29,7 @@ __all__ = [
     "ADAPTER_TYPES",
     "FORMAT_VERSION",
     "Adapter",
+    "IdentityAdapter",
     "LowRankAdapter",
     "MLPAdapter",
     "ProcrustesAdapter",
@@ -180,6 +181,39 @@ class Adapter(TransformerMixin, BaseEstimator, ABC):
     def save(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_dict` to ``path`` as JSON, atomically; :func:`load_adapter` reads it back."""
         return write_json(self.to_dict(), path)
+
+
+class IdentityAdapter(Adapter):
+    """No map at all: ``y = x``, for spaces of equal dimension.
+
+    The baseline every other adapter must beat. When NEW is a fine-tuned or lightly changed OLD (the same
+    coordinates, moved a little), using new queries on the old index unchanged can retrieve better than any
+    fitted map, and cross-validation should be able to say so.
+
+    Raises
+    ------
+    EmbeddingDataError
+        From :meth:`fit` when X and Y have different dimensions.
+
+    Examples
+    --------
+    >>> X = np.eye(3)
+    >>> IdentityAdapter().fit(X, 2 * X).transform(X).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+
+    name = "identity"
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
+        if X.shape[1] != Y.shape[1]:
+            raise EmbeddingDataError(
+                f"the identity adapter needs spaces of equal dimension, got {X.shape[1]} and {Y.shape[1]}."
+            )
+        self.weight_ = np.eye(X.shape[1], dtype=np.float32)
+        self.bias_ = np.zeros(X.shape[1], dtype=np.float32)
+
+    def _map(self, X: np.ndarray) -> np.ndarray:
+        return X
 
 
 class ProcrustesAdapter(Adapter):
@@ -454,7 +488,7 @@ class MLPAdapter(Adapter):
 
 #: Adapter classes by method name, in order of increasing flexibility.
 ADAPTER_TYPES: dict[str, type[Adapter]] = {
-    cls.name: cls for cls in (ProcrustesAdapter, LowRankAdapter, RidgeAdapter, MLPAdapter)
+    cls.name: cls for cls in (IdentityAdapter, ProcrustesAdapter, LowRankAdapter, RidgeAdapter, MLPAdapter)
 }
 
 

@@ -208,7 +208,9 @@ def default_methods() -> tuple[str, ...]:
 
 
 def _candidates(method: str, d_in: int, d_out: int, seed: int) -> list[dict[str, Any]]:
-    """The hyper-parameter grid of one method."""
+    """The hyper-parameter grid of one method (none for the identity between spaces of unequal dimension)."""
+    if method == "identity":
+        return [{}] if d_in == d_out else []
     if method == "procrustes":
         return [{"scale": False}, {"scale": True}]
     if method == "ridge":
@@ -268,8 +270,8 @@ def fit_adapter(
     or without scale) is scored by ``cv``-fold cross-validation on the sampled pairs by what the user gets:
     recall@k against full re-embedding within the held-out fold (up to 1,000 of its rows as queries, all of
     them as the index), exactly as :func:`evaluate_alignment` measures it. The simplest method within 0.002
-    of the best recall wins (Procrustes, low-rank, ridge, MLP, in that order) and is refitted on all sampled
-    pairs.
+    of the best recall wins (identity, Procrustes, low-rank, ridge, MLP, in that order) and is refitted on all
+    sampled pairs. The identity (no map) is a candidate when the two spaces have the same dimension.
 
     Parameters
     ----------
@@ -279,7 +281,8 @@ def fit_adapter(
         ``"new-to-old"`` maps new queries into the old index (keep the index); ``"old-to-new"`` maps old
         corpus rows into the new space (migrate gradually).
     methods : sequence of str, optional
-        Among ``"procrustes"``, ``"low-rank"``, ``"ridge"``, ``"mlp"``; default :func:`default_methods`.
+        Among ``"identity"``, ``"procrustes"``, ``"low-rank"``, ``"ridge"``, ``"mlp"``; default
+        :func:`default_methods` (the identity only when the dimensions match).
     max_pairs : int, default=10000
         Most pairs used for selection and fitting.
     cv : int, default=3
@@ -303,7 +306,8 @@ def fit_adapter(
         When the sets share no id or too few (at least ``max(10, 2 cv)`` pairs are needed), or hold invalid
         rows.
     ConfigurationError
-        On an unknown direction or method, or ``cv``, ``max_pairs`` or ``k`` out of range.
+        On an unknown direction or method, ``"identity"`` asked for between spaces of unequal dimension, or
+        ``cv``, ``max_pairs`` or ``k`` out of range.
     MissingDependencyError
         When ``"mlp"`` is asked for without torch installed.
 
@@ -346,6 +350,11 @@ def fit_adapter(
 
     folds = list(KFold(cv, shuffle=True, random_state=rng.randint(np.iinfo(np.int32).max)).split(X))
     seed = int(rng.randint(np.iinfo(np.int32).max))
+    if methods is not None and "identity" in chosen_methods and X.shape[1] != Y.shape[1]:
+        raise ConfigurationError(
+            f"the identity adapter needs OLD and NEW of equal dimension, got {pairs.first.shape[1]} and "
+            f"{pairs.second.shape[1]}; leave it out of methods."
+        )
     grid = [(m, p) for m in chosen_methods for p in _candidates(m, X.shape[1], Y.shape[1], seed)]
     table = []
     with progress.task("Cross-validating adapters", len(grid)) as advance:

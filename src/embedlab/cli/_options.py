@@ -33,3 +33,6 @@ def on_invalid_policy(value: str) -> OnInvalid:
     if value not in ("fail", "drop"):
         raise typer.BadParameter(f"must be 'fail' or 'drop', not {value!r}.", param_hint="--on-invalid")
     return "raise" if value == "fail" else "drop"
+
+
+OpenOpt = Annotated[bool, typer.Option("--open", help="Open the report in the default web browser when written.")]

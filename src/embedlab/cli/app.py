@@ -14,6 +14,7 @@ from embedlab.cli.embed import embed
 from embedlab.cli.info import info
 from embedlab.cli.inspect import inspect
 from embedlab.cli.knn import knn
+from embedlab.cli.report import report
 
 app = typer.Typer(
     name="embedlab",
@@ -31,6 +32,7 @@ app.add_typer(compress_app)
 app.command()(search)
 app.command()(compare)
 app.add_typer(align_app)
+app.command()(report)
 app.command()(demo)
 
 

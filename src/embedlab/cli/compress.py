@@ -60,6 +60,10 @@ def plan(
     codecs: Annotated[
         str | None, typer.Option(help="Comma-separated codec specs to sweep instead of the default grid.")
     ] = None,
+    anchors: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated faiss index_factory strings measured beside, e.g. 'SQ8,PQ48,LSH'."),
+    ] = None,
     n_queries: Annotated[int, typer.Option(help="Queries evaluated (held out, or drawn from --queries).")] = 1000,
     metric: MetricOpt = "cosine",
     column: ColumnOpt = None,
@@ -85,7 +89,8 @@ def plan(
         budget_bytes=budget_bytes,
         target_recall=target_recall,
         rescore_max=rescore_max,
-        codecs=None if codecs is None else [spec.strip() for spec in codecs.split(",") if spec.strip()],
+        codecs=None if codecs is None else _comma_list(codecs),
+        anchors=() if anchors is None else _comma_list(anchors),
         n_queries=n_queries,
         metric=metric,
         random_state=seed,
@@ -95,6 +100,10 @@ def plan(
         emit_json(result.to_dict())
         return
     _render_plan(result, str(data))
+
+
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _render_plan(result: CompressionPlan, name: str) -> None:
@@ -117,6 +126,15 @@ def _render_plan(result: CompressionPlan, name: str) -> None:
             f"{point.encode_s:.1f}",
         )
     console.print(table)
+    if result.anchors:
+        anchors = Table(title="Anchors (faiss, codes alone, same queries)", title_justify="left")
+        for header in ("index", "bytes/vector", f"recall@{result.k}", "ms/query"):
+            anchors.add_column(header, justify="left" if header == "index" else "right")
+        for point in result.anchors:
+            anchors.add_row(
+                point.codec, str(point.bytes_per_vector), f"{point.recall_at_k:.4f}", f"{point.query_ms:.2f}"
+            )
+        console.print(anchors)
     for spec, reason in result.failures.items():
         console.print(f"[yellow]skipped {spec}[/]: {reason}")
     if result.recommended is not None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import faiss
 import numpy as np
 
 from embedlab._json import json_safe
@@ -78,8 +79,10 @@ class CompressionPlan:
     """The measured points, their Pareto frontiers (fewest bytes for each recall, codes alone and with
     rescoring), and the recommendation.
 
-    ``recommended`` is the point that meets the constraint at the fewest bytes (``target_recall``), or with
-    the highest recall (``budget_bytes``), or None without a constraint. ``failures`` maps codec specs that
+    ``anchors`` are reference configurations of faiss measured on the same split (codes alone, never on a
+    frontier and never recommended), for comparison. ``recommended`` is the point that meets the constraint
+    at the fewest bytes (``target_recall``), or with the highest recall (``budget_bytes``), or None without a
+    constraint. ``failures`` maps codec specs that
     could not be fitted on this data to the reason. ``evaluation_rows`` are the positions of the evaluation
     queries (in the given queries, or in the data when held out) and ``held_out_rows`` every row of the data
     kept out of the searched corpus, so that others can be measured on exactly the same split.
@@ -98,6 +101,7 @@ class CompressionPlan:
     failures: dict[str, str] = field(default_factory=dict)
     evaluation_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64), repr=False)
     held_out_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64), repr=False)
+    anchors: list[PlanPoint] = field(default_factory=list)
 
     @property
     def frontier(self) -> list[PlanPoint]:
@@ -120,6 +124,7 @@ class CompressionPlan:
                 "recommended": None if self.recommended is None else self.recommended.to_dict(),
                 "frontier": [point.to_dict() for point in self.frontier],
                 "points": [point.to_dict() for point in self.points],
+                "anchors": [point.to_dict() for point in self.anchors],
                 "failures": self.failures,
                 "seconds": self.seconds,
             }
@@ -207,6 +212,7 @@ def plan_compression(
     target_recall: float | None = None,
     rescore_max: int = 10,
     codecs: Sequence[str] | None = None,
+    anchors: Sequence[str] = (),
     n_queries: int = 1000,
     metric: CompressMetric = "cosine",
     random_state: int | None = 0,
@@ -230,6 +236,9 @@ def plan_compression(
         Largest rescoring multiplier M tried (shortlists of M x k); 0 measures codes alone.
     codecs : sequence of str, optional
         Codec specs to sweep (without ``rescore``); :func:`default_codecs` by default.
+    anchors : sequence of str, default=()
+        faiss ``index_factory`` strings (``"SQ8"``, ``"PQ48"``, ``"LSH"``...) measured on the same corpus and
+        queries, codes alone, as reference points (:attr:`CompressionPlan.anchors`).
     n_queries : int, default=1000
     metric : {"cosine", "ip"}, default="cosine"
     random_state : int or None, default=0
@@ -286,6 +295,12 @@ def plan_compression(
             advance(1)
     if not points:
         raise ConfigurationError(f"No codec could be fitted on this data: {failures}")
+    anchor_points = []
+    for factory in anchors:
+        try:
+            anchor_points.append(_measure_faiss(factory, corpus, evaluate, true_scores, k))
+        except RuntimeError as error:  # faiss reports a bad factory string or an untrainable index this way
+            failures[f"faiss:{factory}"] = str(error).strip().splitlines()[-1]
     points = _mark_frontier(points)
     recommended = _recommend(points, budget_bytes, target_recall)
     return CompressionPlan(
@@ -302,7 +317,26 @@ def plan_compression(
         failures=failures,
         evaluation_rows=evaluation_rows,
         held_out_rows=held_out_rows,
+        anchors=anchor_points,
     )
+
+
+def _measure_faiss(
+    factory: str, corpus: np.ndarray, evaluate: np.ndarray, true_scores: np.ndarray, k: int
+) -> PlanPoint:
+    """The codes-alone point of one faiss ``index_factory`` string under inner product, named ``faiss:<factory>``."""
+    started = time.perf_counter()
+    index = faiss.index_factory(corpus.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    index.train(corpus)
+    index.add(corpus)
+    encode_s = time.perf_counter() - started
+    started = time.perf_counter()
+    _, top = index.search(evaluate, k)
+    query_ms = 1000 * (time.perf_counter() - started) / evaluate.shape[0]
+    scores = exact_scores(evaluate, corpus, np.maximum(top, 0))
+    scores[top < 0] = -np.inf  # faiss pads with -1 when it finds fewer than k rows
+    recall = recall_at_k(-scores, -true_scores)
+    return PlanPoint(f"faiss:{factory}", int(index.sa_code_size()), recall, None, query_ms, encode_s)
 
 
 def _measure(

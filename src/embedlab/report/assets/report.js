@@ -1,0 +1,483 @@
+/* embedlab report: draws every section from the JSON data embedded in the page. No dependencies. */
+(function () {
+  "use strict";
+
+  var DATA = JSON.parse(document.getElementById("embedlab-data").textContent);
+  var SVG = "http://www.w3.org/2000/svg";
+  var PALETTE = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+    "#bab0ac", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf"
+  ];
+
+  // ---------- small helpers ----------
+  function el(tag, attrs) {
+    var node = document.createElement(tag);
+    var key;
+    for (key in attrs || {}) {
+      if (key === "text") { node.textContent = attrs[key]; } else if (key === "html") { node.innerHTML = attrs[key]; } else { node.setAttribute(key, attrs[key]); }
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var child = arguments[i];
+      if (child === null || child === undefined) { continue; }
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+    return node;
+  }
+  function svgEl(tag, attrs) {
+    var node = document.createElementNS(SVG, tag);
+    for (var key in attrs || {}) { node.setAttribute(key, attrs[key]); }
+    return node;
+  }
+  function fmt(value, digits) {
+    if (value === null || value === undefined || (typeof value === "number" && !isFinite(value))) { return "n/a"; }
+    if (typeof value !== "number") { return String(value); }
+    if (digits === undefined) { digits = Math.abs(value) >= 100 ? 0 : 2; }
+    return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  }
+  function int(value) { return value === null || value === undefined ? "n/a" : value.toLocaleString("en-US"); }
+  function colour(index) {
+    if (index < 0) { return "#c7cbd3"; }
+    if (index < PALETTE.length) { return PALETTE[index]; }
+    return "hsl(" + ((index * 137.508) % 360).toFixed(1) + ",55%,52%)";
+  }
+  function how(text) { return el("p", { "class": "how", text: text }); }
+  function table(headers, rows, numeric) {
+    var head = el("tr");
+    headers.forEach(function (h, i) { head.appendChild(el("th", { "class": numeric && numeric[i] ? "num" : "", text: h })); });
+    var body = el("tbody");
+    rows.forEach(function (row) {
+      var tr = el("tr");
+      row.forEach(function (cell, i) {
+        var td = el("td", { "class": numeric && numeric[i] ? "num" : "" });
+        if (cell instanceof Node) { td.appendChild(cell); } else { td.textContent = cell; }
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    return el("table", {}, el("thead", {}, head), body);
+  }
+  function card(value, label) {
+    return el("div", { "class": "card" }, el("div", { "class": "value", text: value }), el("div", { "class": "label", text: label }));
+  }
+  function textOf(id) {
+    var entry = DATA.texts[String(id)];
+    return entry && entry.text ? entry.text : "";
+  }
+
+  // ---------- charts (SVG) ----------
+  function ticks(lo, hi, log) {
+    var out = [];
+    if (log) {
+      var steps = Math.log10(hi / lo) > 2.5 ? [1] : [1, 2, 5];
+      for (var p = Math.floor(Math.log10(lo)); p <= Math.ceil(Math.log10(hi)); p++) {
+        steps.forEach(function (m) { var v = m * Math.pow(10, p); if (v >= lo * 0.999 && v <= hi * 1.001) { out.push(v); } });
+      }
+      return out;
+    }
+    var span = hi - lo || 1;
+    var step = Math.pow(10, Math.floor(Math.log10(span / 5)));
+    if (span / step > 10) { step *= 2; }
+    if (span / step > 10) { step *= 2.5; }
+    for (var t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) { out.push(Math.abs(t) < step * 1e-9 ? 0 : t); }
+    return out;
+  }
+  function tickLabel(v) {
+    if (v === 0) { return "0"; }
+    var a = Math.abs(v);
+    if (a >= 1e4 || a < 1e-3) { return v.toExponential(0); }
+    return String(Math.round(v * 1000) / 1000);
+  }
+  /* series: [{name, color, points: [[x, y, hoverText]], line, marker ("circle"|"square"|"diamond"), size}] */
+  function chart(spec) {
+    var W = 640, H = 340, M = { l: 58, r: 16, t: 14, b: 44 };
+    var xs = [], ys = [];
+    spec.series.forEach(function (s) { s.points.forEach(function (p) { xs.push(p[0]); ys.push(p[1]); }); });
+    (spec.bars || []).forEach(function (b) { xs.push(b[0], b[1]); ys.push(0, b[2]); });
+    var xlo = spec.xmin !== undefined ? spec.xmin : Math.min.apply(null, xs);
+    var xhi = spec.xmax !== undefined ? spec.xmax : Math.max.apply(null, xs);
+    var ylo = spec.ymin !== undefined ? spec.ymin : Math.min.apply(null, ys);
+    var yhi = spec.ymax !== undefined ? spec.ymax : Math.max.apply(null, ys);
+    if (spec.xLog) { xlo /= 1.25; xhi *= 1.25; } else if (xlo === xhi) { xlo -= 1; xhi += 1; }
+    if (spec.yLog) { ylo /= 1.25; yhi *= 1.25; } else { var pad = (yhi - ylo) * 0.06 || 0.5; if (spec.ymin === undefined) { ylo -= pad; } if (spec.ymax === undefined) { yhi += pad; } }
+    function sx(x) { return spec.xLog ? M.l + (Math.log(x) - Math.log(xlo)) / (Math.log(xhi) - Math.log(xlo)) * (W - M.l - M.r) : M.l + (x - xlo) / (xhi - xlo) * (W - M.l - M.r); }
+    function sy(y) { return spec.yLog ? H - M.b - (Math.log(y) - Math.log(ylo)) / (Math.log(yhi) - Math.log(ylo)) * (H - M.t - M.b) : H - M.b - (y - ylo) / (yhi - ylo) * (H - M.t - M.b); }
+    var svg = svgEl("svg", { viewBox: "0 0 " + W + " " + H, "class": "chart", role: "img", "aria-label": spec.title || "" });
+    var grid = svgEl("g", { "class": "grid" }), axis = svgEl("g", { "class": "axis" });
+    ticks(ylo, yhi, spec.yLog).forEach(function (t) {
+      grid.appendChild(svgEl("line", { x1: M.l, x2: W - M.r, y1: sy(t), y2: sy(t) }));
+      var label = svgEl("text", { x: M.l - 6, y: sy(t) + 4, "text-anchor": "end" }); label.textContent = tickLabel(t); axis.appendChild(label);
+    });
+    ticks(xlo, xhi, spec.xLog).forEach(function (t) {
+      grid.appendChild(svgEl("line", { x1: sx(t), x2: sx(t), y1: M.t, y2: H - M.b }));
+      var label = svgEl("text", { x: sx(t), y: H - M.b + 15, "text-anchor": "middle" }); label.textContent = tickLabel(t); axis.appendChild(label);
+    });
+    axis.appendChild(svgEl("line", { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b }));
+    axis.appendChild(svgEl("line", { x1: M.l, x2: M.l, y1: M.t, y2: H - M.b }));
+    var xl = svgEl("text", { x: (M.l + W - M.r) / 2, y: H - 8, "text-anchor": "middle" }); xl.textContent = spec.xLabel; axis.appendChild(xl);
+    var yl = svgEl("text", { x: 14, y: (M.t + H - M.b) / 2, "text-anchor": "middle", transform: "rotate(-90 14 " + (M.t + H - M.b) / 2 + ")" }); yl.textContent = spec.yLabel; axis.appendChild(yl);
+    svg.appendChild(grid); svg.appendChild(axis);
+    (spec.bars || []).forEach(function (b) {
+      var rect = svgEl("rect", { "class": "bar", x: sx(b[0]) + 0.5, y: sy(b[2]), width: Math.max(1, sx(b[1]) - sx(b[0]) - 1), height: Math.max(0, sy(0) - sy(b[2])) });
+      var title = svgEl("title"); title.textContent = b[3]; rect.appendChild(title); svg.appendChild(rect);
+    });
+    spec.series.forEach(function (s) {
+      if (s.line && s.points.length > 1) {
+        var d = s.points.map(function (p, i) { return (i ? "L" : "M") + sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1); }).join("");
+        svg.appendChild(svgEl("path", { d: d, fill: "none", stroke: s.color, "stroke-width": s.width || 2, "stroke-dasharray": s.dash || "" }));
+      }
+      if (s.marker === "none") { return; }
+      s.points.forEach(function (p) {
+        var r = s.size || 3.5, node;
+        if (s.marker === "square") { node = svgEl("rect", { x: sx(p[0]) - r, y: sy(p[1]) - r, width: 2 * r, height: 2 * r }); }
+        else if (s.marker === "diamond") { node = svgEl("path", { d: "M" + sx(p[0]) + "," + (sy(p[1]) - r * 1.3) + "l" + r * 1.3 + "," + r * 1.3 + "l" + -r * 1.3 + "," + r * 1.3 + "l" + -r * 1.3 + "," + -r * 1.3 + "z" }); }
+        else { node = svgEl("circle", { cx: sx(p[0]), cy: sy(p[1]), r: r }); }
+        node.setAttribute("fill", s.fill || s.color); node.setAttribute("stroke", s.color); node.setAttribute("stroke-width", 1.2);
+        if (p[2]) { var title = svgEl("title"); title.textContent = p[2]; node.appendChild(title); }
+        svg.appendChild(node);
+      });
+    });
+    var wrap = el("figure", { "class": "figure", "data-chart": spec.id || "" });
+    if (spec.title) { wrap.appendChild(el("h3", { text: spec.title })); }
+    wrap.appendChild(svg);
+    var named = spec.series.filter(function (s) { return s.name; });
+    if (named.length > 1) {
+      var legend = el("div", { "class": "legend" });
+      named.forEach(function (s) {
+        legend.appendChild(el("span", {}, el("span", { "class": "swatch", style: "background:" + (s.fill === "#fff" ? "#fff" : s.color) + ";border:1.5px solid " + s.color }), s.name));
+      });
+      wrap.appendChild(legend);
+    }
+    return wrap;
+  }
+
+  // ---------- sections ----------
+  function subtitle() {
+    var g = DATA.geometry;
+    document.getElementById("subtitle").textContent = int(DATA.n) + " vectors x " + DATA.dim + " dimensions, " + DATA.metric +
+      " metric" + (DATA.label_column ? ", labels from '" + DATA.label_column + "'" : "") + "; computed in " + fmt(DATA.seconds.total, 0) +
+      " s by embedlab " + DATA.embedlab + (g.sampled ? " (inspect on a sample of " + int(g.n) + ")" : "");
+  }
+
+  function summary() {
+    var section = document.getElementById("summary");
+    var g = DATA.geometry, c = DATA.clusters, d = g.duplicates;
+    var cards = el("div", { "class": "cards" });
+    cards.appendChild(card(int(DATA.n), "vectors of " + DATA.dim + " dimensions"));
+    cards.appendChild(card(fmt(g.intrinsic_dimension.twonn.value, 1), "intrinsic dimension (TwoNN)"));
+    cards.appendChild(card(String(c.k), "clusters (" + c.support.well_supported + " well supported)"));
+    cards.appendChild(card(int(d.exact_rows), "exact duplicate rows"));
+    cards.appendChild(card(int(d.near_pairs), "near-duplicate pairs (cos >= " + d.near_threshold + ")"));
+    cards.appendChild(card(int(g.outliers.count), "outliers"));
+    cards.appendChild(card(fmt(g.hubness.skewness, 2), "hubness (k-occurrence skewness)"));
+    var plan = DATA.compression;
+    if (plan) {
+      var hit = plan.points.filter(function (p) { return p.rescore === null && p.recall_at_k >= 0.99; })
+        .sort(function (a, b) { return a.bytes_per_vector - b.bytes_per_vector; })[0];
+      if (hit) { cards.appendChild(card(hit.bytes_per_vector + " B", "per vector at recall@" + plan.k + " >= 0.99 (" + hit.codec + ")")); }
+    }
+    section.appendChild(cards);
+    section.appendChild(el("h3", { text: "Recommendations" }));
+    var list = el("ul", { "class": "advice" });
+    DATA.recommendations.forEach(function (line) { list.appendChild(el("li", { text: line })); });
+    section.appendChild(list);
+    var steps = Object.keys(DATA.seconds).filter(function (k) { return k !== "total"; })
+      .map(function (k) { return k + " " + fmt(DATA.seconds[k], 1) + " s"; }).join(", ");
+    section.appendChild(how("Time per step: " + steps + "."));
+  }
+
+  function geometry() {
+    var section = document.getElementById("geometry");
+    var g = DATA.geometry, ids = g.intrinsic_dimension;
+    section.appendChild(how("inspect on " + (g.sampled ? "a seeded sample of " + int(g.n) + " of " + int(g.n_total) : "all " + int(g.n)) +
+      " rows; kNN graph k = " + g.k + " (" + g.knn_graph.method + ", " + g.metric + (g.knn_graph.recall !== null && g.knn_graph.method !== "exact" ? ", recall " + fmt(g.knn_graph.recall, 3) : "") + ")."));
+    section.appendChild(el("h3", { text: "Intrinsic dimension" }));
+    var names = [["twonn", "TwoNN (Facco et al. 2017)"], ["mle", "MLE (Levina & Bickel 2004)"], ["gride", "GRIDE (Denti et al. 2022)"],
+      ["pca90", "PCA, 90% variance"], ["pca95", "PCA, 95% variance"], ["pca99", "PCA, 99% variance"]];
+    section.appendChild(table(["estimator", "value", "95% interval", "points"], names.map(function (n) {
+      var e = ids[n[0]];
+      return [n[1], fmt(e.value, 1), e.ci_low === null ? "n/a" : fmt(e.ci_low, 1) + " - " + fmt(e.ci_high, 1), int(e.n)];
+    }), [false, true, true, true]));
+    section.appendChild(how("Nearest-neighbour estimators average over " + int(ids.n_queries) + " query points (" + int(ids.duplicates_excluded) +
+      " duplicate rows excluded), intervals from 200 bootstrap resamples; PCA counts on " + int(g.spectrum.n) + " sampled rows."));
+    var grid = el("div", { "class": "grid2" });
+    var ev = g.spectrum.eigenvalues, total = ev.reduce(function (a, b) { return a + b; }, 0);
+    var explained = ev.map(function (v, i) { return [i + 1, v / total, "component " + (i + 1) + ": " + fmt(100 * v / total, 2) + "% of the variance"]; })
+      .filter(function (p) { return p[1] > 0; });
+    var cumulative = g.spectrum.explained_variance.map(function (v, i) { return [i + 1, v, (i + 1) + " components: " + fmt(100 * v, 1) + "%"]; });
+    var spectrumFig = chart({ id: "spectrum", title: "Spectrum", xLabel: "principal component", yLabel: "share of variance", xLog: true, yLog: true,
+      series: [{ name: "per component", color: "#4e79a7", points: explained, line: true, marker: "none" }] });
+    spectrumFig.appendChild(how("Eigenvalues of the covariance of " + int(g.spectrum.n) + " sampled rows (log-log). Effective rank " + fmt(g.spectrum.effective_rank, 1) +
+      ", power-law slope " + fmt(g.spectrum.power_law_slope, 2) + "; 95% of the variance in " + fmt(ids.pca95.value, 0) + " components."));
+    grid.appendChild(spectrumFig);
+    var cumFig = chart({ id: "cumulative", title: "Cumulative explained variance", xLabel: "components", yLabel: "share of variance", ymin: 0, ymax: 1,
+      series: [{ name: "", color: "#59a14f", points: cumulative, line: true, marker: "none" }] });
+    cumFig.appendChild(how("Same sample; read off how many dimensions PCA must keep."));
+    grid.appendChild(cumFig);
+    if (g.lid) {
+      var h = g.lid.histogram, bars = h.counts.map(function (c, i) { return [h.edges[i], h.edges[i + 1], c, fmt(h.edges[i], 1) + " - " + fmt(h.edges[i + 1], 1) + ": " + int(c) + " points"]; });
+      var lidFig = chart({ id: "lid", title: "Local intrinsic dimension", xLabel: "local ID (MLE, k = " + g.lid.k + ")", yLabel: "points", ymin: 0, series: [], bars: bars });
+      lidFig.appendChild(how("Levina-Bickel MLE around each of " + int(g.lid.n) + " query points with k = " + g.lid.k + " neighbours; median " +
+        fmt(g.lid.median, 1) + " (IQR " + fmt(g.lid.q25, 1) + " - " + fmt(g.lid.q75, 1) + "). " + g.search_risk.note));
+      grid.appendChild(lidFig);
+    }
+    section.appendChild(grid);
+    var a = g.anisotropy, hub = g.hubness;
+    section.appendChild(el("h3", { text: "Anisotropy and hubness" }));
+    section.appendChild(table(["measure", "value", "reading"], [
+      ["mean cosine between random pairs", fmt(a.mean_cosine, 3), "0 for isotropic vectors; high values mean a shared direction dominates"],
+      ["variance of the first principal component", fmt(a.first_pc_variance, 3), "share of all variance"],
+      ["IsoScore (Rudman et al. 2022)", fmt(a.isoscore, 3), "1 = isotropic"],
+      ["spectral entropy", fmt(a.spectral_entropy, 3), "1 = variance spread evenly"],
+      ["alignment / uniformity (Wang & Isola 2020)", fmt(a.alignment, 3) + " / " + fmt(a.uniformity, 3), "neighbour closeness / spread over the sphere"],
+      ["k-occurrence skewness (k = " + hub.k + ")", fmt(hub.skewness, 2), "above 1: strong hubness (Radovanovic et al. 2010)"],
+      ["Robin Hood index", fmt(hub.robin_hood, 3), "0 = every point equally often a neighbour"],
+      ["hubs / anti-hubs", int(hub.hubs) + " / " + int(hub.antihubs), "points in many / no neighbour lists"]
+    ], [false, true, false]));
+    section.appendChild(how("Anisotropy on " + int(a.n) + " sampled rows; hubness over " + int(hub.n_points) + " points."));
+    if (hub.top_hubs.length) {
+      section.appendChild(el("h3", { text: "Strongest hubs" }));
+      section.appendChild(el("div", { "class": "scroll" }, table(["id", "in how many neighbour lists", "text"],
+        hub.top_hubs.map(function (h) { return [String(h.id), int(h.k_occurrence), textOf(h.id)]; }), [false, true, false])));
+    }
+    var d = g.duplicates;
+    section.appendChild(el("h3", { text: "Duplicates" }));
+    section.appendChild(how(int(d.exact_rows) + " exact duplicate rows in " + int(d.exact_groups) + " groups; " + int(d.near_pairs) +
+      " near-duplicate pairs with cosine >= " + d.near_threshold + " among the k = " + g.k + " nearest neighbours (" + int(d.near_pairs_not_exact) + " of them not exact)."));
+    var rows = [];
+    d.exact_examples.forEach(function (group) { rows.push(["exact", group.join(", "), "1", group.map(textOf).filter(Boolean).slice(0, 2).join(" | ")]); });
+    d.near_examples.forEach(function (p) { rows.push(["near", p.a + ", " + p.b, fmt(p.similarity, 4), [textOf(p.a), textOf(p.b)].filter(Boolean).join(" | ")]); });
+    if (rows.length) { section.appendChild(el("div", { "class": "scroll" }, table(["kind", "ids", "cosine", "texts"], rows, [false, false, true, false]))); }
+    var o = g.outliers;
+    section.appendChild(el("h3", { text: "Outliers" }));
+    section.appendChild(how("Rows whose mean distance to their k = " + o.k + " nearest neighbours has a robust z-score above " + o.threshold +
+      " (median score " + fmt(o.median_score, 3) + "): " + int(o.count) + " found."));
+    if (o.ids.length) {
+      section.appendChild(el("div", { "class": "scroll" }, table(["id", "kNN distance", "robust z", "text"],
+        o.ids.map(function (id, i) { return [String(id), fmt(o.scores[i], 3), fmt(o.z_scores[i], 1), textOf(id)]; }), [false, true, true, false])));
+    }
+    if (g.labels) {
+      var l = g.labels;
+      section.appendChild(el("h3", { text: "Label structure" }));
+      section.appendChild(table(["measure", "value"], [
+        ["labels", int(l.n_labels)], ["kNN accuracy (k = " + l.k + ")", fmt(l.knn_accuracy, 3)], ["silhouette of the labels", fmt(l.silhouette, 3)],
+        ["nearest class mean agreement", fmt(l.ncc_agreement, 3)], ["within / between class spread (NC1)", fmt(l.nc1, 2)]
+      ], [false, true]));
+      section.appendChild(how("Leave-one-out kNN vote over the shared graph; silhouette on " + int(l.sample_size) + " sampled rows."));
+    }
+  }
+
+  function clusters() {
+    var section = document.getElementById("clusters");
+    var c = DATA.clusters, sel = c.k_selection, sup = c.support;
+    section.appendChild(how(c.method + " with k = " + c.k + " on all " + int(c.n) + " rows (" + c.metric + "); k chosen by the " + sel.criterion +
+      " of k-means on a seeded sample of " + int(sel.sample_size) + " rows; support = mean silhouette of each cluster's members on " + int(sup.sample_size) +
+      " sampled rows (> 0: closer to their own cluster than to the next)."));
+    var scores = c.metrics.internal, ext = c.metrics.external;
+    var cards = el("div", { "class": "cards" });
+    cards.appendChild(card(String(c.k), "clusters"));
+    cards.appendChild(card(String(sup.well_supported), "well supported"));
+    cards.appendChild(card(fmt(scores.silhouette, 3), "silhouette (" + int(scores.n_sampled) + " rows)"));
+    if (ext) { cards.appendChild(card(fmt(ext.nmi, 3), "NMI with the labels")); cards.appendChild(card(fmt(ext.ari, 3), "ARI with the labels")); }
+    section.appendChild(cards);
+    var curve = sel.k_values.map(function (k, i) { return [k, sel.scores[i], "k = " + k + ": " + fmt(sel.scores[i], 4)]; });
+    var fig = chart({ id: "k-selection", title: "Choosing k", xLabel: "k", yLabel: sel.criterion, xLog: true,
+      series: [{ name: sel.criterion, color: "#4e79a7", points: curve, line: true },
+        { name: "chosen k = " + sel.best_k, color: "#e15759", points: curve.filter(function (p) { return p[0] === sel.best_k; }), size: 6 }] });
+    fig.appendChild(how("Each point: k-means with that k on the sample, scored by " + sel.criterion + "; the highest wins."));
+    section.appendChild(fig);
+    section.appendChild(el("h3", { text: "Clusters" }));
+    var rows = c.clusters.slice().sort(function (a, b) { return b.size - a.size; }).map(function (cl) {
+      var s = sup.silhouette[String(cl.cluster)];
+      var sw = el("span", {}, el("span", { "class": "swatch", style: "background:" + colour(cl.cluster) }), String(cl.cluster));
+      var support = el("span", { "class": "pill " + (s !== null && s > 0 ? "good" : "warn"), text: fmt(s, 3) });
+      var examples = cl.examples.slice(0, 3).map(function (e) { return e.text || String(e.id); }).join(" | ");
+      return [sw, int(cl.size), support, (cl.keywords || []).join(", "), examples];
+    });
+    section.appendChild(el("div", { "class": "scroll" }, table(["cluster", "size", "support", "keywords (c-TF-IDF)", "closest to the centre"], rows, [false, true, true, false, false])));
+  }
+
+  // ---------- interactive map ----------
+  function mapSection() {
+    var section = document.getElementById("map");
+    var P = DATA.points, n = P.x.length, m = DATA.map;
+    section.appendChild(how("Each point is a row placed by " + m.note + "." + (m.sampled ? " Beyond " + int(m.n_points) +
+      " points a uniform sample is drawn, so every region keeps its share of points." : "") + " Scroll to zoom, drag to pan, hover for a point's text."));
+    if (m.sampled) { section.appendChild(el("p", { "class": "note", text: "Showing a sample of " + int(m.n_points) + " of " + int(m.n_total) + " points." })); }
+    var search = el("input", { type: "search", id: "map-search", placeholder: "Search texts and ids...", "aria-label": "search points" });
+    var count = el("span", { id: "map-count", "class": "how" });
+    var colourBy = el("select", { id: "map-colour", "aria-label": "colour points by" }, el("option", { value: "cluster", text: "colour: cluster" }));
+    if (P.label) { colourBy.appendChild(el("option", { value: "label", text: "colour: label" })); }
+    var reset = el("button", { type: "button", id: "map-reset", text: "Reset view" });
+    section.appendChild(el("div", { "class": "map-tools" }, search, colourBy, reset, count));
+    var canvas = el("canvas", { id: "map-canvas", "data-points": String(n) });
+    var tip = el("div", { id: "map-tooltip" });
+    section.appendChild(el("div", { "class": "map-wrap" }, canvas, tip));
+    var legend = el("div", { "class": "legend", id: "map-legend" });
+    section.appendChild(legend);
+
+    var X = new Float32Array(P.x), Y = new Float32Array(P.y);
+    var view = { scale: 1, tx: 0, ty: 0 }, size = { w: 0, h: 0, dpr: 1 };
+    var matched = null, hovered = -1, mode = "cluster";
+    var state = { drawn: 0, hovered: -1, matches: 0 };
+
+    // uniform grid over the data square [0, 10000]^2 for hover lookups (coordinates arrive scaled to it)
+    var G = 128, cell = 10000 / G, buckets = new Array(G * G);
+    for (var i = 0; i < n; i++) {
+      var gx = Math.min(G - 1, Math.floor(X[i] / cell)), gy = Math.min(G - 1, Math.floor(Y[i] / cell)), b = gy * G + gx;
+      (buckets[b] || (buckets[b] = [])).push(i);
+    }
+    function groupOf(i) { return mode === "label" ? P.label[i] : P.cluster[i]; }
+    function fit() {
+      var rect = canvas.getBoundingClientRect();
+      size.dpr = window.devicePixelRatio || 1; size.w = rect.width; size.h = rect.height;
+      canvas.width = Math.round(rect.width * size.dpr); canvas.height = Math.round(rect.height * size.dpr);
+    }
+    var maxX = 1, maxY = 1;
+    for (var k = 0; k < n; k++) { if (X[k] > maxX) { maxX = X[k]; } if (Y[k] > maxY) { maxY = Y[k]; } }
+    function home() {
+      var s = Math.min(size.w * 0.96 / maxX, size.h * 0.94 / maxY);
+      view.scale = s; view.tx = (size.w - maxX * s) / 2; view.ty = (size.h - maxY * s) / 2;
+    }
+    function homeScale() { return Math.min(size.w * 0.96 / maxX, size.h * 0.94 / maxY); }
+    function toScreen(i) { return [X[i] * view.scale + view.tx, (maxY - Y[i]) * view.scale + view.ty]; }
+    function draw() {
+      var ctx = canvas.getContext("2d");
+      ctx.setTransform(size.dpr, 0, 0, size.dpr, 0, 0);
+      ctx.clearRect(0, 0, size.w, size.h);
+      var r = Math.max(1.2, Math.min(4, (n > 20000 ? 1.0 : 1.6) * Math.sqrt(view.scale / homeScale()))), drawn = 0;
+      var byGroup = {};
+      for (var i = 0; i < n; i++) { var g = matched && !matched[i] ? -1 : groupOf(i); (byGroup[g] || (byGroup[g] = [])).push(i); }
+      Object.keys(byGroup).sort(function (a, b) { return a - b; }).forEach(function (g) {
+        ctx.fillStyle = colour(+g);
+        ctx.globalAlpha = matched ? (+g < 0 ? 0.35 : 1) : 0.75;
+        byGroup[g].forEach(function (i) { var p = toScreen(i); ctx.fillRect(p[0] - r, p[1] - r, 2 * r, 2 * r); drawn++; });
+      });
+      ctx.globalAlpha = 1;
+      if (matched) {
+        ctx.strokeStyle = "#1d2330"; ctx.lineWidth = 1.2;
+        for (var j = 0; j < n; j++) { if (matched[j]) { var q = toScreen(j); ctx.strokeRect(q[0] - r - 1.5, q[1] - r - 1.5, 2 * r + 3, 2 * r + 3); } }
+      }
+      if (hovered >= 0) { var h = toScreen(hovered); ctx.strokeStyle = "#000"; ctx.lineWidth = 2; ctx.beginPath(); ctx.arc(h[0], h[1], r + 4, 0, 2 * Math.PI); ctx.stroke(); }
+      state.drawn = drawn;
+      canvas.setAttribute("data-drawn", String(drawn));
+    }
+    function nearest(clientX, clientY) {
+      var rect = canvas.getBoundingClientRect(), mx = clientX - rect.left, my = clientY - rect.top;
+      var dx = (mx - view.tx) / view.scale, dy = maxY - (my - view.ty) / view.scale, reach = 8 / view.scale;
+      var best = -1, bestD = 64;
+      var x0 = Math.max(0, Math.floor((dx - reach) / cell)), x1 = Math.min(G - 1, Math.floor((dx + reach) / cell));
+      var y0 = Math.max(0, Math.floor((dy - reach) / cell)), y1 = Math.min(G - 1, Math.floor((dy + reach) / cell));
+      for (var cy = y0; cy <= y1; cy++) {
+        for (var cx = x0; cx <= x1; cx++) {
+          (buckets[cy * G + cx] || []).forEach(function (i) {
+            var p = toScreen(i), d2 = (p[0] - mx) * (p[0] - mx) + (p[1] - my) * (p[1] - my);
+            if (d2 < bestD) { bestD = d2; best = i; }
+          });
+        }
+      }
+      return best;
+    }
+    function showTip(i, clientX, clientY) {
+      hovered = i; state.hovered = i;
+      if (i < 0) { tip.style.display = "none"; draw(); return; }
+      tip.innerHTML = "";
+      tip.appendChild(el("div", { "class": "tid", text: P.id[i] + " - cluster " + P.cluster[i] + (P.label ? " - " + P.label_names[P.label[i]] : "") }));
+      tip.appendChild(el("div", { "class": "ttext", text: P.text ? P.text[i] : P.id[i] }));
+      var rect = canvas.getBoundingClientRect(), x = clientX - rect.left + 14, y = clientY - rect.top + 14;
+      tip.style.display = "block";
+      tip.style.left = Math.min(x, rect.width - 390) + "px"; tip.style.top = Math.min(y, rect.height - 80) + "px";
+      draw();
+    }
+    function runSearch() {
+      var q = search.value.trim().toLowerCase();
+      if (!q) { matched = null; state.matches = 0; count.textContent = ""; draw(); return; }
+      matched = new Uint8Array(n); var found = 0;
+      for (var i = 0; i < n; i++) {
+        if ((P.text && P.text[i].toLowerCase().indexOf(q) >= 0) || P.id[i].toLowerCase().indexOf(q) >= 0) { matched[i] = 1; found++; }
+      }
+      state.matches = found;
+      count.textContent = int(found) + " of " + int(n) + " points match";
+      draw();
+    }
+    function drawLegend() {
+      legend.innerHTML = "";
+      var sizes = {};
+      for (var i = 0; i < n; i++) { var g = groupOf(i); sizes[g] = (sizes[g] || 0) + 1; }
+      var names = {};
+      if (mode === "cluster") { DATA.clusters.clusters.forEach(function (c) { names[c.cluster] = (c.keywords || []).slice(0, 3).join(", "); }); }
+      Object.keys(sizes).sort(function (a, b) { return sizes[b] - sizes[a]; }).forEach(function (g) {
+        var name = mode === "label" ? P.label_names[+g] : (+g < 0 ? "noise" : g + (names[g] ? ": " + names[g] : ""));
+        legend.appendChild(el("span", {}, el("span", { "class": "swatch", style: "background:" + colour(+g) }), name + " (" + int(sizes[g]) + ")"));
+      });
+    }
+
+    var drag = null;
+    canvas.addEventListener("wheel", function (e) {
+      e.preventDefault();
+      var rect = canvas.getBoundingClientRect(), mx = e.clientX - rect.left, my = e.clientY - rect.top, f = Math.exp(-e.deltaY * 0.0015);
+      view.tx = mx - (mx - view.tx) * f; view.ty = my - (my - view.ty) * f; view.scale *= f; draw();
+    }, { passive: false });
+    canvas.addEventListener("pointerdown", function (e) { drag = { x: e.clientX, y: e.clientY, tx: view.tx, ty: view.ty }; canvas.classList.add("dragging"); });
+    window.addEventListener("pointerup", function () { drag = null; canvas.classList.remove("dragging"); });
+    canvas.addEventListener("pointermove", function (e) {
+      if (drag) { view.tx = drag.tx + e.clientX - drag.x; view.ty = drag.ty + e.clientY - drag.y; draw(); return; }
+      showTip(nearest(e.clientX, e.clientY), e.clientX, e.clientY);
+    });
+    canvas.addEventListener("pointerleave", function () { showTip(-1, 0, 0); });
+    var pending = null;
+    search.addEventListener("input", function () { clearTimeout(pending); pending = setTimeout(runSearch, 120); });
+    colourBy.addEventListener("change", function () { mode = colourBy.value; drawLegend(); draw(); });
+    reset.addEventListener("click", function () { home(); draw(); });
+    window.addEventListener("resize", function () { fit(); home(); draw(); });
+    fit(); home(); drawLegend(); draw();
+
+    state.n = n;
+    state.clientPoint = function (i) { var rect = canvas.getBoundingClientRect(), p = toScreen(i); return [rect.left + p[0], rect.top + p[1]]; };
+    state.search = function (q) { search.value = q; runSearch(); return state.matches; };
+    return state;
+  }
+
+  function compression() {
+    var section = document.getElementById("compression");
+    var plan = DATA.compression;
+    if (!plan) { section.appendChild(el("p", { "class": "note", text: DATA.compression_note || "No compression plan." })); return; }
+    section.appendChild(how("Quick plan: " + plan.points.length + " configurations of " + (plan.points.length ? new Set(plan.points.map(function (p) { return p.codec.split("+rescore")[0]; })).size : 0) +
+      " codecs on " + int(plan.n_rows) + " rows, " + plan.queries + "; recall@" + plan.k + " against exact " + plan.metric + " search; rescoring re-ranks M x " + plan.k +
+      " candidates by their full vectors. Anchors are faiss indexes (index_factory) measured on the same split. " + fmt(plan.seconds, 0) + " s."));
+    var alone = plan.points.filter(function (p) { return p.rescore === null; }), rescored = plan.points.filter(function (p) { return p.rescore !== null; });
+    function pts(list) { return list.map(function (p) { return [p.bytes_per_vector, p.recall_at_k, p.codec + ": " + p.bytes_per_vector + " B, recall " + fmt(p.recall_at_k, 4)]; }); }
+    function front(list) { return pts(list.filter(function (p) { return p.on_frontier; }).sort(function (a, b) { return a.bytes_per_vector - b.bytes_per_vector; })); }
+    var series = [
+      { name: "codes alone", color: "#4e79a7", points: pts(alone), fill: "#fff" },
+      { name: "", color: "#4e79a7", points: front(alone), line: true, marker: "none" },
+      { name: "rescored (x2-x10)", color: "#59a14f", points: pts(rescored), fill: "#fff", size: 3 },
+      { name: "", color: "#59a14f", points: front(rescored), line: true, marker: "none", dash: "5,3" },
+      { name: "faiss anchors", color: "#e15759", points: pts(plan.anchors), marker: "diamond", size: 4.5 }
+    ];
+    var fig = chart({ id: "frontier", title: "Recall versus bytes per vector", xLabel: "bytes per vector (log)", yLabel: "recall@" + plan.k, xLog: true, series: series, ymax: 1.0 });
+    fig.appendChild(how("Lines join the Pareto frontier of each regime (no other point has fewer bytes and higher recall). Hover a point for its codec."));
+    section.appendChild(fig);
+    var rows = plan.points.concat(plan.anchors).slice().sort(function (a, b) { return a.bytes_per_vector - b.bytes_per_vector || b.recall_at_k - a.recall_at_k; })
+      .map(function (p) {
+        return [p.codec, int(p.bytes_per_vector), fmt(p.recall_at_k, 4), p.rescore === null ? "-" : "x" + p.rescore, fmt(p.query_ms, 2), p.on_frontier ? "yes" : ""];
+      });
+    section.appendChild(el("div", { "class": "scroll" }, table(["configuration", "bytes/vector", "recall@" + plan.k, "rescore", "ms/query", "frontier"], rows,
+      [false, true, true, true, true, false])));
+    var failed = Object.keys(plan.failures || {});
+    if (failed.length) { section.appendChild(how("Skipped: " + failed.map(function (k) { return k + " (" + plan.failures[k] + ")"; }).join("; "))); }
+  }
+
+  var report = { errors: [] };
+  [["subtitle", subtitle], ["summary", summary], ["geometry", geometry], ["clusters", clusters], ["map", function () { report.map = mapSection(); }], ["compression", compression]]
+    .forEach(function (step) {
+      try { step[1](); } catch (error) {
+        report.errors.push(step[0] + ": " + error.message);
+        var where = document.getElementById(step[0]);
+        if (where) { where.appendChild(el("p", { "class": "note", text: "This section could not be drawn: " + error.message })); }
+        if (window.console) { console.error(error); }
+      }
+    });
+  report.ready = true;
+  window.embedlabReport = report;
+}());
