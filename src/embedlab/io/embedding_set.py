@@ -166,12 +166,25 @@ class EmbeddingSet:
         >>> emb.sample(5, seed=1).ids.tolist() == emb.sample(5, seed=1).ids.tolist()
         True
         """
+        positions = self.sample_positions(n, seed)
+        return self if positions.size == len(self) else self.take(positions)
+
+    def sample_positions(self, n: int, seed: int | None = 0) -> np.ndarray:
+        """The ascending row positions :meth:`sample` keeps: all rows when ``n >= len(self)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> emb = EmbeddingSet(np.random.default_rng(0).normal(size=(100, 4)))
+        >>> positions = emb.sample_positions(5, seed=1)
+        >>> positions.tolist() == sorted(positions.tolist()), emb.sample_positions(200).size
+        (True, 100)
+        """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ConfigurationError(f"sample size must be a positive integer, got {n!r}.")
         if n >= len(self):
-            return self
-        rng = np.random.default_rng(seed)
-        return self.take(np.sort(rng.choice(len(self), size=int(n), replace=False)))
+            return np.arange(len(self))
+        return np.sort(np.random.default_rng(seed).choice(len(self), size=int(n), replace=False))
 
     def provenance(self) -> dict[str, Any]:
         """Where the set came from, as stored in the files embedlab writes."""

@@ -114,9 +114,7 @@ def map_points(
     """
     _check_max_points(max_points)
     n = len(emb)
-    rows = np.arange(n)
-    if n > max_points:
-        rows = np.sort(np.random.default_rng(random_state).choice(n, max_points, replace=False))
+    rows = emb.sample_positions(max_points, random_state)
     sampled = (
         f"a uniform random sample of {rows.size:,} of {n:,} rows (seed {random_state})"
         if rows.size < n
@@ -249,10 +247,7 @@ def _step(name: str, seconds: dict[str, float]) -> Iterator[None]:
 def _cluster_support(emb: EmbeddingSet, labels: np.ndarray, metric: str, random_state: int | None) -> dict:
     """Mean silhouette of each cluster's members on a seeded sample; > 0 means well supported (its members
     are, on average, closer to their own cluster than to the next one; Rousseeuw 1987)."""
-    n = len(emb)
-    rows = np.arange(n)
-    if n > _SUPPORT_SAMPLE:
-        rows = np.sort(np.random.default_rng(random_state).choice(n, _SUPPORT_SAMPLE, replace=False))
+    rows = emb.sample_positions(_SUPPORT_SAMPLE, random_state)
     sample_labels = labels[rows]
     kept = sample_labels >= 0
     per_cluster: dict[str, float | None] = {str(c): None for c in np.unique(labels[labels >= 0])}
@@ -266,7 +261,7 @@ def _cluster_support(emb: EmbeddingSet, labels: np.ndarray, metric: str, random_
     return {"silhouette": per_cluster, "well_supported": supported, "sample_size": int(kept.sum())}
 
 
-def recommendations(report_dict: dict) -> list[str]:
+def _recommendations(report_dict: dict) -> list[str]:
     """Plain-language advice, each sentence backed by a figure of ``report_dict`` (:meth:`Report.to_dict`)."""
     advice = []
     plan = report_dict["compression"]
@@ -425,11 +420,12 @@ def build_report(
     with _step("inspect", seconds):
         geometry = inspect_geometry(emb, labels=labels, metric=metric, random_state=random_state, progress=progress)
     with _step("clusters", seconds):
-        sample_rows = np.arange(n)
-        if n > selection_sample:
-            sample_rows = np.sort(np.random.default_rng(random_state).choice(n, selection_sample, replace=False))
         selection = select_k(
-            emb.vectors[sample_rows], k_values, metric=metric, random_state=random_state, progress=progress
+            emb.vectors[emb.sample_positions(selection_sample, random_state)],
+            k_values,
+            metric=metric,
+            random_state=random_state,
+            progress=progress,
         )
         clusters = find_clusters(
             emb,
@@ -482,4 +478,4 @@ def build_report(
         recommendations=[],
         seconds=seconds,
     )
-    return replace(report, recommendations=recommendations(report.to_dict()))
+    return replace(report, recommendations=_recommendations(report.to_dict()))
