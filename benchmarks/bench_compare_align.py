@@ -1,10 +1,12 @@
-"""compare and align on genuinely different spaces of the WordNet corpus, 117,659 definitions embedded by each
-model. NEW is always MiniLM; OLD is one of
+"""compare and align on pairs of genuinely different spaces of the WordNet corpus, 117,659 definitions embedded
+by each model. Four pairs:
 
-* ``layer3``, ``layer5``: the mean-pooled, normalised output of MiniLM's first 3 or first 5 of 6 layers (weaker,
-  differently shaped spaces of the same dimension);
-* ``static``: a static 256-d model distilled from MiniLM (Model2Vec-style token table with SIF weights, see
-  ``_common.StaticMiniLM``), which retrieves as well as MiniLM on this benchmark: the "comparable model" case.
+* ``layer3``, ``layer5``: OLD = the mean-pooled, normalised output of MiniLM's first 3 or first 5 of 6 layers
+  (weaker, differently shaped spaces of the same dimension), NEW = MiniLM;
+* ``static``: OLD = a static 256-d model distilled from MiniLM (Model2Vec-style token table with SIF weights,
+  see ``_common.StaticMiniLM``), which retrieves as well as MiniLM on this benchmark, NEW = MiniLM;
+* ``upgrade``: OLD = MiniLM, NEW = MiniLM fine-tuned on WordNet's (lemma list, definition) pairs
+  (``_common.finetuned_minilm``): the model upgrade Drift-Adapter is about.
 
 Targets (issue 6):
 
@@ -22,8 +24,9 @@ Recall is measured two ways:
 
 ``compare_spaces`` with its defaults reports every score with its permutation null.
 
-Run: ``.venv/bin/python benchmarks/bench_compare_align.py [--old layer3 layer5 static]`` (about 10 minutes per
-truncated model the first time: it embeds the corpus and caches it; the static model takes a minute).
+Run: ``.venv/bin/python benchmarks/bench_compare_align.py [--pairs layer3 layer5 static upgrade]`` (about 4
+minutes per pair; the first time, about 7 more per truncated model and 20 for the fine-tuned one, training
+included, which embed the corpus and cache it; the static model takes a minute).
 """
 
 from __future__ import annotations
@@ -39,9 +42,11 @@ import embedlab
 from _common import (
     WORDNET_SYNSETS,
     StaticMiniLM,
+    finetuned_minilm,
     log,
     markdown_table,
     prepare_wordnet_embeddings,
+    prepare_wordnet_finetuned_embeddings,
     prepare_wordnet_layer_embeddings,
     setup_logging,
     truncated_minilm,
@@ -61,12 +66,14 @@ CKA_ROWS = 100_000
 MAX_PAIRS = 10_000
 TARGET_CKA_SECONDS = 5.0
 TARGET_FRACTION = 0.97
-#: OLD models: MiniLM truncated to its first 3 or 5 of 6 layers, and a static model distilled from MiniLM.
-OLD_MODELS = ("layer3", "layer5", "static")
-OLD_DESCRIPTIONS = {
-    "layer3": "MiniLM's first 3 layers",
-    "layer5": "MiniLM's first 5 layers",
-    "static": "static 256-d model distilled from MiniLM",
+#: Pairs: OLD = MiniLM truncated to its first 3 or 5 of 6 layers, or a static model distilled from MiniLM,
+#: against NEW = MiniLM; and the upgrade OLD = MiniLM, NEW = MiniLM fine-tuned on WordNet.
+PAIRS = ("layer3", "layer5", "static", "upgrade")
+DESCRIPTIONS = {
+    "layer3": "OLD = MiniLM's first 3 layers, NEW = MiniLM",
+    "layer5": "OLD = MiniLM's first 5 layers, NEW = MiniLM",
+    "static": "OLD = static 256-d model distilled from MiniLM, NEW = MiniLM",
+    "upgrade": "OLD = MiniLM, NEW = MiniLM fine-tuned on WordNet",
 }
 
 
@@ -102,25 +109,32 @@ def time_linear_cka(old: np.ndarray, new: np.ndarray) -> dict:
     return cka
 
 
-def old_model(name: str, texts: list[str]) -> tuple[embedlab.EmbeddingSet, np.ndarray]:
-    """The OLD corpus and the OLD model's embeddings of the query ``texts``."""
+def other_model(name: str, texts: list[str]) -> tuple[embedlab.EmbeddingSet, np.ndarray]:
+    """The corpus and the query ``texts`` embedded by the model that pairs with MiniLM in ``name``."""
     if name == "static":
         rows = wordnet_rows()
         static = StaticMiniLM([row["text"] for row in rows])
         corpus = embedlab.EmbeddingSet(static.encode([row["text"] for row in rows]), ids=[row["id"] for row in rows])
         return corpus, static.encode(texts)
+    if name == "upgrade":
+        corpus = embedlab.load(prepare_wordnet_finetuned_embeddings())
+        return corpus, unit_rows(embed_texts(texts, finetuned_minilm()))
     layers = int(name.removeprefix("layer"))
     corpus = embedlab.load(prepare_wordnet_layer_embeddings(layers))
     return corpus, unit_rows(embed_texts(texts, truncated_minilm(layers)))
 
 
-def measure(name: str, new_set: embedlab.EmbeddingSet, new_queries: np.ndarray, texts: list[str]) -> dict:
-    """compare_spaces, the adapter and the relevance recalls with OLD = the model ``name``."""
-    old_set, old_queries = old_model(name, texts)
+def measure(name: str, minilm_set: embedlab.EmbeddingSet, minilm_queries: np.ndarray, texts: list[str]) -> dict:
+    """compare_spaces, the adapter and the relevance recalls of the pair ``name``."""
+    other_set, other_queries = other_model(name, texts)
+    if name == "upgrade":
+        old_set, new_set, old_queries, new_queries = minilm_set, other_set, minilm_queries, other_queries
+    else:
+        old_set, new_set, old_queries, new_queries = other_set, minilm_set, other_queries, minilm_queries
     pairs = pair_by_id(old_set, new_set)
     old, new = unit_rows(pairs.first), unit_rows(pairs.second)
     _, relevant = usage_examples(pairs.ids, N_QUERIES, seed=0)
-    result: dict = {"old": name, "pairs": len(pairs), "linear_cka": time_linear_cka(old, new)}
+    result: dict = {"pair": name, "pairs": len(pairs), "linear_cka": time_linear_cka(old, new)}
 
     started = time.perf_counter()
     comparison = compare_spaces(old_set, new_set, k=K, random_state=0)
@@ -144,7 +158,7 @@ def measure(name: str, new_set: embedlab.EmbeddingSet, new_queries: np.ndarray, 
         "relevance_recall_at_10": relevance,
         "fraction_of_full_recall": adapted / full,
     }
-    print(f"\n## OLD = {OLD_DESCRIPTIONS[name]}, NEW = MiniLM ({len(pairs)} pairs)\n")
+    print(f"\n## {DESCRIPTIONS[name]} ({len(pairs)} pairs)\n")
     scores = comparison.to_dict()["scores"]
     print(
         markdown_table(
@@ -167,14 +181,14 @@ def measure(name: str, new_set: embedlab.EmbeddingSet, new_queries: np.ndarray, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--old", nargs="+", choices=OLD_MODELS, default=list(OLD_MODELS), help="OLD models to try.")
+    parser.add_argument("--pairs", nargs="+", choices=PAIRS, default=list(PAIRS), help="Pairs of models to measure.")
     args = parser.parse_args()
     setup_logging()
     load = warn_if_busy()
-    new_set = embedlab.load(prepare_wordnet_embeddings())
-    texts, _ = usage_examples(new_set.ids, N_QUERIES, seed=0)
-    new_queries = unit_rows(embed_texts(texts, load_encoder()))
-    runs = [measure(name, new_set, new_queries, texts) for name in args.old]
+    minilm_set = embedlab.load(prepare_wordnet_embeddings())
+    texts, _ = usage_examples(minilm_set.ids, N_QUERIES, seed=0)
+    minilm_queries = unit_rows(embed_texts(texts, load_encoder()))
+    runs = [measure(name, minilm_set, minilm_queries, texts) for name in args.pairs]
     targets = []
     for run in runs:
         cka, align = run["linear_cka"], run["align"]
@@ -182,13 +196,13 @@ def main() -> None:
         seconds = max(cka["biased"]["seconds"], cka["debiased"]["seconds"])
         targets += [
             [
-                f"linear CKA, 100,000 pairs (OLD = {run['old']})",
+                f"linear CKA, 100,000 pairs ({run['pair']})",
                 f"{cka['biased']['seconds']:.2f} s (debiased {cka['debiased']['seconds']:.2f} s)",
                 f"< {TARGET_CKA_SECONDS} s",
                 seconds < TARGET_CKA_SECONDS,
             ],
             [
-                f"adapter / full re-embedding recall (OLD = {run['old']})",
+                f"adapter / full re-embedding recall ({run['pair']})",
                 f"{align['fraction_of_full_recall']:.4f} ({relevance['adapter (NEW mapped -> OLD)']:.4f} / "
                 f"{relevance['full re-embedding (NEW -> NEW)']:.4f})",
                 f">= {TARGET_FRACTION}",
@@ -196,7 +210,9 @@ def main() -> None:
             ],
         ]
     print(markdown_table(["target", "measured", "goal", "met"], targets))
-    write_results("bench_compare_align", {"load_average": load, "runs": runs})
+    # A run of some pairs only gets its own file, so that it never overwrites the figures of the others.
+    name = "bench_compare_align" if set(args.pairs) == set(PAIRS) else "_".join(["bench_compare_align", *args.pairs])
+    write_results(name, {"load_average": load, "runs": runs})
 
 
 if __name__ == "__main__":

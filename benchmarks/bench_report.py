@@ -108,7 +108,9 @@ def main() -> None:
         )
     print(markdown_table(["target", "measured", "goal", "met"], rows))
     print(markdown_table(["step", "seconds"], [[step, f"{s:.1f}"] for step, s in report["steps"].items()]))
-    write_results("bench_report", {"load_average": load, "report": report, "demo": demo})
+    # A run without the demo gets its own file, so that it never overwrites a full run's demo figure.
+    name = "bench_report" if demo is not None else "bench_report_without_demo"
+    write_results(name, {"load_average": load, "report": report, "demo": demo})
 
 
 if __name__ == "__main__":

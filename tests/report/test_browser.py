@@ -89,6 +89,8 @@ def test_page_loads_without_errors_and_draws_every_section(page, report_file):
     assert page.locator("#geometry figure[data-chart=lid] rect.bar").count() > 5
     assert page.locator("#clusters figure[data-chart=k-selection] circle").count() == 3 + 1  # 3 k values + chosen
     assert page.locator("#clusters table").last.locator("tbody tr").count() == 3
+    assert page.locator("#clusters th", has_text="stability").count() == 1
+    assert page.locator("#clusters .pill.good").count() == 3  # all 3 known clusters are stable
     assert page.locator("#compression figure[data-chart=frontier] path").count() >= 3  # anchors are diamonds
     assert page.locator("#compression table tbody tr").count() > 20
     for section in ("summary", "geometry", "clusters", "map", "compression"):
@@ -109,24 +111,31 @@ def test_the_map_draws_every_point_and_hover_shows_its_text(page):
     tooltip = page.locator("#map-tooltip")
     assert tooltip.is_visible()
     hovered = page.evaluate("window.embedlabReport.map.hovered")
-    text = page.evaluate(f"JSON.parse(document.getElementById('embedlab-data').textContent).points.text[{hovered}]")
-    assert hovered >= 0 and tooltip.inner_text().endswith(text)
-    assert "charlie" in tooltip.inner_text()
+    expected = known_set().column("text")[hovered]  # every row is on the map, in order
+    shown = tooltip.inner_text()
+    assert shown.startswith(f"row-{hovered} - cluster ") and " - charlie" in shown and shown.endswith(expected)
+    assert expected.startswith("charlie item ")
     page.mouse.move(2, 2)
     assert not tooltip.is_visible()
     assert errors == []
 
 
-def test_search_highlights_matches_and_zoom_keeps_every_point(page):
+def test_search_highlights_matches_and_zoom_draws_only_what_is_in_view(page):
     page, errors = page
     page.locator("#map").scroll_into_view_if_needed()
     page.fill("#map-search", "bravo")
     page.wait_for_function("document.getElementById('map-count').textContent.length > 0")
     assert page.locator("#map-count").inner_text() == "200 of 605 points match"
     assert page.evaluate("window.embedlabReport.map.matches") == 200
-    box = page.locator("#map-canvas").bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.wheel(0, -600)
+    assert page.evaluate("window.embedlabReport.map.drawn") == 605  # the home view shows every point
+    x, y = page.evaluate("window.embedlabReport.map.clientPoint(0)")  # zoom in far on an alpha point
+    page.mouse.move(x, y)
+    for _ in range(3):  # about 15x: the alpha cluster fills the view, the others leave it
+        page.mouse.wheel(0, -600)
+        page.wait_for_timeout(100)
+    zoomed = page.evaluate("window.embedlabReport.map.drawn")
+    assert 0 < zoomed < 605
+    page.click("#map-reset")
     assert page.evaluate("window.embedlabReport.map.drawn") == 605
     page.select_option("#map-colour", "label")
     assert page.locator("#map-legend > span").count() == 4

@@ -40,6 +40,19 @@ def test_recommendations_quote_the_measured_figures(report):
     assert f"Store {best['codec']} codes: {best['bytes_per_vector']:,} B per vector" in text
 
 
+def test_the_label_advice_compares_with_always_answering_the_largest_label(report):
+    advice = next(line for line in report.recommendations if line.startswith("Neighbours predict the labels"))
+    largest = (N_PER_CLUSTER + N_DUPLICATES) / 605  # alpha: its 200 rows and the 4 duplicated ones
+    assert advice.endswith(f"against {largest:.3f} for always answering the largest label.")
+
+
+def test_missing_texts_are_empty_and_long_ones_are_cut():
+    from embedlab.report._collect import _text
+
+    assert _text(None, 10) == "" and _text("short", 10) == "short"
+    assert _text("x" * 20, 10) == "x" * 9 + "\u2026"
+
+
 def test_the_compression_plan_is_quick_with_anchors(report):
     plan = report.compression
     measured = {p.codec.split("+rescore")[0] for p in plan.points}

@@ -47,3 +47,10 @@ def test_write_html_is_atomic(report, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         write_html(report, path)
     assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == ["report.html"]
+
+
+def test_a_marker_inside_a_name_is_left_as_written(small_set):
+    report = build_report(small_set, name="__EMBEDLAB_DATA__", k_values=[2, 3], compression=False, max_map_points=50)
+    page = render_html(report)
+    assert "<title>__EMBEDLAB_DATA__ - embedlab report</title>" in page
+    assert _embedded_data(page)["name"] == "__EMBEDLAB_DATA__"

@@ -1,6 +1,6 @@
 """Cluster: what groups an embedding set holds, how many, and what they are called — k-means on faiss,
-hierarchical k-means, density and graph clustering, deep clustering heads, the choice of k, cluster metrics
-and cluster names."""
+hierarchical k-means, density and graph clustering, deep clustering heads, the choice of k, cluster metrics,
+cluster-wise stability and cluster names."""
 
 from embedlab.cluster._density import (
     GaussianMixtureClusterer,
@@ -14,6 +14,7 @@ from embedlab.cluster._hierarchical import HierarchicalKMeans, KMeansLevel
 from embedlab.cluster._kmeans import KMeans, MiniBatchKMeans
 from embedlab.cluster._report import METHODS, ClusterReport, find_clusters
 from embedlab.cluster._select_k import DEFAULT_K_VALUES, KSelection, select_k
+from embedlab.cluster._stability import STABLE_JACCARD, ClusterStability, cluster_stability
 from embedlab.cluster._stream import StreamedClusters, kmeans_stream
 from embedlab.cluster.metrics import (
     CalibrationReport,
@@ -32,8 +33,10 @@ from embedlab.cluster.naming import closest_members, ctfidf_keywords, medoids
 __all__ = [
     "DEFAULT_K_VALUES",
     "METHODS",
+    "STABLE_JACCARD",
     "CalibrationReport",
     "ClusterReport",
+    "ClusterStability",
     "ExternalScores",
     "GaussianMixtureClusterer",
     "HDBSCANClusterer",
@@ -49,6 +52,7 @@ __all__ = [
     "WardClusterer",
     "calibration_error",
     "closest_members",
+    "cluster_stability",
     "ctfidf_keywords",
     "external_scores",
     "find_clusters",

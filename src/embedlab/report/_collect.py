@@ -15,7 +15,15 @@ from sklearn.metrics import silhouette_samples
 from embedlab import __version__
 from embedlab._json import json_safe, plain
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
-from embedlab.cluster import ClusterReport, KSelection, find_clusters, reduce_dimensions, select_k
+from embedlab.cluster import (
+    STABLE_JACCARD,
+    ClusterReport,
+    KSelection,
+    cluster_stability,
+    find_clusters,
+    reduce_dimensions,
+    select_k,
+)
 from embedlab.compress import CompressionPlan, plan_compression
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError, MissingDependencyError
 from embedlab.geometry import GeometryReport, inspect_geometry
@@ -27,10 +35,17 @@ logger = logging.getLogger(__name__)
 
 #: Recall@10 the compression recommendation aims for.
 TARGET_RECALL = 0.99
-#: Rows behind the per-cluster silhouette that says which clusters are well supported.
+#: Rows behind the per-cluster silhouette.
 _SUPPORT_SAMPLE = 5000
-#: Longest text kept per map point (the hover shows it; the whole text is in the data file).
+#: Longest text kept per map point (shown on hover, searched) and per table row.
 _MAP_TEXT_CHARS = 240
+_TABLE_TEXT_CHARS = 500
+
+
+def _text(value: object, limit: int) -> str:
+    """A text for the page: missing ones empty (not "None"), long ones cut with an ellipsis."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def quick_codecs(dim: int) -> list[str]:
@@ -111,15 +126,18 @@ def map_points(
     Returns
     -------
     MapPoints
+
+    References
+    ----------
+    McInnes, L., Healy, J. and Melville, J. (2018). UMAP: Uniform Manifold Approximation and Projection for
+    dimension reduction. arXiv:1802.03426.
     """
     _check_max_points(max_points)
     n = len(emb)
     rows = emb.sample_positions(max_points, random_state)
-    sampled = (
-        f"a uniform random sample of {rows.size:,} of {n:,} rows (seed {random_state})"
-        if rows.size < n
-        else (f"all {n:,} rows")
-    )
+    sampled = f"all {n:,} rows"
+    if rows.size < n:
+        sampled = f"a uniform random sample of {rows.size:,} of {n:,} rows (seed {random_state})"
     vectors = emb.vectors[rows]
     try:
         xy = reduce_dimensions(vectors, method="umap", n_components=2, metric=metric, random_state=random_state)
@@ -145,6 +163,7 @@ class Report:
     metric: str
     geometry: GeometryReport
     k_selection: KSelection | None
+    k_selection_rows: int
     clusters: ClusterReport
     cluster_support: dict
     compression: CompressionPlan | None
@@ -162,7 +181,7 @@ class Report:
         clusters = self.clusters.to_dict()
         clusters["support"] = self.cluster_support
         if self.k_selection is not None:
-            clusters["k_selection"] = self.k_selection.to_dict()
+            clusters["k_selection"] = {**self.k_selection.to_dict(), "fit_rows": self.k_selection_rows}
         return json_safe(
             {
                 "name": self.name,
@@ -207,7 +226,7 @@ class Report:
             if row is None:
                 continue
             found[str(identifier)] = {
-                "text": None if self.texts is None else str(self.texts[row]),
+                "text": None if self.texts is None else _text(self.texts[row], _TABLE_TEXT_CHARS),
                 "label": None if self.labels is None else str(self.labels[row]),
             }
         return found
@@ -224,12 +243,13 @@ class Report:
         label_names, label_codes = (None, None)
         if self.labels is not None:
             label_names, label_codes = np.unique(self.labels[rows].astype(str), return_inverse=True)
+        document["map_text_chars"] = _MAP_TEXT_CHARS
         document["points"] = {
             "x": scaled[:, 0].tolist(),
             "y": scaled[:, 1].tolist(),
             "cluster": self.clusters.labels[rows].tolist(),
             "id": [str(plain(identifier)) for identifier in self.ids[rows].tolist()],
-            "text": None if self.texts is None else [str(t)[:_MAP_TEXT_CHARS] for t in self.texts[rows]],
+            "text": None if self.texts is None else [_text(t, _MAP_TEXT_CHARS) for t in self.texts[rows]],
             "label": None if label_codes is None else label_codes.tolist(),
             "label_names": None if label_names is None else label_names.tolist(),
         }
@@ -245,20 +265,29 @@ def _step(name: str, seconds: dict[str, float]) -> Iterator[None]:
 
 
 def _cluster_support(emb: EmbeddingSet, labels: np.ndarray, metric: str, random_state: int | None) -> dict:
-    """Mean silhouette of each cluster's members on a seeded sample; > 0 means well supported (its members
-    are, on average, closer to their own cluster than to the next one; Rousseeuw 1987)."""
+    """How well the data support each cluster: its stability when k-means is refitted on resamples (Hennig
+    2007; stable, hence well supported, at a mean Jaccard of 0.75 or more) and its members' mean silhouette
+    on a seeded sample (Rousseeuw 1987; > 0: closer to their own cluster than to the next one)."""
     rows = emb.sample_positions(_SUPPORT_SAMPLE, random_state)
     sample_labels = labels[rows]
     kept = sample_labels >= 0
-    per_cluster: dict[str, float | None] = {str(c): None for c in np.unique(labels[labels >= 0])}
+    silhouette: dict[str, float | None] = {str(c): None for c in np.unique(labels[labels >= 0])}
     if np.unique(sample_labels[kept]).size >= 2:
         values = silhouette_samples(
             emb.vectors[rows][kept], sample_labels[kept], metric="cosine" if metric == "cosine" else "euclidean"
         )
         for cluster in np.unique(sample_labels[kept]):
-            per_cluster[str(cluster)] = float(values[sample_labels[kept] == cluster].mean())
-    supported = sum(1 for value in per_cluster.values() if value is not None and value > 0)
-    return {"silhouette": per_cluster, "well_supported": supported, "sample_size": int(kept.sum())}
+            silhouette[str(cluster)] = float(values[sample_labels[kept] == cluster].mean())
+    stability = cluster_stability(emb.vectors, labels, metric=metric, random_state=random_state)
+    return {
+        "stability": {str(c): j for c, j in zip(stability.clusters, stability.jaccard, strict=True)},
+        "stable_jaccard": STABLE_JACCARD,
+        "stability_resamples": stability.n_boot,
+        "stability_sample": stability.sample_size,
+        "well_supported": stability.n_stable,
+        "silhouette": silhouette,
+        "silhouette_sample": int(kept.sum()),
+    }
 
 
 def _recommendations(report_dict: dict) -> list[str]:
@@ -278,6 +307,8 @@ def _recommendations(report_dict: dict) -> list[str]:
                 f"{float_bytes / best['bytes_per_vector']:.0f}x smaller than float32, keep recall@{plan['k']} at "
                 f"{best['recall_at_k']:.3f} ({queries})."
             )
+        cheapest_alone = min((p["bytes_per_vector"] for p in alone), default=None)
+        rescored = [p for p in rescored if cheapest_alone is None or p["bytes_per_vector"] < cheapest_alone]
         if rescored:
             best = min(rescored, key=lambda p: (p["bytes_per_vector"], p["rescore"], -p["recall_at_k"]))
             advice.append(
@@ -286,7 +317,7 @@ def _recommendations(report_dict: dict) -> list[str]:
                 f"in memory ({float_bytes / best['bytes_per_vector']:.0f}x smaller) at recall@{plan['k']} "
                 f"{best['recall_at_k']:.3f}."
             )
-        if not alone and not rescored:
+        if points and not alone and not rescored:
             best = max(points, key=lambda p: p["recall_at_k"])
             advice.append(
                 f"No compressed form measured keeps recall@{plan['k']} at {TARGET_RECALL}: the best is "
@@ -314,7 +345,8 @@ def _recommendations(report_dict: dict) -> list[str]:
         chosen = f", k chosen by {selection['criterion']} among {selection['k_values'][0]}-{selection['k_values'][-1]}"
     advice.append(
         f"{clusters['k']} clusters ({clusters['method']}{chosen}); {support['well_supported']} of them are well "
-        f"supported (mean silhouette > 0 on {support['sample_size']:,} rows)."
+        f"supported (stable: mean Jaccard >= {support['stable_jaccard']} with the best match when k-means is "
+        f"refitted on {support['stability_resamples']} resamples of {support['stability_sample']:,} rows)."
     )
     geometry = report_dict["geometry"]
     twonn = geometry["intrinsic_dimension"]["twonn"]
@@ -338,9 +370,10 @@ def _recommendations(report_dict: dict) -> list[str]:
     advice.append(geometry["search_risk"]["note"])
     labels = geometry["labels"]
     if labels is not None:
+        largest = max(entry["count"] for entry in labels["per_label"]) / labels["n_rows"]
         advice.append(
-            f"Labels ({labels['n_labels']}) are predictable from neighbours: kNN accuracy {labels['knn_accuracy']:.3f} "
-            f"(k = {labels['k']})."
+            f"Neighbours predict the labels ({labels['n_labels']}) with kNN accuracy {labels['knn_accuracy']:.3f} "
+            f"(k = {labels['k']}), against {largest:.3f} for always answering the largest label."
         )
     return advice
 
@@ -365,7 +398,8 @@ def build_report(
     1. :func:`embedlab.geometry.inspect_geometry` with its defaults (and the labels).
     2. k chosen by :func:`embedlab.cluster.select_k` (silhouette of k-means) on a seeded sample of
        ``selection_sample`` rows, then :func:`embedlab.cluster.find_clusters` (k-means) with that k on every
-       row, named by c-TF-IDF keywords when there is text; each cluster's support is its mean silhouette.
+       row, named by c-TF-IDF keywords when there is text; each cluster's support is its stability
+       (:func:`embedlab.cluster.cluster_stability`) and its members' mean silhouette.
     3. A quick :func:`embedlab.compress.plan_compression` of :func:`quick_codecs` with rescoring up to 10 x
        and the faiss anchors of :func:`quick_anchors`, on ``compression_queries`` held-out rows.
     4. A 2-D map (:func:`map_points`), sampled beyond ``max_map_points`` rows.
@@ -466,6 +500,7 @@ def build_report(
         metric=metric,
         geometry=geometry,
         k_selection=selection,
+        k_selection_rows=min(n, selection_sample),
         clusters=clusters,
         cluster_support=support,
         compression=plan,

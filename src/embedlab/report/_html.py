@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from embedlab.io.writers import atomic_path
 from embedlab.report._collect import Report
 
 __all__ = ["render_html", "write_html"]
+
+_MARKER = re.compile(r"__EMBEDLAB_([A-Z]+)__")
 
 
 def _asset(name: str) -> str:
@@ -40,18 +43,15 @@ def render_html(report: Report) -> str:
     >>> page.startswith("<!DOCTYPE html>") and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     True
     """
-    title = html.escape(report.name)
-    replacements = {
-        "__EMBEDLAB_CSS__": _asset("report.css"),
-        "__EMBEDLAB_JS__": _asset("report.js"),
-        "__EMBEDLAB_TITLE__": title,
-        "__EMBEDLAB_VERSION__": html.escape(__version__),
+    values = {
+        "CSS": _asset("report.css"),
+        "JS": _asset("report.js"),
+        "TITLE": html.escape(report.name),
+        "VERSION": html.escape(__version__),
+        "DATA": _script_json(report.page_data()),
     }
-    page = _asset("template.html")
-    for marker, value in replacements.items():
-        page = page.replace(marker, value)
-    # The data goes in last, so that no marker inside a text of the data is ever replaced.
-    return page.replace("__EMBEDLAB_DATA__", _script_json(report.page_data()))
+    # One pass over the template: a marker inside a value (a name, a text) is never replaced in turn.
+    return _MARKER.sub(lambda match: values[match.group(1)], _asset("template.html"))
 
 
 def write_html(report: Report, path: str | os.PathLike) -> Path:

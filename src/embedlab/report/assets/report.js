@@ -15,7 +15,7 @@
     var node = document.createElement(tag);
     var key;
     for (key in attrs || {}) {
-      if (key === "text") { node.textContent = attrs[key]; } else if (key === "html") { node.innerHTML = attrs[key]; } else { node.setAttribute(key, attrs[key]); }
+      if (key === "text") { node.textContent = attrs[key]; } else { node.setAttribute(key, attrs[key]); }
     }
     for (var i = 2; i < arguments.length; i++) {
       var child = arguments[i];
@@ -92,7 +92,10 @@
   function chart(spec) {
     var W = 640, H = 340, M = { l: 58, r: 16, t: 14, b: 44 };
     var xs = [], ys = [];
-    spec.series.forEach(function (s) { s.points.forEach(function (p) { xs.push(p[0]); ys.push(p[1]); }); });
+    spec.series.forEach(function (s) {  // null (NaN in the data) is not a value: leave such points out
+      s.points = s.points.filter(function (p) { return p[0] !== null && p[1] !== null; });
+      s.points.forEach(function (p) { xs.push(p[0]); ys.push(p[1]); });
+    });
     (spec.bars || []).forEach(function (b) { xs.push(b[0], b[1]); ys.push(0, b[2]); });
     var xlo = spec.xmin !== undefined ? spec.xmin : Math.min.apply(null, xs);
     var xhi = spec.xmax !== undefined ? spec.xmax : Math.max.apply(null, xs);
@@ -199,7 +202,7 @@
       return [n[1], fmt(e.value, 1), e.ci_low === null ? "n/a" : fmt(e.ci_low, 1) + " - " + fmt(e.ci_high, 1), int(e.n)];
     }), [false, true, true, true]));
     section.appendChild(how("Nearest-neighbour estimators average over " + int(ids.n_queries) + " query points (" + int(ids.duplicates_excluded) +
-      " duplicate rows excluded), intervals from 200 bootstrap resamples; PCA counts on " + int(g.spectrum.n) + " sampled rows."));
+      " duplicate rows excluded), 95% intervals by bootstrap; PCA counts on " + int(g.spectrum.n) + " sampled rows."));
     var grid = el("div", { "class": "grid2" });
     var ev = g.spectrum.eigenvalues, total = ev.reduce(function (a, b) { return a + b; }, 0);
     var explained = ev.map(function (v, i) { return [i + 1, v / total, "component " + (i + 1) + ": " + fmt(100 * v / total, 2) + "% of the variance"]; })
@@ -251,7 +254,7 @@
     var o = g.outliers;
     section.appendChild(el("h3", { text: "Outliers" }));
     section.appendChild(how("Rows whose mean distance to their k = " + o.k + " nearest neighbours has a robust z-score above " + o.threshold +
-      " (median score " + fmt(o.median_score, 3) + "): " + int(o.count) + " found."));
+      " (median score " + fmt(o.median_score, 3) + "): " + int(o.count) + " found" + (o.ids.length < o.count ? ", the " + o.ids.length + " farthest listed." : ".")));
     if (o.ids.length) {
       section.appendChild(el("div", { "class": "scroll" }, table(["id", "kNN distance", "robust z", "text"],
         o.ids.map(function (id, i) { return [String(id), fmt(o.scores[i], 3), fmt(o.z_scores[i], 1), textOf(id)]; }), [false, true, true, false])));
@@ -271,8 +274,9 @@
     var section = document.getElementById("clusters");
     var c = DATA.clusters, sel = c.k_selection, sup = c.support;
     section.appendChild(how(c.method + " with k = " + c.k + " on all " + int(c.n) + " rows (" + c.metric + "); k chosen by the " + sel.criterion +
-      " of k-means on a seeded sample of " + int(sel.sample_size) + " rows; support = mean silhouette of each cluster's members on " + int(sup.sample_size) +
-      " sampled rows (> 0: closer to their own cluster than to the next)."));
+      " of k-means fitted on a seeded sample of " + int(sel.fit_rows) + " rows (silhouette on " + int(sel.sample_size) + " of them). Stability: mean Jaccard index of each cluster with its best match when k-means is refitted on " +
+      sup.stability_resamples + " resamples of " + int(sup.stability_sample) + " rows (Hennig 2007; >= " + sup.stable_jaccard + ": well supported, <= 0.5: dissolves). " +
+      "Silhouette: mean over the cluster's members among " + int(sup.silhouette_sample) + " sampled rows (> 0: closer to their own cluster than to the next)."));
     var scores = c.metrics.internal, ext = c.metrics.external;
     var cards = el("div", { "class": "cards" });
     cards.appendChild(card(String(c.k), "clusters"));
@@ -281,20 +285,21 @@
     if (ext) { cards.appendChild(card(fmt(ext.nmi, 3), "NMI with the labels")); cards.appendChild(card(fmt(ext.ari, 3), "ARI with the labels")); }
     section.appendChild(cards);
     var curve = sel.k_values.map(function (k, i) { return [k, sel.scores[i], "k = " + k + ": " + fmt(sel.scores[i], 4)]; });
-    var fig = chart({ id: "k-selection", title: "Choosing k", xLabel: "k", yLabel: sel.criterion, xLog: true,
+    var fig = chart({ id: "k-selection", title: "Choosing k", xLabel: "k (log scale)", yLabel: sel.criterion, xLog: true,
       series: [{ name: sel.criterion, color: "#4e79a7", points: curve, line: true },
         { name: "chosen k = " + sel.best_k, color: "#e15759", points: curve.filter(function (p) { return p[0] === sel.best_k; }), size: 6 }] });
     fig.appendChild(how("Each point: k-means with that k on the sample, scored by " + sel.criterion + "; the highest wins."));
     section.appendChild(fig);
     section.appendChild(el("h3", { text: "Clusters" }));
     var rows = c.clusters.slice().sort(function (a, b) { return b.size - a.size; }).map(function (cl) {
-      var s = sup.silhouette[String(cl.cluster)];
+      var j = sup.stability[String(cl.cluster)], s = sup.silhouette[String(cl.cluster)];
       var sw = el("span", {}, el("span", { "class": "swatch", style: "background:" + colour(cl.cluster) }), String(cl.cluster));
-      var support = el("span", { "class": "pill " + (s !== null && s > 0 ? "good" : "warn"), text: fmt(s, 3) });
+      var stable = el("span", { "class": "pill " + (j !== null && j >= sup.stable_jaccard ? "good" : "warn"), text: fmt(j, 2) });
       var examples = cl.examples.slice(0, 3).map(function (e) { return e.text || String(e.id); }).join(" | ");
-      return [sw, int(cl.size), support, (cl.keywords || []).join(", "), examples];
+      return [sw, int(cl.size), stable, fmt(s, 3), (cl.keywords || []).join(", "), examples];
     });
-    section.appendChild(el("div", { "class": "scroll" }, table(["cluster", "size", "support", "keywords (c-TF-IDF)", "closest to the centre"], rows, [false, true, true, false, false])));
+    section.appendChild(el("div", { "class": "scroll" }, table(["cluster", "size", "stability", "silhouette", "keywords (c-TF-IDF)", "closest to the centre"], rows,
+      [false, true, true, true, false, false])));
   }
 
   // ---------- interactive map ----------
@@ -302,7 +307,9 @@
     var section = document.getElementById("map");
     var P = DATA.points, n = P.x.length, m = DATA.map;
     section.appendChild(how("Each point is a row placed by " + m.note + "." + (m.sampled ? " Beyond " + int(m.n_points) +
-      " points a uniform sample is drawn, so every region keeps its share of points." : "") + " Scroll to zoom, drag to pan, hover for a point's text."));
+      " points a uniform sample is drawn, so every region keeps its share of points." : "") +
+      " Points are painted in a fixed random order, so no cluster hides another. Scroll to zoom, drag to pan, hover for a point's text; search looks at ids and the first " +
+      DATA.map_text_chars + " characters of each text."));
     if (m.sampled) { section.appendChild(el("p", { "class": "note", text: "Showing a sample of " + int(m.n_points) + " of " + int(m.n_total) + " points." })); }
     var search = el("input", { type: "search", id: "map-search", placeholder: "Search texts and ids...", "aria-label": "search points" });
     var count = el("span", { id: "map-count", "class": "how" });
@@ -318,49 +325,73 @@
 
     var X = new Float32Array(P.x), Y = new Float32Array(P.y);
     var view = { scale: 1, tx: 0, ty: 0 }, size = { w: 0, h: 0, dpr: 1 };
-    var matched = null, hovered = -1, mode = "cluster";
-    var state = { drawn: 0, hovered: -1, matches: 0 };
+    var matched = null, hovered = -1, mode = "cluster", pending = 0;
+    var state = { drawn: 0, hovered: -1, matches: 0, n: n };
+    var base = document.createElement("canvas");  // every point, redrawn only when the view or the colours change
+
+    // a fixed pseudo-random painting order (so that no colour always lies on top) and the colours per point
+    var order = new Uint32Array(n), seed = 12345;
+    for (var o = 0; o < n; o++) { order[o] = o; }
+    for (var q = n - 1; q > 0; q--) { seed = (seed * 1103515245 + 12345) % 2147483648; var r = seed % (q + 1), t = order[q]; order[q] = order[r]; order[r] = t; }
+    var fills = new Array(n);
+    function recolour() { for (var i = 0; i < n; i++) { fills[i] = matched && !matched[i] ? "#d5d9e0" : colour(mode === "label" ? P.label[i] : P.cluster[i]); } }
 
     // uniform grid over the data square [0, 10000]^2 for hover lookups (coordinates arrive scaled to it)
     var G = 128, cell = 10000 / G, buckets = new Array(G * G);
     for (var i = 0; i < n; i++) {
-      var gx = Math.min(G - 1, Math.floor(X[i] / cell)), gy = Math.min(G - 1, Math.floor(Y[i] / cell)), b = gy * G + gx;
+      var b = Math.min(G - 1, Math.floor(Y[i] / cell)) * G + Math.min(G - 1, Math.floor(X[i] / cell));
       (buckets[b] || (buckets[b] = [])).push(i);
-    }
-    function groupOf(i) { return mode === "label" ? P.label[i] : P.cluster[i]; }
-    function fit() {
-      var rect = canvas.getBoundingClientRect();
-      size.dpr = window.devicePixelRatio || 1; size.w = rect.width; size.h = rect.height;
-      canvas.width = Math.round(rect.width * size.dpr); canvas.height = Math.round(rect.height * size.dpr);
     }
     var maxX = 1, maxY = 1;
     for (var k = 0; k < n; k++) { if (X[k] > maxX) { maxX = X[k]; } if (Y[k] > maxY) { maxY = Y[k]; } }
-    function home() {
-      var s = Math.min(size.w * 0.96 / maxX, size.h * 0.94 / maxY);
-      view.scale = s; view.tx = (size.w - maxX * s) / 2; view.ty = (size.h - maxY * s) / 2;
-    }
     function homeScale() { return Math.min(size.w * 0.96 / maxX, size.h * 0.94 / maxY); }
-    function toScreen(i) { return [X[i] * view.scale + view.tx, (maxY - Y[i]) * view.scale + view.ty]; }
-    function draw() {
-      var ctx = canvas.getContext("2d");
+    function home() { var s = homeScale(); view.scale = s; view.tx = (size.w - maxX * s) / 2; view.ty = (size.h - maxY * s) / 2; }
+    function fit() {
+      var rect = canvas.getBoundingClientRect();
+      size.dpr = window.devicePixelRatio || 1; size.w = rect.width; size.h = rect.height;
+      canvas.width = base.width = Math.round(rect.width * size.dpr); canvas.height = base.height = Math.round(rect.height * size.dpr);
+    }
+    function radius() { return Math.max(1.2, Math.min(4, (n > 20000 ? 1.0 : 1.6) * Math.sqrt(view.scale / homeScale()))); }
+    function renderBase() {
+      var ctx = base.getContext("2d"), r = radius(), visible = 0, s = view.scale, tx = view.tx, ty = view.ty, last = null;
       ctx.setTransform(size.dpr, 0, 0, size.dpr, 0, 0);
       ctx.clearRect(0, 0, size.w, size.h);
-      var r = Math.max(1.2, Math.min(4, (n > 20000 ? 1.0 : 1.6) * Math.sqrt(view.scale / homeScale()))), drawn = 0;
-      var byGroup = {};
-      for (var i = 0; i < n; i++) { var g = matched && !matched[i] ? -1 : groupOf(i); (byGroup[g] || (byGroup[g] = [])).push(i); }
-      Object.keys(byGroup).sort(function (a, b) { return a - b; }).forEach(function (g) {
-        ctx.fillStyle = colour(+g);
-        ctx.globalAlpha = matched ? (+g < 0 ? 0.35 : 1) : 0.75;
-        byGroup[g].forEach(function (i) { var p = toScreen(i); ctx.fillRect(p[0] - r, p[1] - r, 2 * r, 2 * r); drawn++; });
-      });
-      ctx.globalAlpha = 1;
+      ctx.globalAlpha = matched ? 1 : 0.8;
+      for (var j = 0; j < n; j++) {
+        var i = order[j];
+        if (matched && matched[i]) { continue; }  // matches are painted last, on top
+        var px = X[i] * s + tx, py = (maxY - Y[i]) * s + ty;
+        if (px < -r || py < -r || px > size.w + r || py > size.h + r) { continue; }
+        if (fills[i] !== last) { last = fills[i]; ctx.fillStyle = last; }
+        ctx.fillRect(px - r, py - r, 2 * r, 2 * r); visible++;
+      }
       if (matched) {
         ctx.strokeStyle = "#1d2330"; ctx.lineWidth = 1.2;
-        for (var j = 0; j < n; j++) { if (matched[j]) { var q = toScreen(j); ctx.strokeRect(q[0] - r - 1.5, q[1] - r - 1.5, 2 * r + 3, 2 * r + 3); } }
+        for (var h = 0; h < n; h++) {
+          if (!matched[h]) { continue; }
+          var mx = X[h] * s + tx, my = (maxY - Y[h]) * s + ty;
+          if (mx < -r || my < -r || mx > size.w + r || my > size.h + r) { continue; }
+          ctx.fillStyle = fills[h]; ctx.fillRect(mx - r, my - r, 2 * r, 2 * r); ctx.strokeRect(mx - r - 1.5, my - r - 1.5, 2 * r + 3, 2 * r + 3); visible++;
+        }
       }
-      if (hovered >= 0) { var h = toScreen(hovered); ctx.strokeStyle = "#000"; ctx.lineWidth = 2; ctx.beginPath(); ctx.arc(h[0], h[1], r + 4, 0, 2 * Math.PI); ctx.stroke(); }
-      state.drawn = drawn;
-      canvas.setAttribute("data-drawn", String(drawn));
+      ctx.globalAlpha = 1;
+      state.drawn = visible;
+      canvas.setAttribute("data-drawn", String(visible));
+    }
+    function paint() {  // the cached points plus the hover ring: cheap enough for every mouse move
+      var ctx = canvas.getContext("2d");
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      ctx.drawImage(base, 0, 0);
+      if (hovered >= 0) {
+        ctx.setTransform(size.dpr, 0, 0, size.dpr, 0, 0);
+        ctx.strokeStyle = "#000"; ctx.lineWidth = 2; ctx.beginPath();
+        ctx.arc(X[hovered] * view.scale + view.tx, (maxY - Y[hovered]) * view.scale + view.ty, radius() + 4, 0, 2 * Math.PI); ctx.stroke();
+      }
+    }
+    function redraw() { renderBase(); paint(); }
+    function schedule() {  // coalesce zoom and drag events into one redraw per frame
+      if (!pending) { pending = window.requestAnimationFrame(function () { pending = 0; redraw(); }); }
     }
     function nearest(clientX, clientY) {
       var rect = canvas.getBoundingClientRect(), mx = clientX - rect.left, my = clientY - rect.top;
@@ -370,41 +401,45 @@
       var y0 = Math.max(0, Math.floor((dy - reach) / cell)), y1 = Math.min(G - 1, Math.floor((dy + reach) / cell));
       for (var cy = y0; cy <= y1; cy++) {
         for (var cx = x0; cx <= x1; cx++) {
-          (buckets[cy * G + cx] || []).forEach(function (i) {
-            var p = toScreen(i), d2 = (p[0] - mx) * (p[0] - mx) + (p[1] - my) * (p[1] - my);
+          var bucket = buckets[cy * G + cx];
+          if (!bucket) { continue; }
+          for (var a = 0; a < bucket.length; a++) {
+            var i = bucket[a], ex = X[i] * view.scale + view.tx - mx, ey = (maxY - Y[i]) * view.scale + view.ty - my, d2 = ex * ex + ey * ey;
             if (d2 < bestD) { bestD = d2; best = i; }
-          });
+          }
         }
       }
       return best;
     }
     function showTip(i, clientX, clientY) {
+      var changed = i !== hovered;
       hovered = i; state.hovered = i;
-      if (i < 0) { tip.style.display = "none"; draw(); return; }
-      tip.innerHTML = "";
-      tip.appendChild(el("div", { "class": "tid", text: P.id[i] + " - cluster " + P.cluster[i] + (P.label ? " - " + P.label_names[P.label[i]] : "") }));
-      tip.appendChild(el("div", { "class": "ttext", text: P.text ? P.text[i] : P.id[i] }));
+      if (i < 0) { tip.style.display = "none"; if (changed) { paint(); } return; }
+      if (changed) {
+        tip.textContent = "";
+        tip.appendChild(el("div", { "class": "tid", text: P.id[i] + " - cluster " + P.cluster[i] + (P.label ? " - " + P.label_names[P.label[i]] : "") }));
+        if (P.text) { tip.appendChild(el("div", { "class": "ttext", text: P.text[i] })); }
+        paint();
+      }
       var rect = canvas.getBoundingClientRect(), x = clientX - rect.left + 14, y = clientY - rect.top + 14;
       tip.style.display = "block";
       tip.style.left = Math.min(x, rect.width - 390) + "px"; tip.style.top = Math.min(y, rect.height - 80) + "px";
-      draw();
     }
+    var lowered = null;
     function runSearch() {
-      var q = search.value.trim().toLowerCase();
-      if (!q) { matched = null; state.matches = 0; count.textContent = ""; draw(); return; }
+      var query = search.value.trim().toLowerCase();
+      if (!query) { matched = null; state.matches = 0; count.textContent = ""; recolour(); redraw(); return; }
+      if (!lowered) { lowered = P.id.map(function (id, i) { return (id + "\u0000" + (P.text ? P.text[i] : "")).toLowerCase(); }); }
       matched = new Uint8Array(n); var found = 0;
-      for (var i = 0; i < n; i++) {
-        if ((P.text && P.text[i].toLowerCase().indexOf(q) >= 0) || P.id[i].toLowerCase().indexOf(q) >= 0) { matched[i] = 1; found++; }
-      }
+      for (var i = 0; i < n; i++) { if (lowered[i].indexOf(query) >= 0) { matched[i] = 1; found++; } }
       state.matches = found;
       count.textContent = int(found) + " of " + int(n) + " points match";
-      draw();
+      recolour(); redraw();
     }
     function drawLegend() {
-      legend.innerHTML = "";
-      var sizes = {};
-      for (var i = 0; i < n; i++) { var g = groupOf(i); sizes[g] = (sizes[g] || 0) + 1; }
-      var names = {};
+      legend.textContent = "";
+      var sizes = {}, names = {};
+      for (var i = 0; i < n; i++) { var g = mode === "label" ? P.label[i] : P.cluster[i]; sizes[g] = (sizes[g] || 0) + 1; }
       if (mode === "cluster") { DATA.clusters.clusters.forEach(function (c) { names[c.cluster] = (c.keywords || []).slice(0, 3).join(", "); }); }
       Object.keys(sizes).sort(function (a, b) { return sizes[b] - sizes[a]; }).forEach(function (g) {
         var name = mode === "label" ? P.label_names[+g] : (+g < 0 ? "noise" : g + (names[g] ? ": " + names[g] : ""));
@@ -416,25 +451,25 @@
     canvas.addEventListener("wheel", function (e) {
       e.preventDefault();
       var rect = canvas.getBoundingClientRect(), mx = e.clientX - rect.left, my = e.clientY - rect.top, f = Math.exp(-e.deltaY * 0.0015);
-      view.tx = mx - (mx - view.tx) * f; view.ty = my - (my - view.ty) * f; view.scale *= f; draw();
+      view.tx = mx - (mx - view.tx) * f; view.ty = my - (my - view.ty) * f; view.scale *= f; schedule();
     }, { passive: false });
     canvas.addEventListener("pointerdown", function (e) { drag = { x: e.clientX, y: e.clientY, tx: view.tx, ty: view.ty }; canvas.classList.add("dragging"); });
     window.addEventListener("pointerup", function () { drag = null; canvas.classList.remove("dragging"); });
     canvas.addEventListener("pointermove", function (e) {
-      if (drag) { view.tx = drag.tx + e.clientX - drag.x; view.ty = drag.ty + e.clientY - drag.y; draw(); return; }
+      if (drag) { view.tx = drag.tx + e.clientX - drag.x; view.ty = drag.ty + e.clientY - drag.y; schedule(); return; }
       showTip(nearest(e.clientX, e.clientY), e.clientX, e.clientY);
     });
     canvas.addEventListener("pointerleave", function () { showTip(-1, 0, 0); });
-    var pending = null;
-    search.addEventListener("input", function () { clearTimeout(pending); pending = setTimeout(runSearch, 120); });
-    colourBy.addEventListener("change", function () { mode = colourBy.value; drawLegend(); draw(); });
-    reset.addEventListener("click", function () { home(); draw(); });
-    window.addEventListener("resize", function () { fit(); home(); draw(); });
-    fit(); home(); drawLegend(); draw();
+    var typing = null;
+    search.addEventListener("input", function () { clearTimeout(typing); typing = setTimeout(runSearch, 120); });
+    colourBy.addEventListener("change", function () { mode = colourBy.value; recolour(); drawLegend(); redraw(); });
+    reset.addEventListener("click", function () { home(); redraw(); });
+    window.addEventListener("resize", function () { fit(); home(); redraw(); });
+    fit(); home(); recolour(); drawLegend(); redraw();
 
-    state.n = n;
-    state.clientPoint = function (i) { var rect = canvas.getBoundingClientRect(), p = toScreen(i); return [rect.left + p[0], rect.top + p[1]]; };
-    state.search = function (q) { search.value = q; runSearch(); return state.matches; };
+    state.clientPoint = function (i) { var rect = canvas.getBoundingClientRect(); return [rect.left + X[i] * view.scale + view.tx, rect.top + (maxY - Y[i]) * view.scale + view.ty]; };
+    state.search = function (query) { search.value = query; runSearch(); return state.matches; };
+    state.redraw = redraw;
     return state;
   }
 
