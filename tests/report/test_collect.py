@@ -31,7 +31,8 @@ def test_the_report_finds_what_the_set_is_known_to_hold(report, small_set):
 def test_recommendations_quote_the_measured_figures(report):
     document = report.to_dict()
     text = "\n".join(report.recommendations)
-    assert f"Remove {N_DUPLICATES} exact duplicate rows ({N_DUPLICATES} groups)" in text
+    assert f"Remove {N_DUPLICATES} exact duplicate rows ({N_DUPLICATES} groups) before indexing" in text
+    assert "1 outlier far from their neighbours" in text
     assert "3 clusters (kmeans, k chosen by silhouette among 2-6); 3 of them are well supported" in text
     best = min(
         (p for p in document["compression"]["points"] if p["rescore"] is None and p["recall_at_k"] >= 0.99),
@@ -46,9 +47,14 @@ def test_the_label_advice_compares_with_always_answering_the_largest_label(repor
     assert advice.endswith(f"against {largest:.3f} for always answering the largest label.")
 
 
-def test_missing_texts_are_empty_and_long_ones_are_cut():
-    from embedlab.report._collect import _text
+def test_missing_texts_are_empty_and_long_ones_are_cut_and_counts_agree_in_number():
+    from embedlab.report._collect import _count, _text
 
+    assert (_count(1, "exact duplicate row"), _count(2, "group"), _count(1200, "pair")) == (
+        "1 exact duplicate row",
+        "2 groups",
+        "1,200 pairs",
+    )
     assert _text(None, 10) == "" and _text("short", 10) == "short"
     assert _text("x" * 20, 10) == "x" * 9 + "\u2026"
 

@@ -290,6 +290,11 @@ def _cluster_support(emb: EmbeddingSet, labels: np.ndarray, metric: str, random_
     }
 
 
+def _count(n: int, noun: str) -> str:
+    """``"1 group"``, ``"2 groups"``: a count with its noun (the last word) in the right number."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def _recommendations(report_dict: dict) -> list[str]:
     """Plain-language advice, each sentence backed by a figure of ``report_dict`` (:meth:`Report.to_dict`)."""
     advice = []
@@ -326,13 +331,13 @@ def _recommendations(report_dict: dict) -> list[str]:
     dup = report_dict["geometry"]["duplicates"]
     if dup["exact_rows"]:
         advice.append(
-            f"Remove {dup['exact_rows']:,} exact duplicate rows ({dup['exact_groups']:,} groups) before indexing or "
-            f"training; {dup['near_pairs_not_exact']:,} more pairs are near duplicates (cosine >= "
-            f"{dup['near_threshold']})."
+            f"Remove {_count(dup['exact_rows'], 'exact duplicate row')} ({_count(dup['exact_groups'], 'group')}) "
+            f"before indexing or training; {_count(dup['near_pairs_not_exact'], 'more pair')} of near duplicates "
+            f"(cosine >= {dup['near_threshold']})."
         )
     elif dup["near_pairs"]:
         advice.append(
-            f"No exact duplicates, but {dup['near_pairs']:,} pairs are near duplicates (cosine >= "
+            f"No exact duplicates, but {_count(dup['near_pairs'], 'pair')} of near duplicates (cosine >= "
             f"{dup['near_threshold']}): review them before training."
         )
     else:
@@ -366,7 +371,7 @@ def _recommendations(report_dict: dict) -> list[str]:
         )
     outliers = geometry["outliers"]
     if outliers["count"]:
-        advice.append(f"{outliers['count']:,} outliers far from their neighbours are listed under Geometry.")
+        advice.append(f"{_count(outliers['count'], 'outlier')} far from their neighbours listed under Geometry.")
     advice.append(geometry["search_risk"]["note"])
     labels = geometry["labels"]
     if labels is not None:
