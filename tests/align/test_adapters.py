@@ -156,8 +156,8 @@ def test_fit_rejects_nan_rows_and_mismatched_lengths(rng):
 @pytest.mark.parametrize(
     ("adapter", "message"),
     [
-        (RidgeAdapter(alpha=0.0), "alpha must be a positive number"),
-        (LowRankAdapter(rank=5), r"rank must be an integer between 1 and min\(d_in, d_out\) = 4"),
+        (RidgeAdapter(alpha=0.0), "alpha must be positive, got 0.0"),
+        (LowRankAdapter(rank=5), r"rank must be an integer between 1 and 4 \(min\(d_in, d_out\)\), got 5"),
     ],
 )
 def test_bad_hyper_parameters_are_configuration_errors(rng, adapter, message):

@@ -158,7 +158,7 @@ def test_nan_rows_are_refused_naming_the_input(rng):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"direction": "sideways"}, "direction must be one of new-to-old, old-to-new"),
+        ({"direction": "sideways"}, "direction must be one of 'new-to-old', 'old-to-new', got 'sideways'"),
         ({"methods": ("ridge", "magic")}, "methods must be among .* got 'magic'"),
         ({"cv": 1}, "cv must be an integer >= 2"),
         ({"k": 0}, "k must be an integer >= 1"),

@@ -83,7 +83,7 @@ def test_apply_then_search_round_trip(files, tmp_path):
     found = _run("search", out, "--queries", queries, "-k", 3, "-o", tmp_path / "hits.parquet", "--json")
     assert found.exit_code == 0, found.output
     document = json.loads(found.stdout)
-    assert document["exact_scores"] is True
+    assert document["exact_distances"] is True and document["params"]["rescore"] == 5
     assert [r["ids"][0] for r in document["results"]] == [f"doc-{i}" for i in range(6)]
     table = pq.read_table(tmp_path / "hits.parquet")
     assert table.num_rows == 18 and table.column("query").to_pylist()[:3] == ["q0", "q0", "q0"]
@@ -95,8 +95,8 @@ def test_apply_then_search_round_trip(files, tmp_path):
     ("args", "message"),
     [
         (("compress", "apply", "{data}", "--codec", "int9", "-o", "{tmp}/c"), "unknown stage 'int9'"),
-        (("search", "{tmp}", "--queries", "{queries}"), "not an embedlab compressed collection"),
-        (("compress", "plan", "{data}", "--target-recall", 2), "target_recall must be in"),
+        (("search", "{tmp}", "--queries", "{queries}"), "is neither an embedlab index"),
+        (("compress", "plan", "{data}", "--target-recall", 2), "target_recall must be positive and at most 1"),
     ],
 )
 def test_bad_requests_exit_2(files, tmp_path, args, message):

@@ -140,16 +140,36 @@ TINY = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
 @pytest.mark.parametrize(
     ("make", "X", "error", "message"),
     [
-        (lambda: HDBSCANClusterer(min_cluster_size=30), TINY, ConfigurationError, "only 20 rows"),
+        (
+            lambda: HDBSCANClusterer(min_cluster_size=30),
+            TINY,
+            ConfigurationError,
+            r"min_cluster_size must be an integer between 2 and 20 \(the rows of X\), got 30",
+        ),
         (lambda: HDBSCANClusterer(min_cluster_size=1), TINY, ConfigurationError, "min_cluster_size must be"),
-        (lambda: HDBSCANClusterer(min_samples=21), TINY, ConfigurationError, "min_samples=21"),
+        (
+            lambda: HDBSCANClusterer(min_samples=21),
+            TINY,
+            ConfigurationError,
+            r"min_samples must be an integer between 1 and 20 \(the rows of X\), got 21",
+        ),
         (lambda: HDBSCANClusterer(cluster_selection_method="x"), TINY, ConfigurationError, "cluster_selection"),
         (lambda: HDBSCANClusterer(reduction="tsne"), TINY, ConfigurationError, "reduction must be"),
-        (lambda: GaussianMixtureClusterer(21), TINY, ConfigurationError, "only 20 rows"),
+        (
+            lambda: GaussianMixtureClusterer(21),
+            TINY,
+            ConfigurationError,
+            r"n_clusters must be an integer between 1 and 20 \(the rows of X\), got 21",
+        ),
         (lambda: GaussianMixtureClusterer(0), TINY, ConfigurationError, "n_clusters must be"),
         (lambda: GaussianMixtureClusterer(2, covariance_type="x"), TINY, ConfigurationError, "covariance_type"),
         (lambda: GaussianMixtureClusterer(2, n_components=0), TINY, ConfigurationError, "n_components must be"),
-        (lambda: WardClusterer(21), TINY, ConfigurationError, "only 20 rows"),
+        (
+            lambda: WardClusterer(21),
+            TINY,
+            ConfigurationError,
+            r"n_clusters must be an integer between 1 and 20 \(the rows of X\), got 21",
+        ),
         (lambda: WardClusterer(2, metric="manhattan"), TINY, ConfigurationError, "metric must be"),
         (lambda: WardClusterer(2), np.where(np.arange(20)[:, None] == 4, np.nan, TINY), EmbeddingDataError, "NaN"),
         (lambda: HDBSCANClusterer(), np.zeros((20, 8)), EmbeddingDataError, "zero"),
@@ -167,7 +187,9 @@ def test_bad_reduction_and_bic_arguments(rng):
         reduce_dimensions(X, method="tsne")
     with pytest.raises(ConfigurationError, match="more than 15 rows"):
         reduce_dimensions(X, method="umap")
-    with pytest.raises(ConfigurationError, match="k=11 but X has only 10 rows"):
+    with pytest.raises(
+        ConfigurationError, match=r"k must be an integer between 1 and 10 \(the rows of X_reduced\), got 11"
+    ):
         gmm_bic_curve(X, [2, 11])
 
 

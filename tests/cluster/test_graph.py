@@ -9,7 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from embedlab import ConfigurationError, EmbeddingDataError, EmbeddingSet, MissingDependencyError
 from embedlab.cluster._graph import LeidenClusterer, _by_size, _edge_weights, _symmetric_edges
-from embedlab.neighbors import KnnResult, knn, knn_graph
+from embedlab.neighbors import HNSWParams, KnnResult, knn, knn_graph
 
 
 def _blobs(rng, n_per=80, k=5, d=32, spread=0.3, scale=5.0):
@@ -103,7 +103,7 @@ def test_missing_neighbours_get_no_edge(rng):
     graph = knn(rng.normal(size=(10, 4)), 3, metric="cosine")
     indices = graph.indices.copy()
     indices[0, 2] = -1
-    broken = KnnResult(np.where(indices < 0, np.inf, graph.distances), indices, "cosine", "hnsw")
+    broken = KnnResult(np.where(indices < 0, np.inf, graph.distances), indices, "cosine", params=HNSWParams())
     assert _edge_weights(broken)[0, 2] == 0.0
     assert np.all(_symmetric_edges(broken)[0] >= 0)
 

@@ -109,7 +109,7 @@ def test_single_cluster_and_training_sample(rng):
         ("tiny", {"n_clusters": 30}, ConfigurationError, "only 20 rows"),
         ("identical", {"n_clusters": 2}, ConfigurationError, "only 1 distinct rows"),
         ("nan", {"n_clusters": 2}, EmbeddingDataError, "NaN"),
-        ("tiny", {"n_clusters": 0}, ConfigurationError, "positive integer"),
+        ("tiny", {"n_clusters": 0}, ConfigurationError, "n_clusters must be an integer >= 1, got 0"),
         ("tiny", {"n_clusters": 2, "metric": "manhattan"}, ConfigurationError, "metric"),
         ("tiny", {"n_clusters": 2, "init": "nope"}, ConfigurationError, "init must be"),
         ("tiny", {"n_clusters": 2, "init": np.zeros((3, 8))}, ConfigurationError, "expected \\(2, 8\\)"),

@@ -216,10 +216,17 @@ def test_closest_members_small_clusters_and_noise():
     assert got[1].tolist() == [3] and got[2].tolist() == [5]
 
 
-def test_closest_members_zero_row_is_at_cosine_distance_one():
+def test_zero_rows_are_refused_under_cosine_only():
     X = np.array([[0, 0], [1, 0.1], [-1, 0]], dtype=np.float32)
-    got = closest_members(X, np.zeros(3, dtype=int), np.array([[1.0, 0.0]]), n=3)
-    assert got[0].tolist() == [1, 0, 2]  # distances ~0.005, 1, 2
+    labels, centers = np.zeros(3, dtype=int), np.array([[1.0, 0.0]])
+    with pytest.raises(EmbeddingDataError, match=r"X: 1 of 3 rows have all-zero vectors \(ids 0\)"):
+        closest_members(X, labels, centers, n=3)
+    with pytest.raises(EmbeddingDataError, match=r"X: 1 of 3 rows have all-zero vectors \(ids 0\)"):
+        medoids(X, labels)
+    with pytest.raises(EmbeddingDataError, match="centers: 1 of 1 rows have all-zero vectors"):
+        closest_members(X[1:], labels[1:], np.zeros((1, 2)), n=2)
+    assert closest_members(X, labels, centers, n=3, metric="l2")[0].tolist() == [1, 0, 2]  # distances 0.1, 1, 2
+    assert medoids(X, labels, metric="l2") == {0: 0}  # sums of distances 2.005, 3.008 and 3.003
 
 
 @pytest.mark.parametrize(

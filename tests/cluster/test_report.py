@@ -89,8 +89,8 @@ def test_seeded_runs_are_identical(topic_set):
     ("kwargs", "error", "message"),
     [
         ({"method": "spectral"}, ConfigurationError, "method must be one of"),
-        ({"k": 0}, ConfigurationError, "positive integer or 'auto'"),
-        ({"k": "many"}, ConfigurationError, "positive integer or 'auto'"),
+        ({"k": 0}, ConfigurationError, "k must be an integer >= 1, got 0"),
+        ({"k": "many"}, ConfigurationError, "k must be an integer >= 1, got 'many'"),
         ({"labels": np.zeros(3)}, EmbeddingDataError, "3 labels for 180 rows"),
         ({"labels": "missing"}, EmbeddingDataError, "no column 'missing'"),
         ({"k": 3, "n_init": 2, "bogus": 1}, ConfigurationError, "does not take these parameters"),

@@ -56,7 +56,7 @@ def test_seeded_and_noise_left_out(rng):
     [
         (np.zeros(50, dtype=int), {}, ConfigurationError, "at least 2 clusters, got 1"),
         (np.arange(49) % 2, {}, EmbeddingDataError, "49 labels for 50 rows"),
-        (np.arange(50) % 2, {"n_boot": 0}, ConfigurationError, "n_boot must be a positive integer"),
+        (np.arange(50) % 2, {"n_boot": 0}, ConfigurationError, "n_boot must be an integer >= 1, got 0"),
         (np.arange(50) % 2, {"fraction": 1.0}, ConfigurationError, "fraction must be between 0 and 1"),
     ],
 )

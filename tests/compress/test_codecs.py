@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from embedlab import ConfigurationError, EmbeddingDataError
-from embedlab.compress import Codec
+from embedlab.compress import Codec, CodecSearcher
 
 
 def _unit(X):
@@ -13,7 +13,7 @@ def _unit(X):
 
 def _recall(codec, X, Q, k=10):
     codes = codec.encode(X)
-    _, found = codec.search(codes, Q, k)
+    found = CodecSearcher(codec, codes).search(Q, k).indices
     truth = np.argsort(-(_unit(Q) @ _unit(X).T), axis=1)[:, :k]
     return np.mean([len(set(a) & set(b)) / k for a, b in zip(found, truth, strict=True)])
 
@@ -74,8 +74,8 @@ def test_full_dimension_transforms_preserve_the_ranking(low_rank, rng):
     for spec in ("pca:64", "leanvec:64", "rotate"):
         assert _recall(Codec(spec).fit(low_rank), low_rank, Q) == 1.0
     codec = Codec("pca:64", metric="ip").fit(low_rank)
-    scores, rows = codec.search(codec.encode(low_rank), Q, 5)
-    np.testing.assert_allclose(scores, np.take_along_axis(Q @ low_rank.T, rows, axis=1), atol=1e-5)
+    result = CodecSearcher(codec, codec.encode(low_rank)).search(Q, 5)
+    np.testing.assert_allclose(result.scores, np.take_along_axis(Q @ low_rank.T, result.indices, axis=1), atol=1e-5)
 
 
 def test_matryoshka_keeps_a_renormalised_prefix(low_rank):
@@ -117,7 +117,9 @@ def test_a_codec_survives_json_with_identical_answers(low_rank, rng):
         codes = codec.encode(low_rank)
         again = Codec.from_dict(codec.to_dict())
         np.testing.assert_array_equal(again.encode(low_rank), codes)
-        np.testing.assert_array_equal(again.search(codes, Q, 5)[1], codec.search(codes, Q, 5)[1])
+        np.testing.assert_array_equal(
+            CodecSearcher(again, codes).search(Q, 5).indices, CodecSearcher(codec, codes).search(Q, 5).indices
+        )
 
 
 def test_fits_are_reproducible(low_rank):
@@ -128,14 +130,15 @@ def test_fits_are_reproducible(low_rank):
 def test_bad_inputs_get_clear_errors(low_rank, rng):
     codec = Codec("int8").fit(low_rank)
     codes = codec.encode(low_rank)
-    with pytest.raises(EmbeddingDataError, match="dimension 32 but the codec was fitted on dimension 64"):
-        codec.search(codes, rng.normal(size=(3, 32)), 5)
+    searcher = CodecSearcher(codec, codes)
+    with pytest.raises(EmbeddingDataError, match="queries has dimension 32, but 64 is expected"):
+        searcher.search(rng.normal(size=(3, 32)), 5)
     with pytest.raises(EmbeddingDataError, match="queries"):
-        codec.search(codes, np.empty((0, 64), dtype=np.float32), 5)
-    with pytest.raises(ConfigurationError, match="k must be between 1 and the number of codes"):
-        codec.search(codes, low_rank[:2], 2001)
+        searcher.search(np.empty((0, 64), dtype=np.float32), 5)
+    with pytest.raises(ConfigurationError, match="k=2001 but only 2000 neighbour"):
+        searcher.search(low_rank[:2], 2001)
     with pytest.raises(EmbeddingDataError, match=r"codes must be uint8 of shape \(n, 64\)"):
-        codec.search(codes[:, :10], low_rank[:2], 5)
+        CodecSearcher(codec, codes[:, :10])
     with pytest.raises(ConfigurationError, match="not fitted"):
         Codec("int8").encode(low_rank)
     with pytest.raises(ConfigurationError, match="float16 holds magnitudes up to"):
@@ -148,7 +151,7 @@ def test_bad_inputs_get_clear_errors(low_rank, rng):
         Codec("pca:65").fit(low_rank)
     with pytest.raises(ConfigurationError, match="needs at least 256 training rows"):
         Codec("pq:8").fit(low_rank[:100])
-    with pytest.raises(ConfigurationError, match="metric must be one of cosine, ip"):
+    with pytest.raises(ConfigurationError, match="metric must be one of 'cosine', 'ip'"):
         Codec("int8", metric="l2").fit(low_rank)
     with pytest.raises(EmbeddingDataError, match="NaN"):
         Codec("int8").fit(np.where(np.arange(64) == 3, np.nan, low_rank))

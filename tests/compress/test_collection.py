@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from embedlab import ConfigurationError, EmbeddingDataError, EmbeddingSet
-from embedlab.compress import Codec, CompressedCollection, two_stage_search
+from embedlab.compress import Codec, CodecSearcher, CompressedCollection
+from embedlab.neighbors import Searcher
 
 
 @pytest.fixture
@@ -25,11 +26,12 @@ def test_rescoring_the_whole_set_is_exact_search(corpus, rng):
     X = _unit(corpus.vectors)
     codec = Codec("binary").fit(X)
     codes = codec.encode(X)
-    result = two_stage_search(codec, codes, Q, 10, rescore_factor=150, vectors=X)
+    result = CodecSearcher(codec, codes, vectors=X, rescore=150).search(Q, 10)
     truth = np.argsort(-(Q @ X.T), axis=1)[:, :10]
     np.testing.assert_array_equal(result.indices, truth)
     np.testing.assert_allclose(result.scores, np.take_along_axis(Q @ X.T, truth, axis=1), atol=1e-5)
-    assert result.exact and not two_stage_search(codec, codes, Q, 10).exact
+    assert result.exact_distances and not CodecSearcher(codec, codes).search(Q, 10).exact_distances
+    assert result.params.to_dict() == {"method": "codec", "spec": "binary", "rescore": 150}
 
 
 def test_rescoring_raises_recall_of_coarse_codes(corpus, rng):
@@ -55,7 +57,9 @@ def test_save_and_open_give_the_same_answers(corpus, rng, tmp_path):
     np.testing.assert_allclose(before.scores, after.scores)
     assert after.ids[0, 0].startswith("doc-")
     table = after.to_table(np.array(["q0", "q1", "q2", "q3", "q4"]))
-    assert table.num_rows == 35 and table.column_names == ["query", "rank", "id", "score"]
+    assert table.num_rows == 35 and table.column_names == ["query", "rank", "id", "score", "distance"]
+    assert table.column("id").to_pylist()[:7] == after.ids[0].tolist()
+    assert isinstance(opened, Searcher) and opened.metric == "cosine" and opened.dim == 32
     # codes alone: no vectors stored
     small = CompressedCollection.build(corpus, "int4").save(tmp_path / "small")
     assert not (small / "vectors.npy").exists()
@@ -103,7 +107,7 @@ def test_search_validates_queries_and_k(corpus, rng):
     collection = CompressedCollection.build(corpus, "int8")
     with pytest.raises(EmbeddingDataError, match="dimension 8"):
         collection.search(rng.normal(size=(2, 8)), 5)
-    with pytest.raises(ConfigurationError, match="k must be between 1 and the collection's 1500 rows"):
+    with pytest.raises(ConfigurationError, match="k=1501 but only 1500 neighbour"):
         collection.search(corpus.vectors[:2], 1501)
-    with pytest.raises(ConfigurationError, match="rescore must be a positive integer"):
+    with pytest.raises(ConfigurationError, match="rescore must be an integer >= 1, got 0"):
         collection.search(corpus.vectors[:2], 5, rescore=0)

@@ -7,7 +7,7 @@ import pytest
 
 from embedlab import ConfigurationError, MissingDependencyError
 from embedlab._optional import import_optional
-from embedlab.compress import Codec
+from embedlab.compress import Codec, CodecSearcher
 
 pytest.importorskip("torch")
 
@@ -22,7 +22,7 @@ def queries(low_rank, rng):
 
 
 def _recall(codec, X, Q, k=10):
-    _, found = codec.search(codec.encode(X), Q, k)
+    found = CodecSearcher(codec, codec.encode(X)).search(Q, k).indices
     truth = np.argsort(-(Q @ X.T), axis=1)[:, :k]
     return np.mean([len(set(a) & set(b)) / k for a, b in zip(found, truth, strict=True)])
 
@@ -65,8 +65,9 @@ def test_bebr_codes_have_the_asked_size_and_more_loops_reconstruct_better(low_ra
     assert error(three_loops) < 0.7 * error(one_loop)
     assert _recall(three_loops, low_rank, queries) > _recall(one_loop, low_rank, queries)
     # the sign-sum scoring equals the inner product with the decoded rows
-    scores, rows = three_loops.search(codes, queries, k=5)
-    np.testing.assert_allclose(scores, np.take_along_axis(queries @ three_loops.decode(codes).T, rows, 1), atol=1e-4)
+    result = CodecSearcher(three_loops, codes).search(queries, 5)
+    decoded_scores = np.take_along_axis(queries @ three_loops.decode(codes).T, result.indices, 1)
+    np.testing.assert_allclose(result.scores, decoded_scores, atol=1e-4)
 
 
 def test_bebr_beats_sign_bits_at_equal_bytes(low_rank, queries):

@@ -22,15 +22,15 @@ def test_recall_matches_an_independent_brute_force_count(rows, rng):
     evaluate = queries[np.random.RandomState(0).permutation(100)[:50]]
     Qn = evaluate / np.linalg.norm(evaluate, axis=1, keepdims=True)
     truth = np.argsort(-(Qn @ corpus.T), axis=1)[:, :10]
-    from embedlab.compress import Codec
+    from embedlab.compress import Codec, CodecSearcher
 
     for point in plan.points:
         codec = Codec(point.codec.split("+rescore")[0], random_state=0).fit(corpus, queries=None)
         codes = codec.encode(corpus)
         if point.rescore is None:
-            _, found = codec.search(codes, evaluate, 10)
+            found = CodecSearcher(codec, codes).search(evaluate, 10).indices
         else:
-            _, shortlist = codec.search(codes, evaluate, 10 * point.rescore)
+            shortlist = CodecSearcher(codec, codes).search(evaluate, 10 * point.rescore).indices
             exact = np.take_along_axis(Qn @ corpus.T, shortlist, axis=1)
             found = np.take_along_axis(shortlist, np.argsort(-exact, axis=1)[:, :10], axis=1)
         count = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)])
@@ -73,7 +73,7 @@ def test_impossible_constraints_name_the_nearest_point(rows):
 def test_bad_plan_inputs(rows):
     with pytest.raises(EmbeddingDataError, match="queries: the input is empty"):
         plan_compression(rows, np.empty((0, 32), dtype=np.float32))
-    with pytest.raises(ConfigurationError, match="target_recall must be in"):
+    with pytest.raises(ConfigurationError, match="target_recall must be positive and at most 1"):
         plan_compression(rows, target_recall=1.5)
     with pytest.raises(ConfigurationError, match="list codecs without rescore"):
         plan_compression(rows, n_queries=20, codecs=["int8+rescore:2"])

@@ -9,7 +9,7 @@ from sklearn.metrics import silhouette_samples, silhouette_score
 
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.geometry.labels import label_structure
-from embedlab.neighbors import KnnResult, knn
+from embedlab.neighbors import ExactParams, KnnResult, knn
 
 
 def _blobs(seed: int, *, n_per: int = 150, classes: int = 4, d: int = 16, spread: float = 10.0):
@@ -122,7 +122,7 @@ def test_knn_vote_ties_go_to_the_nearest_tied_label():
             [2, 3, 0, 1],  # tie, nearest tied B -> right
         ]
     )
-    graph = KnnResult(np.tile(np.arange(1.0, 5.0, dtype=np.float32), (6, 1)), indices, "l2", "exact")
+    graph = KnnResult(np.tile(np.arange(1.0, 5.0, dtype=np.float32), (6, 1)), indices, "l2", params=ExactParams())
     report = label_structure(X, y, graph)
     assert report.knn_accuracy == pytest.approx(3 / 5)
     assert [entry["knn_accuracy"] for entry in report.per_label] == [pytest.approx(1 / 3), 1.0]

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from embedlab import ConfigurationError, EmbeddingDataError
-from embedlab.io.validation import as_float32_matrix, check_k, check_vectors, find_invalid_rows
+from embedlab.io.validation import Rows, as_float32_matrix, check_k, check_vectors, find_invalid_rows, prepare
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32])
@@ -121,3 +121,28 @@ def test_drop_keeps_exactly_the_finite_nonzero_rows(X):
     out, _, report = check_vectors(X, on_invalid="drop")
     np.testing.assert_array_equal(out, X[good].astype(np.float32))
     assert report.n_dropped == int((~good).sum())
+
+
+def test_prepare_validates_once_and_normalises_for_cosine():
+    X = np.array([[3.0, 4.0], [0.0, 2.0]])
+    rows = prepare(X, "cosine")
+    assert isinstance(rows, Rows) and rows.vectors.dtype == np.float32 and rows.vectors.flags.c_contiguous
+    np.testing.assert_allclose(np.linalg.norm(rows.vectors, axis=1), 1.0, rtol=1e-6)
+    assert prepare(rows, "cosine") is rows
+    assert prepare(rows, "ip").vectors is rows.vectors  # unit rows rank the same under the inner product
+    raw = prepare(X, "l2")
+    np.testing.assert_array_equal(raw.vectors, X.astype(np.float32))
+    np.testing.assert_allclose(prepare(raw, "cosine").vectors, rows.vectors)  # prepared again for cosine
+    assert rows.take(np.array([1])).vectors.tolist() == [[0.0, 1.0]] and len(rows) == 2 and rows.dim == 2
+
+
+def test_prepare_errors_name_the_input():
+    with pytest.raises(EmbeddingDataError, match="queries: 1 of 2 rows have all-zero vectors"):
+        prepare([[0.0, 0.0], [1.0, 0.0]], "cosine", name="queries")
+    assert prepare([[0.0, 0.0], [1.0, 0.0]], "l2").n == 2
+    with pytest.raises(EmbeddingDataError, match="queries has dimension 2, but 3 is expected"):
+        prepare([[1.0, 0.0]], "ip", name="queries", dim=3)
+    with pytest.raises(EmbeddingDataError, match="at least 2"):
+        prepare([[1.0, 0.0]], "l2", min_rows=2)
+    with pytest.raises(ConfigurationError, match="metric must be one of 'cosine', 'l2', 'ip'"):
+        prepare([[1.0, 0.0]], "manhattan")

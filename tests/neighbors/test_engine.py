@@ -5,6 +5,7 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from embedlab import ConfigurationError, EmbeddingDataError, EmbeddingSet, knn, knn_graph
+from embedlab.neighbors import HNSWParams, IVFParams
 
 
 def _sklearn(X, k, metric, queries=None):
@@ -54,14 +55,14 @@ def test_self_match_removed_even_with_duplicates(degenerate):
 def test_approximate_methods_report_measured_recall(rng, method):
     centres = rng.normal(size=(20, 32)) * 4
     X = (centres[rng.integers(0, 20, 5000)] + rng.normal(size=(5000, 32))).astype(np.float32)
-    result = knn(X, 10, method=method, recall_sample=500, nprobe=16 if method == "ivf" else None)
+    result = knn(X, 10, method=IVFParams(nprobe=16) if method == "ivf" else method, recall_sample=500)
     exact = knn(X, 10, method="exact")
     truth_kth = exact.distances[:, -1:]
     measured = float((result.distances <= truth_kth + 1e-5).mean())
     assert result.recall_sample == 500
     assert result.recall == pytest.approx(measured, abs=0.03)
     assert result.recall > 0.9
-    assert result.params
+    assert result.method == method and result.params.to_dict()["method"] == method
 
 
 def test_auto_picks_exact_for_small_sets(vectors):
@@ -84,7 +85,7 @@ def test_scaling_and_cosine_invariance(vectors):
     ("kwargs", "error", "message"),
     [
         ({"k": 300}, ConfigurationError, "k=300 but only 299"),
-        ({"k": 0}, ConfigurationError, "positive"),
+        ({"k": 0}, ConfigurationError, "k must be an integer >= 1"),
         ({"metric": "manhattan"}, ConfigurationError, "metric"),
         ({"method": "lsh"}, ConfigurationError, "method"),
     ],
@@ -100,7 +101,7 @@ def test_bad_inputs(degenerate, vectors):
     assert knn(degenerate["zero_row"], 3, metric="l2").k == 3
     with pytest.raises(EmbeddingDataError, match="at least 2"):
         knn(vectors[:1], 1)
-    with pytest.raises(ConfigurationError, match="dimension"):
+    with pytest.raises(EmbeddingDataError, match="queries has dimension 5, but 16 is expected"):
         knn(vectors, 3, queries=vectors[:, :5])
 
 
@@ -121,8 +122,9 @@ def test_graph_cache_is_per_set(vectors):
 def test_graph_table_maps_positions_to_ids_and_marks_missing(rng):
     X = rng.normal(size=(200, 8)).astype(np.float32)
     ids = np.array([f"r{i}" for i in range(200)], dtype=object)
-    result = knn(X, 5, method="ivf", nlist=20, nprobe=1, recall_sample=0)
-    table = result.to_table(ids)
+    result = knn(X, 5, method=IVFParams(nlist=20, nprobe=1), recall_sample=0)
+    assert result.params == IVFParams(nlist=20, nprobe=1, storage="sq8")
+    table = result.to_graph_table(ids)
     rows = table.to_pylist()
     for row, (positions, distances) in enumerate(zip(result.indices, result.distances, strict=True)):
         assert rows[row]["id"] == f"r{row}"
@@ -172,10 +174,10 @@ def test_searchable_rows_are_the_only_neighbours(rng, n_hidden, method):
 def test_compressed_index_keeps_recall_and_returns_exact_distances(rng, method):
     centres = rng.normal(size=(20, 32)) * 4
     X = (centres[rng.integers(0, 20, 5000)] + rng.normal(size=(5000, 32))).astype(np.float32)
-    extra = {"nprobe": 16} if method == "ivf" else {}
-    flat = knn(X, 10, method=method, storage="flat", recall_sample=1000, **extra)
-    sq8 = knn(X, 10, method=method, storage="sq8", recall_sample=1000, **extra)
-    assert sq8.params["storage"] == "sq8" and sq8.params["candidates"] == 22
+    kind = {"hnsw": HNSWParams, "ivf": lambda storage: IVFParams(nprobe=16, storage=storage)}[method]
+    flat = knn(X, 10, method=kind(storage="flat"), recall_sample=1000)
+    sq8 = knn(X, 10, method=kind(storage="sq8"), recall_sample=1000)
+    assert sq8.params.storage == "sq8" and sq8.params.rerank == 2 and flat.params.rerank == 1
     assert sq8.recall >= flat.recall - 0.01
     unit = X / np.linalg.norm(X, axis=1, keepdims=True)
     exact_distances = 1.0 - np.einsum("ij,ikj->ik", unit, unit[sq8.indices])
@@ -186,7 +188,7 @@ def test_compressed_index_keeps_recall_and_returns_exact_distances(rng, method):
 def test_bad_searchable_and_storage(vectors):
     with pytest.raises(ConfigurationError, match="searchable must be a boolean mask"):
         knn(vectors, 3, searchable=np.ones(5, dtype=bool))
-    with pytest.raises(ConfigurationError, match="storage"):
-        knn(vectors, 3, method="hnsw", storage="pq")
+    with pytest.raises(ConfigurationError, match="storage must be one of 'sq8', 'flat', got 'pq'"):
+        knn(vectors, 3, method=HNSWParams(storage="pq"))
     with pytest.raises(ConfigurationError, match="k=3 but only"):
         knn(vectors, 3, searchable=np.arange(len(vectors)) < 3)

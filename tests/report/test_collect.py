@@ -116,8 +116,8 @@ def test_tiny_sets_skip_the_plan_and_say_why():
     [
         ({"labels": "colour"}, EmbeddingDataError, "has no column 'colour'; its columns are: label, text"),
         ({"text_column": "body"}, EmbeddingDataError, "has no column 'body'"),
-        ({"metric": "ip"}, ConfigurationError, "metric must be 'cosine' or 'l2'"),
-        ({"max_map_points": 2}, ConfigurationError, "max_points must be an integer >= 3"),
+        ({"metric": "ip"}, ConfigurationError, "metric must be one of 'cosine', 'l2', got 'ip'"),
+        ({"max_map_points": 2}, ConfigurationError, "max_map_points must be an integer >= 3, got 2"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_work(small_set, kwargs, error, message):

@@ -19,9 +19,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from embedlab._checks import check_int, check_positive
 from embedlab._json import array_from_json, array_to_json
 from embedlab._torch import batches, mlp, require_torch, seeded_torch
-from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+from embedlab.exceptions import EmbeddingDataError
 from embedlab.io.validation import check_vectors
 from embedlab.io.writers import write_json
 
@@ -71,11 +72,6 @@ def _ridge_weight(Xc: np.ndarray, Yc: np.ndarray, alpha: float) -> np.ndarray:
     penalty = alpha * (scale if scale > 0 else 1.0)
     gram[np.diag_indices_from(gram)] += penalty
     return scipy.linalg.solve(gram, Xc.T @ Yc, assume_a="pos")
-
-
-def _check_alpha(alpha: float) -> None:
-    if not np.isfinite(alpha) or alpha <= 0:
-        raise ConfigurationError(f"alpha must be a positive number (a share of the mean variance), got {alpha!r}.")
 
 
 class Adapter(TransformerMixin, BaseEstimator, ABC):
@@ -312,9 +308,9 @@ class RidgeAdapter(Adapter):
         self.alpha = alpha
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
-        _check_alpha(self.alpha)
+        alpha = check_positive(self.alpha, "alpha")
         Xc, Yc, mean_x, mean_y = _centred(X, Y)
-        weight = _ridge_weight(Xc, Yc, self.alpha)
+        weight = _ridge_weight(Xc, Yc, alpha)
         self.weight_ = weight.astype(np.float32)
         self.bias_ = (mean_y - mean_x @ weight).astype(np.float32)
 
@@ -360,18 +356,14 @@ class LowRankAdapter(Adapter):
         self.alpha = alpha
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
-        _check_alpha(self.alpha)
-        most = min(X.shape[1], Y.shape[1])
-        if isinstance(self.rank, bool) or not isinstance(self.rank, (int, np.integer)) or not 1 <= self.rank <= most:
-            raise ConfigurationError(
-                f"rank must be an integer between 1 and min(d_in, d_out) = {most}, got {self.rank!r}."
-            )
+        alpha = check_positive(self.alpha, "alpha")
+        rank = check_int(self.rank, "rank", maximum=min(X.shape[1], Y.shape[1]), why="min(d_in, d_out)")
         Xc, Yc, mean_x, mean_y = _centred(X, Y)
-        weight = _ridge_weight(Xc, Yc, self.alpha)
+        weight = _ridge_weight(Xc, Yc, alpha)
         fitted = Xc @ weight
         # Right singular vectors of the fitted values = eigenvectors of their d_out x d_out Gram matrix.
         _, vectors = np.linalg.eigh(fitted.T @ fitted)
-        top = vectors[:, ::-1][:, : int(self.rank)]
+        top = vectors[:, ::-1][:, :rank]
         weight = weight @ top @ top.T
         self.weight_ = weight.astype(np.float32)
         self.bias_ = (mean_y - mean_x @ weight).astype(np.float32)
@@ -444,19 +436,18 @@ class MLPAdapter(Adapter):
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
         torch = require_torch("the mlp adapter")
-        _check_alpha(self.alpha)
-        sizes = {"hidden_units": self.hidden_units, "epochs": self.epochs, "batch_size": self.batch_size}
-        for label, value in sizes.items():
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ConfigurationError(f"{label} must be a positive integer, got {value!r}.")
+        alpha = check_positive(self.alpha, "alpha")
+        hidden_units = check_int(self.hidden_units, "hidden_units")
+        epochs = check_int(self.epochs, "epochs")
+        batch_size = check_int(self.batch_size, "batch_size")
         rng = check_random_state(self.random_state)
         Xc, Yc, mean_x, mean_y = _centred(X, Y)
-        weight = _ridge_weight(Xc, Yc, self.alpha)
+        weight = _ridge_weight(Xc, Yc, alpha)
         bias = mean_y - mean_x @ weight
         target_power = float(np.mean(np.sum(Y.astype(np.float64) ** 2, axis=1))) or 1.0
         with seeded_torch(rng):
             linear = torch.nn.Linear(X.shape[1], Y.shape[1])
-            residual = mlp([X.shape[1], int(self.hidden_units), Y.shape[1]])
+            residual = mlp([X.shape[1], hidden_units, Y.shape[1]])
             with torch.no_grad():
                 linear.weight.copy_(torch.from_numpy(weight.T.astype(np.float32)))
                 linear.bias.copy_(torch.from_numpy(bias.astype(np.float32)))
@@ -464,8 +455,8 @@ class MLPAdapter(Adapter):
                 residual[-1].bias.zero_()
             optimiser = torch.optim.Adam([*linear.parameters(), *residual.parameters()], lr=self.learning_rate)
             inputs, targets = torch.from_numpy(X), torch.from_numpy(Y)
-            for _ in range(int(self.epochs)):
-                for rows in batches(X.shape[0], int(self.batch_size), rng):
+            for _ in range(epochs):
+                for rows in batches(X.shape[0], batch_size, rng):
                     x, y = inputs[rows], targets[rows]
                     predicted = linear(x) + residual(x)
                     squared = ((predicted - y) ** 2).sum(dim=1).mean() / target_power

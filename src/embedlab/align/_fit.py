@@ -19,14 +19,16 @@ import numpy as np
 from sklearn.model_selection import KFold
 from sklearn.utils import check_random_state
 
+from embedlab._checks import check_choice, check_int
 from embedlab._json import json_safe
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.align._adapters import ADAPTER_TYPES, Adapter
 from embedlab.exceptions import ConfigurationError
 from embedlab.io.embedding_set import EmbeddingSet
 from embedlab.io.pairing import pair_by_id
+from embedlab.io.validation import unit_rows
 from embedlab.io.writers import write_json
-from embedlab.neighbors import knn, recall_at_k, unit_rows
+from embedlab.neighbors import knn, recall_at_k
 
 __all__ = [
     "Alignment",
@@ -230,14 +232,16 @@ def _cross_validate(
     folds: list[tuple[np.ndarray, np.ndarray]],
     direction: str,
     k: int,
+    seed: int,
 ) -> CVScore:
-    """Recall@k of held-out folds for one candidate (validated input assumed); X is mapped onto Y."""
+    """Recall@k of held-out folds for one candidate (validated input assumed); X is mapped onto Y; ``seed``
+    seeds the searches."""
     scores = []
     for train, test in folds:
         adapter = ADAPTER_TYPES[method](**params).fit(X[train], Y[train])
         old, new = (Y[test], X[test]) if direction == "new-to-old" else (X[test], Y[test])
         rows = np.arange(min(test.size, _CV_QUERIES))
-        scores.append(_adapted_recall(adapter, old, new, rows, direction, min(k, test.size - 2)))
+        scores.append(_adapted_recall(adapter, old, new, rows, direction, min(k, test.size - 2), seed))
     shown = {key: value for key, value in params.items() if key != "random_state"}
     return CVScore(method, shown, float(np.mean(scores)), float(np.std(scores)))
 
@@ -292,7 +296,7 @@ def fit_adapter(
     n_queries : int, default=1000
         Most held-out evaluation queries.
     random_state : int, RandomState instance or None, default=0
-        Seeds the query hold-out, the fitting sample, the folds and the MLP.
+        Seeds the query hold-out, the fitting sample, the folds, the MLP and the neighbour searches.
     progress : ProgressReporter, optional
         Receives one step per candidate.
 
@@ -325,17 +329,16 @@ def fit_adapter(
     >>> result.method, result.evaluation.recall_adapted > 0.99
     ('procrustes', True)
     """
-    if direction not in _DIRECTIONS:
-        raise ConfigurationError(f"direction must be one of {', '.join(_DIRECTIONS)}, got {direction!r}.")
+    check_choice(direction, "direction", _DIRECTIONS)
     chosen_methods = default_methods() if methods is None else tuple(methods)
     unknown = [name for name in chosen_methods if name not in ADAPTER_TYPES]
     if unknown or not chosen_methods:
         raise ConfigurationError(
             f"methods must be among {', '.join(ADAPTER_TYPES)}, got {', '.join(map(repr, unknown)) or 'none'}."
         )
-    for label, value, least in (("cv", cv, 2), ("max_pairs", max_pairs, 2 * cv), ("k", k, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise ConfigurationError(f"{label} must be an integer >= {least}, got {value!r}.")
+    cv = check_int(cv, "cv", 2)
+    max_pairs = check_int(max_pairs, "max_pairs", 2 * cv)
+    k = check_int(k, "k")
     rng = check_random_state(random_state)
     pairs = pair_by_id(old, new, min_pairs=max(10, 2 * cv), names=("OLD", "NEW"))
     n = len(pairs)
@@ -359,7 +362,7 @@ def fit_adapter(
     table = []
     with progress.task("Cross-validating adapters", len(grid)) as advance:
         for method, params in grid:
-            table.append(_cross_validate(method, params, X, Y, folds, direction, k))
+            table.append(_cross_validate(method, params, X, Y, folds, direction, k, seed))
             logger.info("%s %s: cv recall@%d %.4f", method, table[-1].params, k, table[-1].score)
             advance(1)
     best = _choose(table, tuple(ADAPTER_TYPES))
@@ -368,7 +371,7 @@ def fit_adapter(
 
     evaluation, note = None, None
     if evaluable:
-        evaluation = _evaluate(adapter, pairs.first, pairs.second, queries, direction, k)
+        evaluation = _evaluate(adapter, pairs.first, pairs.second, queries, direction, k, seed)
     else:
         note = (
             f"{n} pairs leave {n_held} held-out queries (at most a fifth of the pairs); an evaluation needs at "
@@ -414,7 +417,7 @@ def evaluate_alignment(
     k : int, default=10
     n_queries : int, default=1000
     random_state : int, RandomState instance or None, default=0
-        Seeds the choice of queries.
+        Seeds the choice of queries and the neighbour searches.
 
     Returns
     -------
@@ -433,18 +436,18 @@ def evaluate_alignment(
     CVPR. Biondi, N., Pernici, F., Ricci, S. and Del Bimbo, A. (2024). Stationary representations: optimally
     approximating compatibility and implications for improved model replacements. CVPR.
     """
-    if direction not in _DIRECTIONS:
-        raise ConfigurationError(f"direction must be one of {', '.join(_DIRECTIONS)}, got {direction!r}.")
+    check_choice(direction, "direction", _DIRECTIONS)
     pairs = pair_by_id(old, new, min_pairs=k + 2, names=("OLD", "NEW"))
     rng = check_random_state(random_state)
     n = len(pairs)
     queries = np.arange(n) if n <= n_queries else np.sort(rng.choice(n, size=n_queries, replace=False))
-    return _evaluate(adapter, pairs.first, pairs.second, queries, direction, k)
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    return _evaluate(adapter, pairs.first, pairs.second, queries, direction, k, seed)
 
 
-def _search_without_self(index: np.ndarray, queries: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+def _search_without_self(index: np.ndarray, queries: np.ndarray, rows: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Indices of the ``k`` nearest index rows (cosine) of each query, its own row ``rows[i]`` left out."""
-    found = knn(index, k + 1, queries=queries, metric="cosine", exclude_self=False).indices
+    found = knn(index, k + 1, queries=queries, metric="cosine", exclude_self=False, random_state=seed).indices
     own = found == rows[:, None]
     # Drop the own row where it was returned, the last neighbour otherwise.
     own[~own.any(axis=1), -1] = True
@@ -456,14 +459,17 @@ def _new_space_distances(new_unit: np.ndarray, rows: np.ndarray, found: np.ndarr
     return 1.0 - np.einsum("qd,qkd->qk", new_unit[rows], new_unit[found])
 
 
-def _recall_against_full(new_unit: np.ndarray, rows: np.ndarray, k: int) -> Callable[[np.ndarray, np.ndarray], float]:
+def _recall_against_full(
+    new_unit: np.ndarray, rows: np.ndarray, k: int, seed: int
+) -> Callable[[np.ndarray, np.ndarray], float]:
     """A function of (index, queries) giving the recall@k of the query ``rows`` searched in ``index`` (own row
-    left out), against their ``k`` nearest rows in the NEW space (full re-embedding), tie-aware."""
-    truth = knn(new_unit, k, query_rows=rows, metric="cosine")
+    left out), against their ``k`` nearest rows in the NEW space (full re-embedding), tie-aware; ``seed``
+    seeds every search."""
+    truth = knn(new_unit, k, query_rows=rows, metric="cosine", random_state=seed)
     true_distances = _new_space_distances(new_unit, rows, truth.indices)
 
     def recall(index: np.ndarray, queries: np.ndarray) -> float:
-        found = _search_without_self(index, queries, rows, k)
+        found = _search_without_self(index, queries, rows, k, seed)
         return recall_at_k(_new_space_distances(new_unit, rows, found), true_distances)
 
     return recall
@@ -480,19 +486,19 @@ def _adapted_search(
 
 
 def _adapted_recall(
-    adapter: Adapter, old: np.ndarray, new: np.ndarray, rows: np.ndarray, direction: str, k: int
+    adapter: Adapter, old: np.ndarray, new: np.ndarray, rows: np.ndarray, direction: str, k: int, seed: int
 ) -> float:
     """Recall@k against full re-embedding of the query ``rows`` through the adapter (the CV score)."""
-    recall = _recall_against_full(unit_rows(new), rows, k)
+    recall = _recall_against_full(unit_rows(new), rows, k, seed)
     return recall(*_adapted_search(adapter, old, unit_rows(old), new, rows, direction))
 
 
 def _evaluate(
-    adapter: Adapter, old: np.ndarray, new: np.ndarray, rows: np.ndarray, direction: str, k: int
+    adapter: Adapter, old: np.ndarray, new: np.ndarray, rows: np.ndarray, direction: str, k: int, seed: int
 ) -> AlignmentEvaluation:
-    """The evaluation on paired, validated rows; ``rows`` are the query positions."""
+    """The evaluation on paired, validated rows; ``rows`` are the query positions, ``seed`` seeds the searches."""
     new_unit, old_unit = unit_rows(new), unit_rows(old)
-    recall = _recall_against_full(new_unit, rows, k)
+    recall = _recall_against_full(new_unit, rows, k, seed)
     index, queries = _adapted_search(adapter, old, old_unit, new, rows, direction)
     recall_adapted = recall(index, queries)
     mapped, target_unit = (queries, old_unit) if direction == "new-to-old" else (index[rows], new_unit)
@@ -505,7 +511,7 @@ def _evaluate(
             f"no recall without an adapter: the dimensions differ (OLD {old.shape[1]}, NEW {new.shape[1]})."
         )
     pair_distance = 1.0 - np.einsum("qd,qd->q", mapped, target_unit[rows])
-    nearest = knn(target_unit, 1, query_rows=rows, metric="cosine").distances[:, 0]
+    nearest = knn(target_unit, 1, query_rows=rows, metric="cosine", random_state=seed).distances[:, 0]
     return AlignmentEvaluation(
         direction=direction,
         k=k,

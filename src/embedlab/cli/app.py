@@ -8,9 +8,10 @@ from embedlab import __version__
 from embedlab.cli.align import align_app
 from embedlab.cli.cluster import cluster
 from embedlab.cli.compare import compare
-from embedlab.cli.compress import compress_app, search
+from embedlab.cli.compress import compress_app
 from embedlab.cli.demo import demo
 from embedlab.cli.embed import embed
+from embedlab.cli.index import index_app, search
 from embedlab.cli.info import info
 from embedlab.cli.inspect import inspect
 from embedlab.cli.knn import knn
@@ -29,6 +30,7 @@ app.command()(embed)
 app.command()(knn)
 app.command()(cluster)
 app.add_typer(compress_app)
+app.add_typer(index_app)
 app.command()(search)
 app.command()(compare)
 app.add_typer(align_app)

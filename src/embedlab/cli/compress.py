@@ -1,4 +1,4 @@
-"""``embedlab compress plan|apply`` and ``embedlab search``: choose a codec, build a compressed collection, query it."""
+"""``embedlab compress plan|apply``: choose a codec, build a compressed collection (``embedlab search`` queries it)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from embedlab.cli._options import (
 )
 from embedlab.compress import CompressedCollection, CompressionPlan, plan_compression
 from embedlab.compress._spec import QUANTIZERS, TRANSFORMS
-from embedlab.io import load, write_table
+from embedlab.io import load
 
 compress_app = typer.Typer(
     name="compress",
@@ -195,55 +195,3 @@ def apply(
         f"({collection.codec.bytes_per_vector} bytes per vector, {collection.codes.nbytes / 2**20:.1f} MiB of codes"
         f"{kept}) -> {output}"
     )
-
-
-@handles_errors
-def search(
-    collection_dir: Annotated[Path, typer.Argument(help="A collection written by 'embedlab compress apply'.")],
-    queries: Annotated[Path, typer.Option(help="Query embeddings (any embeddings format).")],
-    k: Annotated[int, typer.Option("-k", help="Results per query.")] = 10,
-    rescore: Annotated[
-        int | None,
-        typer.Option(help="Re-rank M x k candidates exactly (default: the collection's +rescore:M; 0: codes only)."),
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write query, rank, id, score rows to Parquet.")
-    ] = None,
-    column: ColumnOpt = None,
-    id_column: IdColumnOpt = None,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = 0,
-) -> None:
-    """Answer queries from a compressed collection: the k best ids and scores of each query."""
-    setup(quiet, verbose)
-    collection = CompressedCollection.open(collection_dir)
-    query_set = load(queries, column=column, id_column=id_column)
-    factor: int | str | None = "spec" if rescore is None else (None if rescore == 0 else rescore)
-    result = collection.search(query_set.vectors, k, rescore=factor)
-    table = result.to_table(query_set.ids)
-    if output is not None:
-        write_table(table, output)
-    if json_output:
-        emit_json(
-            {
-                "collection": str(collection_dir),
-                "k": k,
-                "exact_scores": result.exact,
-                "output": None if output is None else str(output),
-                "results": [
-                    {"query": query, "ids": ids.tolist(), "scores": scores.tolist()}
-                    for query, ids, scores in zip(query_set.ids.tolist(), result.ids, result.scores, strict=True)
-                ],
-            }
-        )
-        return
-    console = Console()
-    shown = Table(title=f"Top {k} of {len(query_set)} queries ({'rescored' if result.exact else 'codes only'})")
-    for header in ("query", "rank", "id", "score"):
-        shown.add_column(header)
-    for row in table.slice(0, min(table.num_rows, 5 * k)).to_pylist():
-        shown.add_row(str(row["query"]), str(row["rank"]), str(row["id"]), f"{row['score']:.4f}")
-    console.print(shown)
-    if output is not None:
-        console.print(f"{table.num_rows:,} results written to {output}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +23,7 @@ from embedlab.cli._options import (
     on_invalid_policy,
 )
 from embedlab.io import load, write_table
-from embedlab.neighbors import knn_graph
+from embedlab.neighbors import HNSWParams, IVFParams, knn_graph, search_params
 
 
 @handles_errors
@@ -30,7 +31,7 @@ def knn(
     data: DataArg,
     k: Annotated[int, typer.Option("-k", help="Neighbours per row.")] = 10,
     metric: Annotated[str, typer.Option(help="cosine, l2 or ip.")] = "cosine",
-    method: Annotated[str, typer.Option(help="auto, exact, hnsw or ivf.")] = "auto",
+    method: Annotated[str, typer.Option(help="auto, exact, hnsw, ivf or ivfpq.")] = "auto",
     storage: Annotated[
         str,
         typer.Option(
@@ -57,10 +58,13 @@ def knn(
     progress = setup(quiet, verbose)
     emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
     started = time.perf_counter()
-    result = knn_graph(emb, k, metric=metric, method=method, random_state=seed, progress=progress, storage=storage)
+    params = search_params(method, len(emb), len(emb))  # 'auto' resolved here, so that --storage reaches it
+    if isinstance(params, HNSWParams | IVFParams):
+        params = replace(params, storage=storage)
+    result = knn_graph(emb, k, metric=metric, method=params, random_state=seed, progress=progress)
     seconds = time.perf_counter() - started
     if output is not None:
-        write_table(result.to_table(emb.ids), output)
+        write_table(result.to_graph_table(emb.ids), output)
     summary = {
         "n": len(emb),
         "k": result.k,
@@ -68,7 +72,7 @@ def knn(
         "method": result.method,
         "recall": result.recall,
         "recall_sample": result.recall_sample,
-        "params": result.params,
+        "params": result.params.to_dict(),
         "seconds": round(seconds, 3),
         "output": None if output is None else str(output),
         "validation": emb.validation.to_dict(),

@@ -16,11 +16,12 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from embedlab._checks import check_choice, check_int
 from embedlab._optional import import_optional
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
-from embedlab.cluster._kmeans import _METRICS, ClusterMetric, _validated
+from embedlab.cluster._kmeans import _METRICS, ClusterMetric
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
-from embedlab.io.validation import check_vectors
+from embedlab.io.validation import check_vectors, prepare
 from embedlab.neighbors import knn
 
 __all__ = [
@@ -46,20 +47,8 @@ _UMAP_NEIGHBORS = 15
 #: Ward keeps a condensed float64 distance matrix: n (n - 1) / 2 x 8 bytes, 1.6 GB at 20,000 rows.
 WARD_MAX_ROWS = 20_000
 _SEED_BOUND = np.iinfo(np.int32).max
-
-
-def _check_choice(name: str, value: object, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ConfigurationError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}.")
-
-
-def _check_count(name: str, value: object, n_rows: int | None, *, low: int = 1) -> int:
-    """``value`` as an int, checked to lie in ``[low, n_rows]`` (no upper bound when ``n_rows`` is None)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigurationError(f"{name} must be an integer >= {low}, got {value!r}.")
-    if n_rows is not None and value > n_rows:
-        raise ConfigurationError(f"{name}={value} but X has only {n_rows} rows; use {name} <= {n_rows}.")
-    return int(value)
+#: What bounds a count of rows (``why`` of :func:`embedlab._checks.check_int`).
+_ROWS_OF_X = "the rows of X"
 
 
 def _umap(rows: np.ndarray, n_components: int, metric: str, seed: int | None) -> np.ndarray:
@@ -94,7 +83,7 @@ def _reduce(
     """The fitted PCA (None otherwise) and the reduced rows of validated input; ``method=None`` keeps them."""
     if method is None:
         return None, rows
-    wanted = _DEFAULT_COMPONENTS[method] if n_components is None else _check_count("n_components", n_components, None)
+    wanted = _DEFAULT_COMPONENTS[method] if n_components is None else check_int(n_components, "n_components")
     n, d = rows.shape
     dims = min(wanted, d, n) if method == "pca" else min(wanted, d)
     if dims < wanted:
@@ -156,9 +145,9 @@ def reduce_dimensions(
     >>> reduce_dimensions(X, n_components=8).shape
     (100, 8)
     """
-    _check_choice("method", method, _REDUCTIONS)
-    _check_choice("metric", metric, _METRICS)
-    rows = _validated(X, metric, min_rows=2)
+    check_choice(method, "method", _REDUCTIONS)
+    check_choice(metric, "metric", _METRICS)
+    rows = prepare(X, metric, min_rows=2).vectors
     return _reduce(rows, method, n_components, metric, random_state)[1]
 
 
@@ -168,9 +157,9 @@ def _draw_seed(random_state: int | np.random.RandomState | None) -> int:
 
 
 def _check_reduction(reduction: object, metric: object) -> None:
-    _check_choice("metric", metric, _METRICS)
+    check_choice(metric, "metric", _METRICS)
     if reduction is not None:
-        _check_choice("reduction", reduction, _REDUCTIONS)
+        check_choice(reduction, "reduction", _REDUCTIONS)
 
 
 class HDBSCANClusterer(ClusterMixin, BaseEstimator):
@@ -254,11 +243,14 @@ class HDBSCANClusterer(ClusterMixin, BaseEstimator):
             On bad parameters, or ``min_cluster_size`` or ``min_samples`` larger than the number of rows.
         """
         _check_reduction(self.reduction, self.metric)
-        _check_choice("cluster_selection_method", self.cluster_selection_method, _SELECTION_METHODS)
+        check_choice(self.cluster_selection_method, "cluster_selection_method", _SELECTION_METHODS)
         seed = _draw_seed(self.random_state)
-        rows = _validated(X, self.metric, min_rows=2)
-        min_cluster_size = _check_count("min_cluster_size", self.min_cluster_size, rows.shape[0], low=2)
-        min_samples = None if self.min_samples is None else _check_count("min_samples", self.min_samples, rows.shape[0])
+        rows = prepare(X, self.metric, min_rows=2).vectors
+        n = rows.shape[0]
+        min_cluster_size = check_int(self.min_cluster_size, "min_cluster_size", 2, maximum=n, why=_ROWS_OF_X)
+        min_samples = None
+        if self.min_samples is not None:
+            min_samples = check_int(self.min_samples, "min_samples", maximum=n, why=_ROWS_OF_X)
         with progress.task("HDBSCAN", 2) as advance:
             _, reduced = _reduce(rows, self.reduction, self.n_components, self.metric, seed)
             advance(1)
@@ -324,9 +316,9 @@ def gmm_bic_curve(
     >>> int(np.argmin(bic)) + 1
     2
     """
-    _check_choice("covariance_type", covariance_type, _COVARIANCE_TYPES)
+    check_choice(covariance_type, "covariance_type", _COVARIANCE_TYPES)
     X = check_vectors(X_reduced, name="X_reduced", allow_zero=True, min_rows=2)[0].astype(np.float64)
-    ks = [_check_count("k", k, X.shape[0]) for k in k_values]
+    ks = [check_int(k, "k", maximum=X.shape[0], why="the rows of X_reduced") for k in k_values]
     return [float(_mixture(k, covariance_type, 1, random_state).fit(X).bic(X)) for k in ks]
 
 
@@ -408,11 +400,11 @@ class GaussianMixtureClusterer(ClusterMixin, BaseEstimator):
             On bad parameters, or ``n_clusters`` larger than the number of rows.
         """
         _check_reduction(self.reduction, self.metric)
-        _check_choice("covariance_type", self.covariance_type, _COVARIANCE_TYPES)
-        n_init = _check_count("n_init", self.n_init, None)
+        check_choice(self.covariance_type, "covariance_type", _COVARIANCE_TYPES)
+        n_init = check_int(self.n_init, "n_init")
         seed = _draw_seed(self.random_state)
-        rows = _validated(X, self.metric, min_rows=2)
-        k = _check_count("n_clusters", self.n_clusters, rows.shape[0])
+        rows = prepare(X, self.metric, min_rows=2).vectors
+        k = check_int(self.n_clusters, "n_clusters", maximum=rows.shape[0], why=_ROWS_OF_X)
         with progress.task(f"Gaussian mixture, k={k}", 2) as advance:
             self._pca, reduced = _reduce(rows, self.reduction, self.n_components, self.metric, seed)
             advance(1)
@@ -450,7 +442,7 @@ class GaussianMixtureClusterer(ClusterMixin, BaseEstimator):
                 "predict needs reduction='pca' or None: the UMAP layout has no map for new rows. "
                 "Use labels_ for the fitted rows, or refit with reduction='pca'."
             )
-        rows = _validated(X, self.metric)
+        rows = prepare(X, self.metric).vectors
         if rows.shape[1] != self.n_features_in_:
             raise EmbeddingDataError(
                 f"X has dimension {rows.shape[1]} but the model was fitted on dimension {self.n_features_in_}."
@@ -506,15 +498,15 @@ class WardClusterer(ClusterMixin, BaseEstimator):
             On bad parameters, ``n_clusters`` larger than the number of rows, or more than ``WARD_MAX_ROWS``
             rows.
         """
-        _check_choice("metric", self.metric, _METRICS)
-        rows = _validated(X, self.metric, min_rows=2)
+        check_choice(self.metric, "metric", _METRICS)
+        rows = prepare(X, self.metric, min_rows=2).vectors
         n = rows.shape[0]
         if n > WARD_MAX_ROWS:
             raise ConfigurationError(
                 f"Ward clustering is limited to {WARD_MAX_ROWS} rows (its distance matrix grows as n^2, "
                 f"1.6 GB at the limit), got {n}; use KMeans or HierarchicalKMeans."
             )
-        k = _check_count("n_clusters", self.n_clusters, n)
+        k = check_int(self.n_clusters, "n_clusters", maximum=n, why=_ROWS_OF_X)
         with progress.task(f"Ward, k={k}", 1) as advance:
             model = AgglomerativeClustering(n_clusters=k, linkage="ward").fit(rows)
             advance(1)

@@ -14,11 +14,12 @@ from scipy.sparse import csgraph
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import check_random_state
 
+from embedlab._checks import check_choice, check_int, check_positive
 from embedlab._optional import import_optional
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
-from embedlab.cluster._kmeans import _METRICS, ClusterMetric, _validated
+from embedlab.cluster._kmeans import _METRICS, ClusterMetric
 from embedlab.exceptions import ConfigurationError
-from embedlab.io.validation import check_k
+from embedlab.io.validation import check_k, prepare
 from embedlab.neighbors import KnnResult, knn
 
 __all__ = ["LeidenClusterer"]
@@ -221,12 +222,15 @@ class LeidenClusterer(ClusterMixin, BaseEstimator):
         """
         leidenalg = import_optional("leidenalg", "graph", purpose="Leiden clustering")
         igraph = import_optional("igraph", "graph", purpose="Leiden clustering")
-        self._check_params()
+        check_choice(self.metric, "metric", _METRICS)
+        resolution = check_positive(self.resolution, "resolution")
         rng = check_random_state(self.random_state)
-        rows = _validated(X, self.metric, min_rows=2)
-        n = rows.shape[0]
+        rows = prepare(X, self.metric, min_rows=2)
+        n = rows.n
         k = check_k(self.n_neighbors, n, name="n_neighbors")
-        target = self._check_target(n)
+        target = None
+        if self.target_clusters is not None:
+            target = check_int(self.target_clusters, "target_clusters", maximum=n, why="the rows of X")
         seed = int(rng.randint(_SEED_BOUND))
         if graph is None:
             graph = knn(rows, k, metric=self.metric, random_state=seed, progress=progress)
@@ -243,9 +247,9 @@ class LeidenClusterer(ClusterMixin, BaseEstimator):
                 return _leiden(leidenalg, network, resolution, seed)
 
             if target is None:
-                self.resolution_, self.labels_ = float(self.resolution), run(float(self.resolution))
+                self.resolution_, self.labels_ = resolution, run(resolution)
             else:
-                self.resolution_, self.labels_ = _search_resolution(run, float(self.resolution), target, tries, fewest)
+                self.resolution_, self.labels_ = _search_resolution(run, resolution, target, tries, fewest)
         self.n_clusters_ = int(self.labels_.max()) + 1
         if target is not None and self.n_clusters_ != target:
             logger.info(
@@ -258,20 +262,6 @@ class LeidenClusterer(ClusterMixin, BaseEstimator):
             )
         logger.info("Leiden: %d clusters on %d rows, %d edges", self.n_clusters_, n, len(weights))
         return self
-
-    def _check_params(self) -> None:
-        if self.metric not in _METRICS:
-            raise ConfigurationError(f"metric must be one of {', '.join(_METRICS)}, got {self.metric!r}.")
-        if isinstance(self.resolution, bool) or not isinstance(self.resolution, (int, float)) or self.resolution <= 0:
-            raise ConfigurationError(f"resolution must be a positive number, got {self.resolution!r}.")
-
-    def _check_target(self, n: int) -> int | None:
-        target = self.target_clusters
-        if target is None:
-            return None
-        if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 1 <= target <= n:
-            raise ConfigurationError(f"target_clusters must be an integer between 1 and the {n} rows, got {target!r}.")
-        return int(target)
 
     def _check_graph(self, graph: KnnResult, n: int, k: int) -> KnnResult:
         if not isinstance(graph, KnnResult):

@@ -14,8 +14,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
-from embedlab.cluster._kmeans import ClusterMetric, KMeans, _nearest_centers, _validated
+from embedlab.cluster._kmeans import ClusterMetric, KMeans, _nearest_centers
 from embedlab.exceptions import ConfigurationError
+from embedlab.io.validation import prepare
 
 __all__ = ["HierarchicalKMeans", "KMeansLevel"]
 
@@ -129,7 +130,7 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
         """
         sizes = self._check_levels()
         rng = check_random_state(self.random_state)
-        points = _validated(X, self.metric)
+        points = prepare(X, self.metric).vectors
         self.levels_ = []
         runs = len(sizes) * (1 + int(self.n_resamples))
         with progress.task(f"hierarchical k-means, {len(sizes)} levels", runs) as advance:
@@ -192,7 +193,7 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
     def predict(self, X: object) -> np.ndarray:
         """Top-level cluster of each row of ``X``: nearest level-0 centre, then up the tree."""
         check_is_fitted(self, "levels_")
-        rows = _validated(X, self.metric)
+        rows = prepare(X, self.metric).vectors
         labels = _nearest_centers(rows, self.levels_[0].centers)[1][:, 0]
         for level in self.levels_[1:]:
             labels = level.assignment[labels]

@@ -12,11 +12,11 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from embedlab._checks import check_choice, check_int
 from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.summary import row_hashes
-from embedlab.io.validation import check_vectors
-from embedlab.neighbors import unit_rows
+from embedlab.io.validation import prepare
 
 __all__ = ["KMeans", "MiniBatchKMeans", "assign_with_margin"]
 
@@ -28,19 +28,6 @@ _METRICS = ("cosine", "l2")
 _BLOCK_ROWS = 65_536
 #: Row-by-centre scores per assignment block (16 MB of float32).
 _SCORE_BLOCK_VALUES = 2**22
-
-
-def _check_params(n_clusters: int, metric: str) -> None:
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
-        raise ConfigurationError(f"n_clusters must be a positive integer, got {n_clusters!r}.")
-    if metric not in _METRICS:
-        raise ConfigurationError(f"metric must be one of {', '.join(_METRICS)}, got {metric!r}.")
-
-
-def _validated(X: object, metric: str, *, name: str = "X", min_rows: int = 1) -> np.ndarray:
-    """Validated float32 rows, unit-normalised for cosine (the spherical k-means space)."""
-    vectors, _, _ = check_vectors(X, name=name, allow_zero=metric != "cosine", min_rows=min_rows)
-    return unit_rows(vectors) if metric == "cosine" else vectors
 
 
 def _nearest_centers(X: np.ndarray, centers: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -281,10 +268,11 @@ class KMeans(ClusterMixin, BaseEstimator):
             On bad parameters, or ``n_clusters`` larger than the number of distinct rows (an all-identical set
             has one cluster).
         """
-        _check_params(self.n_clusters, self.metric)
+        k = check_int(self.n_clusters, "n_clusters")
+        check_choice(self.metric, "metric", _METRICS)
         rng = check_random_state(self.random_state)
-        X = _validated(X, self.metric)
-        n, k = X.shape[0], int(self.n_clusters)
+        X = prepare(X, self.metric).vectors
+        n = X.shape[0]
         if k > n:
             raise ConfigurationError(f"n_clusters={k} but X has only {n} rows; use n_clusters <= {n}.")
         distinct = np.unique(row_hashes(X)).size
@@ -349,7 +337,7 @@ class KMeans(ClusterMixin, BaseEstimator):
         return -assign_with_margin(self._check_new(X), self.cluster_centers_)[2]
 
     def _check_new(self, X: object) -> np.ndarray:
-        rows = _validated(X, self.metric)
+        rows = prepare(X, self.metric).vectors
         if rows.shape[1] != self.cluster_centers_.shape[1]:
             raise EmbeddingDataError(
                 f"X has dimension {rows.shape[1]} but the model was fitted on dimension "
@@ -417,9 +405,9 @@ class MiniBatchKMeans(ClusterMixin, BaseEstimator):
 
     def partial_fit(self, X: object, y: object = None) -> MiniBatchKMeans:
         """Update the centres with one batch of rows."""
-        _check_params(self.n_clusters, self.metric)
-        batch = _validated(X, self.metric, name="batch")
-        k = int(self.n_clusters)
+        k = check_int(self.n_clusters, "n_clusters")
+        check_choice(self.metric, "metric", _METRICS)
+        batch = prepare(X, self.metric, name="batch").vectors
         if not hasattr(self, "cluster_centers_"):
             if batch.shape[0] < k:
                 raise EmbeddingDataError(
@@ -448,25 +436,26 @@ class MiniBatchKMeans(ClusterMixin, BaseEstimator):
 
     def fit(self, X: object, y: object = None, *, progress: ProgressReporter = NULL_PROGRESS) -> MiniBatchKMeans:
         """Run ``max_epochs`` shuffled passes of mini-batches over the rows of ``X``, then assign them."""
-        _check_params(self.n_clusters, self.metric)
-        X = _validated(X, self.metric)
-        if X.shape[0] < self.n_clusters:
-            raise ConfigurationError(f"n_clusters={self.n_clusters} but X has only {X.shape[0]} rows.")
+        k = check_int(self.n_clusters, "n_clusters")
+        check_choice(self.metric, "metric", _METRICS)
+        rows = prepare(X, self.metric)
+        if rows.n < k:
+            raise ConfigurationError(f"n_clusters={k} but X has only {rows.n} rows.")
         for attribute in ("cluster_centers_", "_centers", "counts_", "n_seen_"):
             self.__dict__.pop(attribute, None)
         rng = check_random_state(self.random_state)
-        step = max(int(self.batch_size), int(self.n_clusters))
-        with progress.task(f"mini-batch k-means, k={self.n_clusters}", int(self.max_epochs) * X.shape[0]) as advance:
+        step = max(int(self.batch_size), k)
+        with progress.task(f"mini-batch k-means, k={k}", int(self.max_epochs) * rows.n) as advance:
             for _ in range(int(self.max_epochs)):
-                order = rng.permutation(X.shape[0])
-                for start in range(0, X.shape[0], step):
-                    self.partial_fit(X[np.sort(order[start : start + step])])
-                    advance(min(step, X.shape[0] - start))
-        self.labels_ = self.predict(X)
+                order = rng.permutation(rows.n)
+                for start in range(0, rows.n, step):
+                    self.partial_fit(rows.take(np.sort(order[start : start + step])))
+                    advance(min(step, rows.n - start))
+        self.labels_ = self.predict(rows)
         return self
 
     def predict(self, X: object) -> np.ndarray:
         """Index of the nearest centre of each row of ``X``."""
         check_is_fitted(self, "cluster_centers_")
-        rows = _validated(X, self.metric)
+        rows = prepare(X, self.metric).vectors
         return _nearest_centers(rows, self.cluster_centers_)[1][:, 0].copy()

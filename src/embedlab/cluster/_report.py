@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from embedlab._checks import check_choice, check_int
 from embedlab._json import json_safe, plain
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.cluster._density import GaussianMixtureClusterer, HDBSCANClusterer, WardClusterer
@@ -31,6 +32,7 @@ from embedlab.cluster.metrics import (
 from embedlab.cluster.naming import closest_members, ctfidf_keywords, medoids
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.embedding_set import ID_COLUMN, EmbeddingSet
+from embedlab.io.validation import prepare
 from embedlab.neighbors import knn_graph
 
 __all__ = ["METHODS", "ClusterReport", "find_clusters"]
@@ -196,8 +198,7 @@ class ClusterReport:
 
 
 def _estimator(method: str, k: int | None, metric: ClusterMetric, seed: int | None, params: dict, n: int) -> object:
-    if method not in METHODS:
-        raise ConfigurationError(f"method must be one of {', '.join(sorted(METHODS))}, got {method!r}.")
+    check_choice(method, "method", sorted(METHODS))
     return METHODS[method].build(k, metric, seed, dict(params), n)
 
 
@@ -224,8 +225,9 @@ def _centers(X: np.ndarray, labels: np.ndarray, model: object) -> np.ndarray:
 def _cluster_names(
     emb: EmbeddingSet, labels: np.ndarray, centers: np.ndarray, metric: ClusterMetric, texts: np.ndarray | None
 ) -> list[dict]:
-    closest = closest_members(emb.vectors, labels, centers, n=_EXAMPLES, metric=metric)
-    central = medoids(emb.vectors, labels, metric=metric)
+    vectors = prepare(emb.vectors, metric).vectors  # once: closest_members and medoids then copy nothing
+    closest = closest_members(vectors, labels, centers, n=_EXAMPLES, metric=metric)
+    central = medoids(vectors, labels, metric=metric)
     keywords = ctfidf_keywords(texts, labels, top_n=_KEYWORDS) if texts is not None else {}
     sizes = np.bincount(labels[labels >= 0], minlength=centers.shape[0])
     clusters = []
@@ -332,9 +334,9 @@ def find_clusters(
             progress=progress,
         )
         k = selection.best_k
-    elif k != "auto" and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
-        raise ConfigurationError(f"k must be a positive integer or 'auto', got {k!r}.")
-    k_wanted = None if k == "auto" else int(k)
+    elif k != "auto":
+        k = check_int(k, "k")
+    k_wanted = None if k == "auto" else k
     try:
         model = _estimator(method, k_wanted, metric, random_state, params, n)
     except TypeError as err:

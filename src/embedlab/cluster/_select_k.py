@@ -10,11 +10,13 @@ from typing import Literal
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
+from embedlab._checks import check_choice
 from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
 from embedlab.cluster._density import gmm_bic_curve, reduce_dimensions
-from embedlab.cluster._kmeans import ClusterMetric, KMeans, _validated
+from embedlab.cluster._kmeans import ClusterMetric, KMeans
 from embedlab.cluster.metrics import internal_scores
 from embedlab.exceptions import ConfigurationError
+from embedlab.io.validation import prepare
 
 __all__ = ["DEFAULT_K_VALUES", "KSelection", "select_k"]
 
@@ -175,9 +177,8 @@ def select_k(
     >>> select_k(X, range(2, 8), metric="l2").best_k
     4
     """
-    if criterion not in ("silhouette", "stability", "bic"):
-        raise ConfigurationError(f"criterion must be silhouette, stability or bic, got {criterion!r}.")
-    rows = _validated(X, metric, min_rows=3)
+    check_choice(criterion, "criterion", ("silhouette", "stability", "bic"))
+    rows = prepare(X, metric, min_rows=3).vectors
     ks = _candidates(k_values, rows.shape[0])
     seed = 0 if random_state is None else int(random_state)
     with progress.task(f"Choosing k ({criterion})", len(ks)) as advance:

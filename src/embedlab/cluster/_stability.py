@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embedlab._checks import check_int
 from embedlab._json import json_safe
-from embedlab.cluster._kmeans import ClusterMetric, KMeans, _validated
+from embedlab.cluster._kmeans import ClusterMetric, KMeans
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+from embedlab.io.validation import prepare
 
 __all__ = ["STABLE_JACCARD", "ClusterStability", "cluster_stability"]
 
@@ -116,12 +118,11 @@ def cluster_stability(
     >>> cluster_stability(X, np.repeat([0, 1, 2], 50), metric="l2").n_stable
     3
     """
-    rows = _validated(X, metric, min_rows=2)
+    rows = prepare(X, metric, min_rows=2).vectors
     found = np.asarray(labels)
     if found.shape != (rows.shape[0],):
         raise EmbeddingDataError(f"{found.size} labels for {rows.shape[0]} rows; give one label per row.")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ConfigurationError(f"n_boot must be a positive integer, got {n_boot!r}.")
+    n_boot = check_int(n_boot, "n_boot")
     if not 0 < fraction < 1:
         raise ConfigurationError(f"fraction must be between 0 and 1, got {fraction!r}.")
     kept = np.flatnonzero(found >= 0)

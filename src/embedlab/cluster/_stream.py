@@ -13,12 +13,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from embedlab._checks import check_int
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
-from embedlab.cluster._kmeans import ClusterMetric, MiniBatchKMeans, _validated, assign_with_margin
+from embedlab.cluster._kmeans import ClusterMetric, MiniBatchKMeans, assign_with_margin
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import atomic_path, iter_batches, open_source
 from embedlab.io.embedding_set import ID_COLUMN, EmbeddingSet
-from embedlab.io.validation import OnInvalid
+from embedlab.io.validation import OnInvalid, prepare
 
 __all__ = ["StreamedClusters", "kmeans_stream"]
 
@@ -85,7 +86,7 @@ def _label_pass(
     try:
         with progress.task("Labelling rows", n_rows) as advance:
             for batch in batches:
-                rows = _validated(batch.vectors, metric)
+                rows = prepare(batch.vectors, metric, name="batch").vectors
                 labels, margin, batch_inertia = assign_with_margin(rows, model.cluster_centers_)
                 sizes += np.bincount(labels, minlength=k)
                 inertia += batch_inertia
@@ -157,8 +158,7 @@ def kmeans_stream(
     ----------
     Sculley (2010), "Web-scale k-means clustering", WWW.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ConfigurationError(f"epochs must be an integer >= 1, got {epochs!r}.")
+    epochs = check_int(epochs, "epochs")
     if batch_size < n_clusters:
         raise ConfigurationError(
             f"batch_size={batch_size} is smaller than n_clusters={n_clusters}: the first batch seeds the centres."

@@ -23,9 +23,10 @@ from sklearn.metrics import (
     silhouette_score,
 )
 
+from embedlab._checks import check_choice, check_int
 from embedlab._json import json_safe, plain
-from embedlab.exceptions import ConfigurationError, EmbeddingDataError
-from embedlab.neighbors import unit_rows
+from embedlab.exceptions import EmbeddingDataError
+from embedlab.io.validation import unit_rows
 
 __all__ = [
     "NOISE",
@@ -212,12 +213,6 @@ def _noise_mask(labels: np.ndarray) -> np.ndarray:
     return np.asarray(labels == NOISE, dtype=bool)
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def _match(y_true: object, y_pred: object) -> _Matching:
     """Hungarian matching on the (clusters x labels) contingency table of the non-noise rows."""
     true, pred = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
@@ -389,9 +384,8 @@ def internal_scores(
     >>> s.silhouette > 0.8, s.n_sampled, s.n_clusters
     (True, 100, 2)
     """
-    if metric not in ("cosine", "l2"):
-        raise ConfigurationError(f"metric must be 'cosine' or 'l2', got {metric!r}.")
-    sample = _check_int(sample, "sample", 2)
+    check_choice(metric, "metric", ("cosine", "l2"))
+    sample = check_int(sample, "sample", 2)
     vectors = np.asarray(X)
     array = _labels(labels, "labels")
     if array.size != vectors.shape[0]:
@@ -543,7 +537,7 @@ def calibration_error(proba: object, y_true: object, *, n_bins: int = 15) -> Cal
     >>> round(report.ece, 4), report.bin_count, report.accuracy
     (0.1833, (0, 0, 0, 2, 1), 0.6666666666666666)
     """
-    n_bins = _check_int(n_bins, "n_bins", 1)
+    n_bins = check_int(n_bins, "n_bins")
     array = _check_proba(proba)
     labels = _labels(y_true, "y_true")
     if labels.size != array.shape[0]:

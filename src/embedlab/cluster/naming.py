@@ -2,8 +2,8 @@
 
 Every function returns one entry per cluster, keyed by the cluster label in ascending order; the noise label
 -1 (HDBSCAN and friends) gets no entry. Distances are ``"cosine"`` (1 - cosine similarity of the
-unit-normalised rows; a zero row is at distance 1 from everything) or ``"l2"`` (Euclidean), computed in
-float64 block by block so memory stays bounded whatever the size of a cluster.
+unit-normalised rows, so zero rows are refused) or ``"l2"`` (Euclidean), computed in float64 block by block
+so memory stays bounded whatever the size of a cluster.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.preprocessing import normalize
 
+from embedlab._checks import check_choice, check_int
 from embedlab._json import plain
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+from embedlab.io.validation import prepare
 
 __all__ = ["closest_members", "ctfidf_keywords", "medoids"]
 
@@ -32,17 +34,6 @@ _METRICS = ("cosine", "l2")
 _BLOCK_VALUES = 2**20  # float64 values per block of rows or of distances (8 MB)
 #: CountVectorizer's messages when no term survives; any other ValueError is a bad setting.
 _EMPTY_VOCABULARY = ("empty vocabulary", "no terms remain", "max_df corresponds to < documents than min_df")
-
-
-def _check_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}.")
-    return int(value)
-
-
-def _check_metric(metric: str) -> None:
-    if metric not in _METRICS:
-        raise ConfigurationError(f"metric must be one of {_METRICS}, got {metric!r}.")
 
 
 def _smallest(values: np.ndarray, tiebreak: np.ndarray, n: int) -> np.ndarray:
@@ -138,7 +129,7 @@ def ctfidf_keywords(
     >>> round(keywords[0][0][1], 4)  # 2/5 * log(1 + 5/2)
     0.5011
     """
-    top_n = _check_count("top_n", top_n)
+    top_n = check_int(top_n, "top_n")
     documents = _clean_texts(texts)
     array = np.asarray(labels)
     if array.shape != (len(documents),):
@@ -200,17 +191,8 @@ def _clusters(labels: object, n_rows: int) -> list[tuple[int, np.ndarray]]:
     return [(int(value), rows) for value, rows in zip(values, groups, strict=True) if value != NOISE]
 
 
-def _prepare(rows: np.ndarray, metric: Metric) -> np.ndarray:
-    """Rows in float64, unit-normalised for cosine (zero rows stay zero)."""
-    rows = np.asarray(rows, dtype=np.float64)
-    if metric != "cosine":
-        return rows
-    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
-    return rows / np.where(norms > 0.0, norms, 1.0)[:, None]
-
-
 def _pairwise(a: np.ndarray, b: np.ndarray, metric: Metric) -> np.ndarray:
-    """Distances ``(len(a), len(b))`` between rows already passed through :func:`_prepare`."""
+    """Distances ``(len(a), len(b))`` between float64 rows prepared for ``metric`` (unit rows for cosine)."""
     if metric == "cosine":
         return np.maximum(1.0 - a @ b.T, 0.0)
     squared = np.einsum("ij,ij->i", a, a)[:, None] - 2.0 * (a @ b.T) + np.einsum("ij,ij->i", b, b)[None, :]
@@ -218,11 +200,11 @@ def _pairwise(a: np.ndarray, b: np.ndarray, metric: Metric) -> np.ndarray:
 
 
 def _distances_to(X: np.ndarray, rows: np.ndarray, point: np.ndarray, metric: Metric) -> np.ndarray:
-    """Distances from ``X[rows]`` to one prepared point, gathered block by block."""
+    """Distances from the prepared ``X[rows]`` to one prepared point, gathered block by block in float64."""
     distances = np.empty(rows.size)
     step = max(1, _BLOCK_VALUES // max(X.shape[1], 1))
     for start in range(0, rows.size, step):
-        block = _prepare(X[rows[start : start + step]], metric)
+        block = X[rows[start : start + step]].astype(np.float64)
         distances[start : start + len(block)] = _pairwise(block, point[None, :], metric)[:, 0]
     return distances
 
@@ -242,8 +224,8 @@ def closest_members(
 
     Parameters
     ----------
-    X : numpy.ndarray of shape (n_rows, d), float32
-        Assumed validated (:func:`embedlab.io.check_vectors`).
+    X : numpy.ndarray of shape (n_rows, d)
+        Validated by :func:`embedlab.io.validation.prepare` once the labels are checked.
     labels : numpy.ndarray of int, shape (n_rows,)
         Cluster of each row, ``0 .. k-1`` indexing the rows of ``centers``; -1 is noise.
     centers : numpy.ndarray of shape (k, d)
@@ -263,6 +245,8 @@ def closest_members(
     ConfigurationError
         If the labels are not one integer >= -1 per row, a label has no row in ``centers``, the centers do not
         have d columns, ``n`` is not a positive integer or the metric is unknown.
+    EmbeddingDataError
+        If a row of ``X`` or a center holds NaN or Inf values, or is all zeros under cosine.
 
     Examples
     --------
@@ -271,8 +255,8 @@ def closest_members(
     >>> closest_members(X, np.array([0, 0, 0, 1, 1]), np.array([[1.2, 0.0], [11.0, 0.0]]), n=2, metric="l2")
     {0: array([1, 0]), 1: array([3, 4])}
     """
-    n = _check_count("n", n)
-    _check_metric(metric)
+    n = check_int(n, "n")
+    check_choice(metric, "metric", _METRICS)
     X = np.asarray(X)
     clusters = _clusters(labels, X.shape[0])
     centers = np.asarray(centers)
@@ -283,7 +267,10 @@ def closest_members(
             f"labels go up to {clusters[-1][0]} but centers has {centers.shape[0]} rows; "
             "give one center row per cluster (labels 0 .. k-1)."
         )
-    prepared = _prepare(centers, metric)
+    if not clusters:
+        return {}
+    X = prepare(X, metric).vectors
+    prepared = prepare(centers, metric, name="centers").vectors.astype(np.float64)
     members = {}
     for label, rows in clusters:
         distances = _distances_to(X, rows, prepared[label], metric)
@@ -313,13 +300,14 @@ def medoids(
     Exact for clusters of at most ``sample`` members. In a larger cluster both the candidates and the sums
     run over a seeded uniform sample of ``sample`` members drawn without replacement, so the result is the
     medoid of that sample. The distances are computed in blocks of about a million values (8 MB), so memory
-    stays at ``sample x d`` float64 plus a few such blocks. Ties go to the lower row position; rows labelled
-    -1 (noise) are skipped.
+    stays at ``sample x d`` float64 plus a few such blocks (and, under cosine, a unit-normalised copy of ``X``
+    unless its rows already have unit norm). Ties go to the lower row position; rows labelled -1 (noise) are
+    skipped.
 
     Parameters
     ----------
-    X : numpy.ndarray of shape (n_rows, d), float32
-        Assumed validated (:func:`embedlab.io.check_vectors`).
+    X : numpy.ndarray of shape (n_rows, d)
+        Validated by :func:`embedlab.io.validation.prepare` once the labels are checked.
     labels : numpy.ndarray of int, shape (n_rows,)
         Cluster of each row; -1 is noise.
     metric : {"cosine", "l2"}, default="cosine"
@@ -339,6 +327,8 @@ def medoids(
     ConfigurationError
         If the labels are not one integer >= -1 per row, ``sample`` is not a positive integer or the metric
         is unknown.
+    EmbeddingDataError
+        If a row of ``X`` holds NaN or Inf values, or is all zeros under cosine.
 
     References
     ----------
@@ -352,13 +342,17 @@ def medoids(
     >>> medoids(X, np.array([0, 0, 0, 1, 1, 1]), metric="l2")
     {0: 1, 1: 4}
     """
-    sample = _check_count("sample", sample)
-    _check_metric(metric)
+    sample = check_int(sample, "sample")
+    check_choice(metric, "metric", _METRICS)
     X = np.asarray(X)
+    clusters = _clusters(labels, X.shape[0])
+    if not clusters:
+        return {}
+    X = prepare(X, metric).vectors
     rng = np.random.default_rng(random_state)
     result = {}
-    for label, rows in _clusters(labels, X.shape[0]):
+    for label, rows in clusters:
         if rows.size > sample:
             rows = np.sort(rng.choice(rows, size=sample, replace=False))
-        result[label] = int(rows[_medoid(_prepare(X[rows], metric), metric)])
+        result[label] = int(rows[_medoid(X[rows].astype(np.float64), metric)])
     return result

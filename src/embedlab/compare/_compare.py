@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from embedlab._checks import check_int
 from embedlab._json import json_safe
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.cluster import KMeans
@@ -167,13 +168,6 @@ def _reading(value: float, p_value: float, null_mean: float, agreement: float, n
     return f"{level} agreement, above a random pairing (null mean {null_mean:.3f}, p = {p_value:.3f})"
 
 
-def _check_count(value: int | None, name: str, minimum: int, *, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
-
 def _evaluate(
     name: str,
     scorer: _Scorer,
@@ -267,7 +261,7 @@ def compare_spaces(
     n_rank_pairs : int, default=100000
         Row pairs of the similarity rank correlation (over all rows).
     random_state : int or None, default=0
-        Seed of the samples, the permutations, the pairs and k-means.
+        Seed of the samples, the permutations, the pairs, k-means and the neighbour searches.
     progress : ProgressReporter, optional
         Receives one step per score (its null included).
 
@@ -299,11 +293,11 @@ def compare_spaces(
     (1.0, 0.16666666666666666)
     """
     started = time.perf_counter()
-    _check_count(n_permutations, "n_permutations", 0, allow_none=False)
-    _check_count(sample, "sample", MIN_PAIRS)
-    _check_count(clusters, "clusters", 0)
-    _check_count(rbf_sample, "rbf_sample", MIN_PAIRS, allow_none=False)
-    _check_count(cknna_sample, "cknna_sample", MIN_PAIRS, allow_none=False)
+    n_permutations = check_int(n_permutations, "n_permutations", 0)
+    sample = None if sample is None else check_int(sample, "sample", MIN_PAIRS)
+    clusters = None if clusters is None else check_int(clusters, "clusters", 0)
+    rbf_sample = check_int(rbf_sample, "rbf_sample", MIN_PAIRS)
+    cknna_sample = check_int(cknna_sample, "cknna_sample", MIN_PAIRS)
     pairs = pair_by_id(A, B, min_pairs=MIN_PAIRS, names=("A", "B"))
     X, Y, n = pairs.first, pairs.second, len(pairs)
     rng = np.random.default_rng(random_state)
@@ -315,7 +309,7 @@ def compare_spaces(
     if n_clusters > n:
         raise ConfigurationError(f"clusters={n_clusters} but only {n} pairs; use fewer clusters.")
 
-    neighbours_x, neighbours_y = cosine_neighbours(X, Y, k)
+    neighbours_x, neighbours_y = cosine_neighbours(X, Y, k, random_state=random_state)
     k_cknna = min(k, cknna_rows.size - 1)
     xs, ys = X[rows], Y[rows]
     specs: list[tuple[str, Any, int, str, bool]] = [
@@ -327,8 +321,8 @@ def compare_spaces(
          "bandwidth 0.8 x median distance (Kornblith et al. 2019)", True),
         ("mutual_knn", lambda: _NeighbourOverlap(neighbours_x, neighbours_y, jaccard=False), n, f"mutual {k}-NN "
          "alignment, cosine, all rows (Huh et al. 2024)", True),
-        ("cknna", lambda: _CKNNA(X[cknna_rows], Y[cknna_rows], k=k_cknna), cknna_rows.size,
-         f"CKNNA, cosine kernels, {k_cknna}-NN within the sample (Huh et al. 2024)", True),
+        ("cknna", lambda: _CKNNA(X[cknna_rows], Y[cknna_rows], k=k_cknna, random_state=random_state),
+         cknna_rows.size, f"CKNNA, cosine kernels, {k_cknna}-NN within the sample (Huh et al. 2024)", True),
         ("retrieval_overlap", lambda: _NeighbourOverlap(neighbours_x, neighbours_y, jaccard=True), n, f"Jaccard of "
          f"top-{k} cosine neighbours, all rows (Caspari et al. 2024)", True),
         ("svcca", lambda: _SVCCA(xs, ys, keep=0.99), rows.size, "SVCCA, 99% of variance kept, mean canonical "

@@ -10,11 +10,12 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
+from embedlab._checks import check_choice, check_int
 from embedlab._json import json_safe
 from embedlab.cluster import KMeans
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
-from embedlab.io import EmbeddingSet, check_vectors, pair_by_id
-from embedlab.neighbors import unit_rows
+from embedlab.io import EmbeddingSet, pair_by_id
+from embedlab.io.validation import prepare, unit_rows
 
 __all__ = ["AnchorMethod", "StitchingResult", "choose_anchors", "relative_transform", "zero_shot_stitching"]
 
@@ -53,32 +54,29 @@ def choose_anchors(
     >>> choose_anchors(X, 3, method="farthest", random_state=0).tolist()
     [0, 2, 3]
     """
-    X, _, _ = check_vectors(X, name="X")
-    n = X.shape[0]
-    if isinstance(n_anchors, bool) or not isinstance(n_anchors, (int, np.integer)) or not 1 <= n_anchors <= n:
-        raise ConfigurationError(f"n_anchors must be an integer in [1, {n}] (the rows of X), got {n_anchors!r}.")
+    rows = prepare(X, "cosine").vectors
+    n = rows.shape[0]
+    n_anchors = check_int(n_anchors, "n_anchors", maximum=n, why="the rows of X")
+    check_choice(method, "method", ("random", "kmeans", "farthest"))
     rng = np.random.default_rng(random_state)
     if method == "random":
         chosen = rng.choice(n, size=n_anchors, replace=False)
     elif method == "kmeans":
-        model = KMeans(n_clusters=n_anchors, metric="cosine", random_state=random_state).fit(X)
-        cosine = np.einsum("ij,ij->i", unit_rows(X), unit_rows(model.cluster_centers_)[model.labels_])
+        model = KMeans(n_clusters=n_anchors, metric="cosine", random_state=random_state).fit(rows)
+        cosine = np.einsum("ij,ij->i", rows, unit_rows(model.cluster_centers_)[model.labels_])
         chosen = np.array(
             [
                 np.flatnonzero(model.labels_ == c)[np.argmax(cosine[model.labels_ == c])]
                 for c in np.unique(model.labels_)
             ]
         )
-    elif method == "farthest":
-        rows = unit_rows(X)
+    else:
         chosen = np.empty(n_anchors, dtype=np.int64)
         chosen[0] = rng.integers(n)
         distance = 1.0 - rows @ rows[chosen[0]]
         for i in range(1, n_anchors):
             chosen[i] = int(np.argmax(distance))
             distance = np.minimum(distance, 1.0 - rows @ rows[chosen[i]])
-    else:
-        raise ConfigurationError(f"method must be 'random', 'kmeans' or 'farthest', got {method!r}.")
     return np.sort(chosen).astype(np.int64)
 
 
@@ -104,13 +102,13 @@ def relative_transform(X: object, anchors_X: object) -> np.ndarray:
     >>> print(relative_transform([[1.0, 1.0]], [[2.0, 0.0], [0.0, -1.0]]).round(4))
     [[ 0.7071 -0.7071]]
     """
-    X, _, _ = check_vectors(X, name="X")
-    anchors, _, _ = check_vectors(anchors_X, name="anchors_X")
+    X = prepare(X, "cosine").vectors
+    anchors = prepare(anchors_X, "cosine", name="anchors_X").vectors
     if anchors.shape[1] != X.shape[1]:
         raise EmbeddingDataError(
             f"anchors_X has dimension {anchors.shape[1]} but X has {X.shape[1]}: anchors must be in X's space."
         )
-    return unit_rows(X) @ unit_rows(anchors).T
+    return X @ anchors.T
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import spearmanr
 
-from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+from embedlab._checks import check_int, check_positive
+from embedlab.exceptions import EmbeddingDataError
 from embedlab.io import EmbeddingSet, pair_by_id
-from embedlab.io.validation import check_k
-from embedlab.neighbors import knn, unit_rows
+from embedlab.io.validation import check_k, unit_rows
+from embedlab.neighbors import knn
 
 __all__ = [
     "cknna",
@@ -51,10 +52,10 @@ def _centred(X: np.ndarray) -> np.ndarray:
 
 def _sample_rows(n: int, sample: int | None, rng: np.random.Generator) -> np.ndarray:
     """Sorted positions of ``sample`` random rows (all rows when ``sample`` is None or at least ``n``)."""
+    if sample is not None:
+        sample = check_int(sample, "sample", MIN_ROWS)
     if sample is None or sample >= n:
         return np.arange(n)
-    if sample < MIN_ROWS:
-        raise ConfigurationError(f"sample must be at least {MIN_ROWS} rows, got {sample}.")
     return np.sort(rng.choice(n, size=sample, replace=False))
 
 
@@ -80,11 +81,17 @@ def overlap_counts(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return counts
 
 
-def cosine_neighbours(X: np.ndarray, Y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def cosine_neighbours(
+    X: np.ndarray, Y: np.ndarray, k: int, *, random_state: int | None = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` cosine nearest neighbours of every row within X and within Y (self excluded), searched once
-    each so that every neighbour-based score and its null share them. Assumes validated, paired input."""
+    each, seeded by ``random_state``, so that every neighbour-based score and its null share them. Assumes
+    validated, paired input."""
     check_k(k, X.shape[0])
-    return knn(X, k, metric="cosine").indices, knn(Y, k, metric="cosine").indices
+    return (
+        knn(X, k, metric="cosine", random_state=random_state).indices,
+        knn(Y, k, metric="cosine", random_state=random_state).indices,
+    )
 
 
 def _unbiased_hsic_dense(K: np.ndarray, L: np.ndarray) -> float:
@@ -161,8 +168,7 @@ class _RbfCKA:
     pairing permutes the rows and columns of the centred ``L`` (centring commutes with permutations)."""
 
     def __init__(self, X: np.ndarray, Y: np.ndarray, *, sigma_fraction: float) -> None:
-        if not sigma_fraction > 0:
-            raise ConfigurationError(f"sigma_fraction must be positive, got {sigma_fraction!r}.")
+        sigma_fraction = check_positive(sigma_fraction, "sigma_fraction")
         self.k = _centre_gram(_rbf_gram(X, sigma_fraction, "X"))
         self.l = _centre_gram(_rbf_gram(Y, sigma_fraction, "Y"))
         self.norm = float(np.linalg.norm(self.k) * np.linalg.norm(self.l))
@@ -187,11 +193,11 @@ class _NeighbourOverlap:
 class _CKNNA:
     """CKNNA on explicit cosine kernels of ``m`` rows; neighbours are searched within those rows."""
 
-    def __init__(self, X: np.ndarray, Y: np.ndarray, *, k: int) -> None:
+    def __init__(self, X: np.ndarray, Y: np.ndarray, *, k: int, random_state: int | None = 0) -> None:
         check_k(k, X.shape[0], name="k (CKNNA sample)")
         ux, uy = unit_rows(X).astype(np.float64), unit_rows(Y).astype(np.float64)
         self.kx, self.ky = ux @ ux.T, uy @ uy.T
-        self.nx, self.ny = cosine_neighbours(X, Y, k)
+        self.nx, self.ny = cosine_neighbours(X, Y, k, random_state=random_state)
         self.mask_x = self._mask(self.nx)
         self_x = _unbiased_hsic_dense(self.mask_x * self.kx, self.mask_x * self.kx)
         mask_y = self._mask(self.ny)
@@ -216,8 +222,7 @@ class _SVCCA:
     QR)."""
 
     def __init__(self, X: np.ndarray, Y: np.ndarray, *, keep: float) -> None:
-        if not 0 < keep <= 1:
-            raise ConfigurationError(f"keep must be a variance fraction in (0, 1], got {keep!r}.")
+        keep = check_positive(keep, "keep", upper=1.0)
         self.ux, self.uy = self._basis(X, keep, "X"), self._basis(Y, keep, "Y")
 
     @staticmethod
@@ -258,8 +263,7 @@ class _SimilarityRank:
     """Spearman correlation of the cosine similarities of the same random row pairs in both spaces."""
 
     def __init__(self, X: np.ndarray, Y: np.ndarray, *, n_pairs: int, rng: np.random.Generator) -> None:
-        if n_pairs < 3:
-            raise ConfigurationError(f"n_pairs must be at least 3, got {n_pairs}.")
+        n_pairs = check_int(n_pairs, "n_pairs", 3)
         n = X.shape[0]
         self.first = rng.integers(0, n, size=n_pairs)
         self.second = (self.first + rng.integers(1, n, size=n_pairs)) % n  # never the same row
@@ -362,7 +366,9 @@ def rbf_cka(
     return _RbfCKA(x[rows], y[rows], sigma_fraction=sigma_fraction).score()
 
 
-def mutual_knn_alignment(X: EmbeddingSet | object, Y: EmbeddingSet | object, *, k: int = 10) -> float:
+def mutual_knn_alignment(
+    X: EmbeddingSet | object, Y: EmbeddingSet | object, *, k: int = 10, random_state: int | None = 0
+) -> float:
     """Mutual k-nearest-neighbour alignment: the mean over rows of ``|kNN_X(i) ∩ kNN_Y(i)| / k``.
 
     Neighbours are cosine neighbours from :func:`embedlab.neighbors.knn`, each row excluded from its own list.
@@ -373,6 +379,8 @@ def mutual_knn_alignment(X: EmbeddingSet | object, Y: EmbeddingSet | object, *, 
         Paired rows; the dimensions may differ.
     k : int, default=10
         Neighbours per row.
+    random_state : int or None, default=0
+        Seed of the neighbour searches, approximate on large sets (see :func:`embedlab.neighbors.knn`).
 
     Returns
     -------
@@ -384,7 +392,7 @@ def mutual_knn_alignment(X: EmbeddingSet | object, Y: EmbeddingSet | object, *, 
     Huh, Cheung, Wang and Isola (2024), "The Platonic representation hypothesis", ICML.
     """
     x, y = _paired(X, Y)
-    return _NeighbourOverlap(*cosine_neighbours(x, y, k), jaccard=False).score()
+    return _NeighbourOverlap(*cosine_neighbours(x, y, k, random_state=random_state), jaccard=False).score()
 
 
 def cknna(
@@ -411,7 +419,7 @@ def cknna(
     sample : int or None, default=1024
         Rows the explicit ``(m, m)`` kernels are built on (the batch size of Huh et al.); all when None.
     random_state : int or None, default=0
-        Seed of the row sample.
+        Seed of the row sample and of the neighbour searches.
 
     Returns
     -------
@@ -425,7 +433,7 @@ def cknna(
     """
     x, y = _paired(X, Y)
     rows = _sample_rows(x.shape[0], sample, np.random.default_rng(random_state))
-    return _CKNNA(x[rows], y[rows], k=k).score()
+    return _CKNNA(x[rows], y[rows], k=k, random_state=random_state).score()
 
 
 def svcca(X: EmbeddingSet | object, Y: EmbeddingSet | object, *, keep: float = 0.99) -> float:
@@ -483,7 +491,9 @@ def procrustes_distance(X: EmbeddingSet | object, Y: EmbeddingSet | object) -> f
     return _Procrustes(x, y).score()
 
 
-def retrieval_overlap(X: EmbeddingSet | object, Y: EmbeddingSet | object, *, k: int = 10) -> float:
+def retrieval_overlap(
+    X: EmbeddingSet | object, Y: EmbeddingSet | object, *, k: int = 10, random_state: int | None = 0
+) -> float:
     """Mean Jaccard index of each row's top-k cosine neighbours in X and in Y (self excluded).
 
     Parameters
@@ -492,6 +502,8 @@ def retrieval_overlap(X: EmbeddingSet | object, Y: EmbeddingSet | object, *, k: 
         Paired rows; the dimensions may differ.
     k : int, default=10
         Retrieved neighbours per row.
+    random_state : int or None, default=0
+        Seed of the neighbour searches, approximate on large sets (see :func:`embedlab.neighbors.knn`).
 
     Returns
     -------
@@ -504,7 +516,7 @@ def retrieval_overlap(X: EmbeddingSet | object, Y: EmbeddingSet | object, *, k: 
     retrieval augmented generation systems", IR-RAG workshop at SIGIR.
     """
     x, y = _paired(X, Y)
-    return _NeighbourOverlap(*cosine_neighbours(x, y, k), jaccard=True).score()
+    return _NeighbourOverlap(*cosine_neighbours(x, y, k, random_state=random_state), jaccard=True).score()
 
 
 def similarity_rank_correlation(

@@ -5,44 +5,32 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-import faiss
 import numpy as np
 from sklearn.utils import check_random_state
 
+from embedlab._checks import check_choice
 from embedlab._json import array_from_json, array_to_json
 from embedlab.compress._learnt import LEARNT_QUANTIZER_TYPES, LEARNT_TRANSFORM_TYPES
 from embedlab.compress._quantizers import QUANTIZER_TYPES, FaissQuantizer, Quantizer
 from embedlab.compress._spec import CodecSpec, parse_spec
 from embedlab.compress._transforms import TRANSFORM_TYPES, Transform
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
-from embedlab.io.validation import check_vectors
-from embedlab.neighbors import unit_rows
+from embedlab.io.validation import Rows, prepare
+from embedlab.neighbors import merge_top_k
 
-__all__ = ["Codec", "CompressMetric", "prepare_rows"]
+__all__ = ["CODEC_METRICS", "Codec", "CompressMetric"]
 
 logger = logging.getLogger(__name__)
 
 CompressMetric = Literal["cosine", "ip"]
-_METRICS = ("cosine", "ip")
+#: Codecs rank by inner product: of unit-normalised rows (cosine) or of the rows as they are (ip).
+CODEC_METRICS = ("cosine", "ip")
 #: Query-by-code scores computed per block (16 MB of float32).
 _SCORE_BLOCK_VALUES = 2**22
 #: Format of the serialised codec; bumped when the layout changes.
 FORMAT_VERSION = 1
 _TRANSFORMS: dict[str, type[Transform]] = {**TRANSFORM_TYPES, **LEARNT_TRANSFORM_TYPES}
 _QUANTIZERS: dict[str, type[Quantizer]] = {**QUANTIZER_TYPES, **LEARNT_QUANTIZER_TYPES}
-
-
-def prepare_rows(X: object, metric: str, *, name: str, dim: int | None = None) -> np.ndarray:
-    """Validated float32 rows (unit-normalised for cosine) of the expected dimension."""
-    if metric not in _METRICS:
-        raise ConfigurationError(
-            f"metric must be one of {', '.join(_METRICS)}, got {metric!r} (codecs rank by inner product; "
-            "use cosine for normalised embeddings)."
-        )
-    rows, _, _ = check_vectors(X, name=name, allow_zero=metric != "cosine")
-    if dim is not None and rows.shape[1] != dim:
-        raise EmbeddingDataError(f"{name} has dimension {rows.shape[1]} but the codec was fitted on dimension {dim}.")
-    return unit_rows(rows) if metric == "cosine" else rows
 
 
 def _state_to_json(stage: Transform | Quantizer) -> dict[str, Any]:
@@ -84,9 +72,8 @@ class Codec:
     >>> codes = codec.encode(X)
     >>> codes.shape, codec.bytes_per_vector
     ((500, 16), 16)
-    >>> scores, rows = codec.search(codes, X[:3], k=1)
-    >>> rows.ravel().tolist()
-    [0, 1, 2]
+
+    Search the codes through the search layer with :class:`~embedlab.compress.CodecSearcher`.
     """
 
     def __init__(
@@ -115,17 +102,19 @@ class Codec:
         quantizer = self.spec.quantizer_stage
         self.quantizer_: Quantizer = _QUANTIZERS[quantizer.name](quantizer.argument, dim)
 
-    def fit(self, X: object, queries: object | None = None, *, prepared: bool = False) -> Codec:
+    def _prepare(self, X: object, name: str, dim: int | None = None) -> Rows:
+        """``X`` prepared for the codec's metric (codecs rank by inner product: cosine or ip)."""
+        return prepare(X, check_choice(self.metric, "metric", CODEC_METRICS), name=name, dim=dim)
+
+    def fit(self, X: object, queries: object | None = None) -> Codec:
         """Fit every stage, in order, on a sample of ``max_train_rows`` rows of ``X``.
 
+        ``X`` and ``queries`` are array-likes or :class:`~embedlab.io.validation.Rows` prepared for the metric.
         ``queries`` are sample queries for query-aware transforms (``leanvec-ood``); others ignore them.
-        ``prepared`` skips validation of rows and queries already prepared (validated, normalised).
         """
-        rows = X if prepared else prepare_rows(X, self.metric, name="X")
-        if queries is None or prepared:
-            sample_queries = queries
-        else:
-            sample_queries = prepare_rows(queries, self.metric, name="queries", dim=rows.shape[1])
+        prepared = self._prepare(X, "X")
+        rows = prepared.vectors
+        sample_queries = None if queries is None else self._prepare(queries, "queries", prepared.dim).vectors
         rng = check_random_state(self.random_state)
         if rows.shape[0] > self.max_train_rows:
             rows = rows[np.sort(rng.choice(rows.shape[0], self.max_train_rows, replace=False))]
@@ -154,18 +143,20 @@ class Codec:
             X = transform.database(X)
         return np.ascontiguousarray(X, dtype=np.float32)
 
-    def encode(self, X: object, *, prepared: bool = False) -> np.ndarray:
-        """Codes of shape (n, bytes_per_vector), uint8; ``prepared`` skips validation of already prepared rows."""
+    def encode(self, X: object) -> np.ndarray:
+        """Codes of shape (n, bytes_per_vector), uint8, of an array-like or prepared :class:`Rows`."""
         self._check_fitted()
-        rows = X if prepared else prepare_rows(X, self.metric, name="X", dim=self.dim_)
+        rows = self._prepare(X, "X", self.dim_).vectors
         return np.ascontiguousarray(self.quantizer_.encode(self.transform(rows)), dtype=np.uint8)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """Reconstructed rows in the space the quantizer works in (after the transforms), float32."""
         self._check_fitted()
-        return self.quantizer_.decode(self._checked_codes(codes))
+        return self.quantizer_.decode(self.checked_codes(codes))
 
-    def _checked_codes(self, codes: np.ndarray) -> np.ndarray:
+    def checked_codes(self, codes: np.ndarray) -> np.ndarray:
+        """``codes`` when they are this codec's (uint8, ``bytes_per_vector`` columns), else an EmbeddingDataError."""
+        self._check_fitted()
         codes = np.asarray(codes)
         if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != self.bytes_per_vector:
             raise EmbeddingDataError(
@@ -174,43 +165,39 @@ class Codec:
             )
         return codes
 
-    def search(
-        self, codes: np.ndarray, queries: object, k: int, *, prepared: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` codes of highest approximate inner product with each query.
+    def top_k(self, codes: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` codes of highest approximate inner product with each query row: the searchers' kernel.
 
-        Returns scores (n_queries, k) float32, descending, and row indices (n_queries, k) int64.
+        ``queries`` are prepared rows (``prepare(Q, metric).vectors``). Returns scores (n_queries, k) float32,
+        descending, and row positions (n_queries, k) int64. Callers search through
+        :class:`~embedlab.compress.CodecSearcher`, which checks the queries and ``k``.
         """
-        self._check_fitted()
-        codes = self._checked_codes(codes)
-        Q = queries if prepared else prepare_rows(queries, self.metric, name="queries", dim=self.dim_)
-        if not 1 <= k <= codes.shape[0]:
-            raise ConfigurationError(f"k must be between 1 and the number of codes ({codes.shape[0]}), got {k}.")
+        Q = queries
         offset = np.zeros(Q.shape[0], dtype=np.float32)
         for transform in self.transforms_:
             offset += transform.query_offset(Q)
             Q = transform.queries(Q)
-        prepared_queries = self.quantizer_.prepare_queries(np.ascontiguousarray(Q, dtype=np.float32))
+        prepared = self.quantizer_.prepare_queries(np.ascontiguousarray(Q, dtype=np.float32))
         if isinstance(self.quantizer_, FaissQuantizer):
-            scores, indices = self.quantizer_.searcher(codes).search(prepared_queries, k)
+            scores, indices = self.quantizer_.searcher(codes).search(prepared, k)
         else:
-            scores, indices = self._blocked_search(codes, prepared_queries, k)
+            scores, indices = self._blocked_top_k(codes, prepared, k)
         return scores + offset[:, None], indices
 
-    def _blocked_search(self, codes: np.ndarray, prepared: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        heap = faiss.ResultHeap(prepared.shape[0], k, keep_max=True)
+    def _blocked_top_k(self, codes: np.ndarray, prepared: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         step = int(np.clip(_SCORE_BLOCK_VALUES // max(prepared.shape[0], 1), 1024, 65_536))
-        for start in range(0, codes.shape[0], step):
-            scores = np.ascontiguousarray(
-                self.quantizer_.block_scores(prepared, codes[start : start + step]), np.float32
-            )
-            kept = min(k, scores.shape[1])
-            top = np.argpartition(-scores, kept - 1, axis=1)[:, :kept] if kept < scores.shape[1] else None
-            if top is None:
-                top = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
-            heap.add_result(np.take_along_axis(scores, top, axis=1), (top + start).astype(np.int64))
-        heap.finalize()
-        return heap.D, heap.I
+
+        def blocks():  # the best k of each block of codes, merged in one heap
+            for start in range(0, codes.shape[0], step):
+                scores = np.asarray(self.quantizer_.block_scores(prepared, codes[start : start + step]), np.float32)
+                kept = min(k, scores.shape[1])
+                if kept < scores.shape[1]:
+                    top = np.argpartition(-scores, kept - 1, axis=1)[:, :kept]
+                else:
+                    top = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+                yield np.take_along_axis(scores, top, axis=1), top + start
+
+        return merge_top_k(blocks(), prepared.shape[0], k, largest=True)
 
     def to_dict(self) -> dict[str, Any]:
         """The fitted codec as a JSON-ready document (arrays base64-encoded)."""

@@ -12,13 +12,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from embedlab._checks import check_int
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
-from embedlab.compress._codec import Codec, CompressMetric, prepare_rows
-from embedlab.compress._search import SearchResult, two_stage_search
+from embedlab.compress._codec import Codec, CompressMetric
+from embedlab.compress._search import CodecSearcher
 from embedlab.compress._spec import CodecSpec, parse_spec
-from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+from embedlab.exceptions import EmbeddingDataError
 from embedlab.io import EmbeddingSet, atomic_directory
 from embedlab.io.embedding_set import ID_COLUMN
+from embedlab.io.validation import prepare
+from embedlab.neighbors import KnnResult
 
 __all__ = ["CompressedCollection"]
 
@@ -35,7 +38,8 @@ class CompressedCollection:
 
     Build one with :meth:`build`, write it with :meth:`save` and read it back with :meth:`open` (the codes are
     loaded, the full vectors memory-mapped). :meth:`search` answers queries from the codes alone or, with
-    ``rescore=M``, ranks ``M x k`` shortlisted rows by their exact inner products.
+    ``rescore=M``, ranks ``M x k`` shortlisted rows by their exact inner products. A collection is a
+    :class:`~embedlab.neighbors.Searcher`.
 
     Attributes
     ----------
@@ -66,6 +70,14 @@ class CompressedCollection:
     @property
     def spec(self) -> CodecSpec:
         return self.codec.spec
+
+    @property
+    def metric(self) -> str:
+        return self.codec.metric
+
+    @property
+    def dim(self) -> int:
+        return self.codec.dim_
 
     @classmethod
     def build(
@@ -98,33 +110,35 @@ class CompressedCollection:
         """
         spec = parse_spec(spec) if isinstance(spec, str) else spec
         X, ids = (data.vectors, data.ids) if isinstance(data, EmbeddingSet) else (data, None)
-        rows = prepare_rows(X, metric, name="X")
-        ids = np.arange(rows.shape[0]) if ids is None else np.asarray(ids)
-        sample = None if queries is None else prepare_rows(queries, metric, name="queries", dim=rows.shape[1])
-        codec = Codec(spec, metric=metric, random_state=random_state).fit(rows, queries=sample, prepared=True)
-        codes = np.empty((rows.shape[0], codec.bytes_per_vector), dtype=np.uint8)
-        with progress.task(f"encoding with {spec.codes_spec}", rows.shape[0]) as advance:
-            for start in range(0, rows.shape[0], _ENCODE_ROWS):
-                block = rows[start : start + _ENCODE_ROWS]
-                codes[start : start + block.shape[0]] = codec.encode(block, prepared=True)
-                advance(block.shape[0])
+        rows = prepare(X, metric)
+        ids = np.arange(rows.n) if ids is None else np.asarray(ids)
+        sample = None if queries is None else prepare(queries, metric, name="queries", dim=rows.dim)
+        codec = Codec(spec, metric=metric, random_state=random_state).fit(rows, queries=sample)
+        codes = np.empty((rows.n, codec.bytes_per_vector), dtype=np.uint8)
+        with progress.task(f"encoding with {spec.codes_spec}", rows.n) as advance:
+            for start in range(0, rows.n, _ENCODE_ROWS):
+                block = rows.take(slice(start, start + _ENCODE_ROWS))
+                codes[start : start + block.n] = codec.encode(block)
+                advance(block.n)
         keep = spec.rescore is not None if keep_vectors is None else keep_vectors
-        return cls(codec, codes, ids, rows if keep else None)
+        return cls(codec, codes, ids, rows.vectors if keep else None)
 
-    def search(self, queries: object, k: int = 10, *, rescore: int | str | None = "spec") -> SearchResult:
+    def searcher(self, rescore: int | str | None = "spec") -> CodecSearcher:
+        """The collection's codes (and full vectors) as a searcher; ``rescore`` as for :meth:`search`."""
+        factor = self.spec.rescore if rescore == "spec" else rescore
+        if factor is not None:
+            factor = check_int(factor, "rescore")
+        return CodecSearcher(self.codec, self.codes, vectors=self.vectors, rescore=factor)
+
+    def search(
+        self, queries: object, k: int = 10, *, exclude: np.ndarray | None = None, rescore: int | str | None = "spec"
+    ) -> KnnResult:
         """The ``k`` rows of highest (approximate or rescored) inner product with each query.
 
         ``rescore`` is the shortlist multiplier M (None: codes alone); by default the spec's ``rescore:M``.
-        The result carries the rows' ids.
+        ``exclude`` as for :meth:`~embedlab.neighbors.BaseSearcher.search`. The result carries the rows' ids.
         """
-        factor = self.spec.rescore if rescore == "spec" else rescore
-        if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1):
-            raise ConfigurationError(f"rescore must be a positive integer or None, got {factor!r}.")
-        Q = prepare_rows(queries, self.codec.metric, name="queries", dim=self.codec.dim_)
-        if not 1 <= k <= len(self):
-            raise ConfigurationError(f"k must be between 1 and the collection's {len(self)} rows, got {k}.")
-        result = two_stage_search(self.codec, self.codes, Q, k, rescore_factor=factor, vectors=self.vectors)
-        return SearchResult(result.scores, result.indices, result.exact, ids=self.ids[result.indices])
+        return self.searcher(rescore).search(queries, k, exclude=exclude).with_ids(self.ids)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the collection to the directory ``path`` atomically (an earlier collection there is replaced)."""

@@ -12,14 +12,16 @@ from typing import Any
 import faiss
 import numpy as np
 
+from embedlab._checks import check_choice, check_int, check_positive
 from embedlab._json import json_safe
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
-from embedlab.compress._codec import Codec, CompressMetric, prepare_rows
-from embedlab.compress._search import exact_scores, rescore
+from embedlab.compress._codec import CODEC_METRICS, Codec, CompressMetric
+from embedlab.compress._search import CodecSearcher
 from embedlab.compress._spec import parse_spec
 from embedlab.exceptions import ConfigurationError, EmbedlabError
 from embedlab.io import EmbeddingSet
-from embedlab.neighbors import knn, recall_at_k
+from embedlab.io.validation import Rows, prepare
+from embedlab.neighbors import ExactSearcher, recall_at_k, rerank
 
 __all__ = ["CompressionPlan", "PlanPoint", "default_codecs", "plan_compression"]
 
@@ -178,29 +180,30 @@ def _recommend(points: list[PlanPoint], budget_bytes: int | None, target_recall:
 
 
 def _split_queries(
-    rows: np.ndarray, queries: np.ndarray | None, n_queries: int, rng: np.random.RandomState
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, np.ndarray, np.ndarray]:
+    rows: Rows, queries: Rows | None, n_queries: int, rng: np.random.RandomState
+) -> tuple[Rows, Rows, Rows, str, np.ndarray, np.ndarray]:
     """(corpus, evaluation queries, learning queries, description, evaluation rows, held-out rows).
 
     Without queries, ``2 n_queries`` rows are held out of the corpus: half evaluate, half teach query-aware
     codecs. Given queries are split the same way, so no codec is scored on the queries it learnt from.
     """
     if queries is None:
-        if rows.shape[0] < 4 * n_queries:
-            n_queries = max(1, rows.shape[0] // 4)
-        held = rng.choice(rows.shape[0], 2 * n_queries, replace=False)
-        keep = np.ones(rows.shape[0], dtype=bool)
+        if rows.n < 4 * n_queries:
+            n_queries = max(1, rows.n // 4)
+        held = rng.choice(rows.n, 2 * n_queries, replace=False)
+        keep = np.ones(rows.n, dtype=bool)
         keep[held] = False
         described = f"{n_queries} rows held out of the data"
-        return rows[keep], rows[held[:n_queries]], rows[held[n_queries:]], described, held[:n_queries], held
+        corpus, evaluate, learn = rows.take(keep), rows.take(held[:n_queries]), rows.take(held[n_queries:])
+        return corpus, evaluate, learn, described, held[:n_queries], held
     none = np.empty(0, dtype=np.int64)
-    if queries.shape[0] < 2:
+    if queries.n < 2:
         return rows, queries, queries, "1 given query (also used to fit leanvec-ood)", np.zeros(1, np.int64), none
-    order = rng.permutation(queries.shape[0])
-    half = queries.shape[0] // 2
+    order = rng.permutation(queries.n)
+    half = queries.n // 2
     evaluate = order[: min(half, n_queries)]
     described = f"{evaluate.size} of the given queries"
-    return rows, queries[evaluate], queries[order[half:]], described, evaluate, none
+    return rows, queries.take(evaluate), queries.take(order[half:]), described, evaluate, none
 
 
 def plan_compression(
@@ -251,23 +254,22 @@ def plan_compression(
         On bad parameters, or a constraint no configuration meets (the message names the nearest point).
     """
     started = time.perf_counter()
-    if target_recall is not None and not 0 < target_recall <= 1:
-        raise ConfigurationError(f"target_recall must be in (0, 1], got {target_recall}.")
-    if budget_bytes is not None and budget_bytes < 1:
-        raise ConfigurationError(f"budget_bytes must be a positive number of bytes, got {budget_bytes}.")
-    if isinstance(rescore_max, bool) or not isinstance(rescore_max, (int, np.integer)) or rescore_max < 0:
-        raise ConfigurationError(f"rescore_max must be a non-negative integer, got {rescore_max!r}.")
+    if target_recall is not None:
+        check_positive(target_recall, "target_recall", upper=1.0)
+    if budget_bytes is not None:
+        check_int(budget_bytes, "budget_bytes")
+    check_int(rescore_max, "rescore_max", 0)
+    n_queries = check_int(n_queries, "n_queries")
     rng = np.random.RandomState(random_state)
-    rows = prepare_rows(data.vectors if isinstance(data, EmbeddingSet) else data, metric, name="data")
-    given = None if queries is None else prepare_rows(queries, metric, name="queries", dim=rows.shape[1])
+    check_choice(metric, "metric", CODEC_METRICS)
+    rows = prepare(data.vectors if isinstance(data, EmbeddingSet) else data, metric, name="data")
+    given = None if queries is None else prepare(queries, metric, name="queries", dim=rows.dim)
     corpus, evaluate, learn, described, evaluation_rows, held_out_rows = _split_queries(rows, given, n_queries, rng)
     factors = [m for m in RESCORE_FACTORS if m <= rescore_max]
-    shortlist = min(corpus.shape[0], k * max(factors, default=1))
-    if not 1 <= k <= corpus.shape[0]:
-        raise ConfigurationError(f"k must be between 1 and the {corpus.shape[0]} searched rows, got {k}.")
-    truth = knn(corpus, k, queries=evaluate, metric="ip", method="exact")
-    true_scores = -truth.distances
-    specs = list(codecs) if codecs is not None else default_codecs(rows.shape[1], query_aware=given is not None)
+    shortlist = min(corpus.n, k * max(factors, default=1))
+    # Recall is counted on inner products of the prepared rows (cosine: the unit rows), as the codecs rank.
+    truth = ExactSearcher(corpus, "ip").search(evaluate, check_int(k, "k", maximum=corpus.n, why="the searched rows"))
+    specs = list(codecs) if codecs is not None else default_codecs(rows.dim, query_aware=given is not None)
     points: list[PlanPoint] = []
     failures: dict[str, str] = {}
     with progress.task("compression plan", len(specs)) as advance:
@@ -277,7 +279,7 @@ def plan_compression(
                 raise ConfigurationError(f"'{text}': list codecs without rescore; rescore_max sets the multipliers.")
             try:
                 measured = _measure(
-                    spec.codes_spec, corpus, evaluate, learn, true_scores, k, factors, shortlist, metric, random_state
+                    spec.codes_spec, corpus, evaluate, learn, truth.distances, k, factors, shortlist, random_state
                 )
                 points += measured
                 logger.info(
@@ -298,16 +300,16 @@ def plan_compression(
     anchor_points = []
     for factory in anchors:
         try:
-            anchor_points.append(_measure_faiss(factory, corpus, evaluate, true_scores, k))
+            anchor_points.append(_measure_faiss(factory, corpus, evaluate, truth.distances, k))
         except RuntimeError as error:  # faiss reports a bad factory string or an untrainable index this way
             failures[f"faiss:{factory}"] = str(error).strip().splitlines()[-1]
     points = _mark_frontier(points)
     recommended = _recommend(points, budget_bytes, target_recall)
     return CompressionPlan(
         k=k,
-        n_rows=int(corpus.shape[0]),
-        dim=int(rows.shape[1]),
-        n_queries=int(evaluate.shape[0]),
+        n_rows=corpus.n,
+        dim=rows.dim,
+        n_queries=evaluate.n,
         queries=described,
         metric=metric,
         points=points,
@@ -321,70 +323,57 @@ def plan_compression(
     )
 
 
-def _measure_faiss(
-    factory: str, corpus: np.ndarray, evaluate: np.ndarray, true_scores: np.ndarray, k: int
-) -> PlanPoint:
+def _measure_faiss(factory: str, corpus: Rows, evaluate: Rows, true_distances: np.ndarray, k: int) -> PlanPoint:
     """The codes-alone point of one faiss ``index_factory`` string under inner product, named ``faiss:<factory>``."""
     started = time.perf_counter()
-    index = faiss.index_factory(corpus.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
-    index.train(corpus)
-    index.add(corpus)
+    index = faiss.index_factory(corpus.dim, factory, faiss.METRIC_INNER_PRODUCT)
+    index.train(corpus.vectors)
+    index.add(corpus.vectors)
     encode_s = time.perf_counter() - started
     started = time.perf_counter()
-    _, top = index.search(evaluate, k)
-    query_ms = 1000 * (time.perf_counter() - started) / evaluate.shape[0]
-    scores = exact_scores(evaluate, corpus, np.maximum(top, 0))
-    scores[top < 0] = -np.inf  # faiss pads with -1 when it finds fewer than k rows
-    recall = recall_at_k(-scores, -true_scores)
+    _, top = index.search(evaluate.vectors, k)  # -1 where faiss finds fewer than k rows
+    query_ms = 1000 * (time.perf_counter() - started) / evaluate.n
+    recall = recall_at_k(rerank(corpus.vectors, evaluate.vectors, top, "ip", k)[0], true_distances)
     return PlanPoint(f"faiss:{factory}", int(index.sa_code_size()), recall, None, query_ms, encode_s)
 
 
 def _measure(
     spec: str,
-    corpus: np.ndarray,
-    evaluate: np.ndarray,
-    learn: np.ndarray,
-    true_scores: np.ndarray,
+    corpus: Rows,
+    evaluate: Rows,
+    learn: Rows,
+    true_distances: np.ndarray,
     k: int,
     factors: list[int],
     shortlist: int,
-    metric: str,
     random_state: int | None,
 ) -> list[PlanPoint]:
     """The points of one codec: its codes alone, then each rescoring multiplier."""
     started = time.perf_counter()
-    codec = Codec(spec, metric=metric, random_state=random_state).fit(corpus, queries=learn, prepared=True)
-    codes = codec.encode(corpus, prepared=True)
+    codec = Codec(spec, metric=corpus.metric, random_state=random_state).fit(corpus, queries=learn)
+    codes = codec.encode(corpus)
     encode_s = time.perf_counter() - started
+    searcher = CodecSearcher(codec, codes)
 
-    def recall_of(found_scores: np.ndarray) -> float:
-        return recall_at_k(-found_scores, -true_scores)
+    def recall_of(candidates: np.ndarray) -> float:
+        return recall_at_k(rerank(corpus.vectors, evaluate.vectors, candidates, "ip", k)[0], true_distances)
 
     started = time.perf_counter()
-    _, top = codec.search(codes, evaluate, k, prepared=True)
-    codes_ms = 1000 * (time.perf_counter() - started) / evaluate.shape[0]
-    points = [
-        PlanPoint(
-            spec, codec.bytes_per_vector, recall_of(exact_scores(evaluate, corpus, top)), None, codes_ms, encode_s
-        )
-    ]
+    top = searcher.search(evaluate, k).indices
+    codes_ms = 1000 * (time.perf_counter() - started) / evaluate.n
+    points = [PlanPoint(spec, codec.bytes_per_vector, recall_of(top), None, codes_ms, encode_s)]
     if not factors:
         return points
     started = time.perf_counter()
-    _, candidates = codec.search(codes, evaluate, shortlist, prepared=True)
-    shortlist_ms = 1000 * (time.perf_counter() - started) / evaluate.shape[0]
+    candidates = searcher.search(evaluate, shortlist).indices
+    shortlist_ms = 1000 * (time.perf_counter() - started) / evaluate.n
     for factor in factors:
         started = time.perf_counter()
-        best = rescore(evaluate, corpus, candidates[:, : min(factor * k, shortlist)], k).scores
-        rescore_ms = 1000 * (time.perf_counter() - started) / evaluate.shape[0]
+        recall = recall_of(candidates[:, : min(factor * k, shortlist)])
+        rescore_ms = 1000 * (time.perf_counter() - started) / evaluate.n
         points.append(
             PlanPoint(
-                f"{spec}+rescore:{factor}",
-                codec.bytes_per_vector,
-                recall_of(best),
-                factor,
-                shortlist_ms + rescore_ms,
-                encode_s,
+                f"{spec}+rescore:{factor}", codec.bytes_per_vector, recall, factor, shortlist_ms + rescore_ms, encode_s
             )
         )
     return points

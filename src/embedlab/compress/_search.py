@@ -1,101 +1,102 @@
-"""Two-stage search: a shortlist of ``rescore x k`` candidates from the codes, then exact inner products with
-the full-precision rows (memory-mapped from disk in a collection) decide the final ``k``.
+"""Searching codes through the search layer: :class:`CodecSearcher` is a codec's implementation of the
+neighbours' ``Searcher`` protocol, from the codes alone or in two stages.
 
-This is the funnel of Matryoshka retrieval (Kusupati et al. 2022) and the bi-granular layout of BiDR (Liu
-et al. 2021, "Matching-oriented embedding quantization for ad-hoc retrieval", EMNLP): small codes in memory,
-full vectors on disk, read only for the shortlisted rows.
+Two stages: a shortlist of ``rescore x k`` candidates from the codes, then exact inner products with the
+full-precision rows (memory-mapped from disk in a collection) decide the final ``k``. This is the funnel of
+Matryoshka retrieval (Kusupati et al. 2022, "Matryoshka Representation Learning", NeurIPS) and the bi-granular
+layout of BiDR (Xiao et al. 2021, "Progressively Optimized Bi-Granular Document Representation for Scalable
+Embedding Based Retrieval", WWW 2022): small codes in memory, full vectors on disk, read only for the
+shortlisted rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
-import pyarrow as pa
 
+from embedlab._checks import check_int
 from embedlab.compress._codec import Codec
 from embedlab.exceptions import ConfigurationError
+from embedlab.neighbors import BaseSearcher, SearchParams, rerank
 
-__all__ = ["SearchResult", "exact_scores", "rescore", "two_stage_search"]
-
-#: Candidate rows gathered per rescoring block (64 MB of float32 at d = 384).
-_GATHER_ROWS = 2**15
+__all__ = ["CodecParams", "CodecSearcher"]
 
 
 @dataclass(frozen=True)
-class SearchResult:
-    """Top-k answers: ``scores`` (n_queries, k) float32, descending, and ``indices`` (n_queries, k) int64 rows.
+class CodecParams(SearchParams):
+    """A codec's search: its codes ``spec`` scanned in full, and ``rescore`` (M: ``M x k`` candidates re-ranked
+    by exact inner product) or None for the codes' own scores."""
 
-    ``exact`` says whether the scores are exact inner products (rescored) or the codes' estimates; ``ids``
-    (n_queries, k) are the rows' ids when the search ran on a collection.
+    method: ClassVar[str] = "codec"
+    spec: str = ""
+    rescore: int | None = None
+
+    @property
+    def rerank(self) -> int:
+        return 1 if self.rescore is None else self.rescore
+
+
+class CodecSearcher(BaseSearcher):
+    """The codes of a fitted codec, searched by approximate inner product, optionally re-ranked exactly.
+
+    Parameters
+    ----------
+    codec : Codec
+        Fitted.
+    codes : numpy.ndarray of shape (n, codec.bytes_per_vector), uint8
+    vectors : numpy.ndarray of shape (n, d), optional
+        The full-precision rows, prepared for the codec's metric (in memory or memory-mapped); needed to rescore.
+    rescore : int, optional
+        Re-rank ``rescore x k`` candidates by exact inner product (None: the codes' scores decide).
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(500, 32)).astype(np.float32)
+    >>> codec = Codec("pca:16+int8", metric="ip").fit(X)
+    >>> result = CodecSearcher(codec, codec.encode(X), vectors=X, rescore=5).search(X[:3], 1)
+    >>> result.indices.ravel().tolist(), result.method, result.exact_distances
+    ([0, 1, 2], 'codec', True)
     """
 
-    scores: np.ndarray
-    indices: np.ndarray
-    exact: bool
-    ids: np.ndarray | None = None
+    def __init__(
+        self, codec: Codec, codes: np.ndarray, *, vectors: np.ndarray | None = None, rescore: int | None = None
+    ) -> None:
+        self.codec, self.codes = codec, codec.checked_codes(codes)
+        self.metric, self.dim = codec.metric, codec.dim_
+        self.n_rows = self.n_searchable = int(self.codes.shape[0])
+        if vectors is not None and vectors.shape != (self.n_rows, self.dim):
+            raise ConfigurationError(
+                f"vectors of shape {vectors.shape} do not match the {self.n_rows} codes of dimension {self.dim}."
+            )
+        self.vectors = vectors
+        self._set_rescore(rescore)
 
-    def to_table(self, query_ids: np.ndarray | None = None) -> pa.Table:
-        """One row per (query, rank): ``query``, ``rank`` (0-based), ``id`` (or row), ``score``."""
-        n_queries, k = self.indices.shape
-        queries = np.arange(n_queries) if query_ids is None else np.asarray(query_ids)
-        return pa.table(
-            {
-                "query": pa.array(np.repeat(queries, k)),
-                "rank": pa.array(np.tile(np.arange(k, dtype=np.int32), n_queries)),
-                "id": pa.array((self.indices if self.ids is None else self.ids).ravel()),
-                "score": pa.array(self.scores.ravel().astype(np.float32)),
-            }
-        )
+    @property
+    def params(self) -> CodecParams:
+        return CodecParams(spec=self.codec.spec.codes_spec, rescore=self.rescore)
 
+    def configure(self, params: CodecParams) -> CodecSearcher:
+        """Re-rank ``params.rescore x k`` candidates from now on (None: the codes' scores alone)."""
+        if params.spec != self.codec.spec.codes_spec:
+            raise ConfigurationError(f"these codes are {self.codec.spec.codes_spec}, not {params.spec}.")
+        return self._set_rescore(params.rescore)
 
-def exact_scores(queries: np.ndarray, vectors: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """Exact inner products of each query with its candidate rows, shape of ``candidates``, float32.
+    def _set_rescore(self, rescore: int | None) -> CodecSearcher:
+        self.rescore = None if rescore is None else check_int(rescore, "rescore")
+        if self.rescore is not None and self.vectors is None:
+            raise ConfigurationError(
+                "rescoring needs the full-precision vectors; build the collection with keep_vectors=True "
+                "(embedlab compress apply keeps them when the spec ends in +rescore:M)."
+            )
+        self.exact_distances = self.rescore is not None
+        return self
 
-    Rows are read once per block in ascending order, which keeps reads from a memory map sequential.
-    """
-    scores = np.empty(candidates.shape, dtype=np.float32)
-    per_block = max(1, _GATHER_ROWS // max(candidates.shape[1], 1))
-    for start in range(0, candidates.shape[0], per_block):
-        block = candidates[start : start + per_block]
-        unique, inverse = np.unique(block, return_inverse=True)
-        rows = np.asarray(vectors[unique], dtype=np.float32)
-        gathered = rows[inverse.reshape(block.shape)]
-        scores[start : start + per_block] = np.einsum("qd,qcd->qc", queries[start : start + per_block], gathered)
-    return scores
-
-
-def rescore(queries: np.ndarray, vectors: np.ndarray, candidates: np.ndarray, k: int) -> SearchResult:
-    """The ``k`` candidates of highest exact inner product for each query, from a shortlist of candidates."""
-    scores = exact_scores(queries, vectors, candidates)
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return SearchResult(
-        np.take_along_axis(scores, order, axis=1), np.take_along_axis(candidates, order, axis=1), exact=True
-    )
-
-
-def two_stage_search(
-    codec: Codec,
-    codes: np.ndarray,
-    queries: np.ndarray,
-    k: int,
-    *,
-    rescore_factor: int | None = None,
-    vectors: np.ndarray | None = None,
-) -> SearchResult:
-    """Search codes for each prepared query; with ``rescore_factor`` M, rescore M x k candidates exactly.
-
-    ``queries`` and ``vectors`` are prepared rows (validated, unit-normalised under cosine); ``vectors`` holds
-    the full-precision rows in the order of ``codes`` and is required for rescoring.
-    """
-    if rescore_factor is None:
-        scores, indices = codec.search(codes, queries, k, prepared=True)
-        return SearchResult(scores, indices, exact=False)
-    if vectors is None:
-        raise ConfigurationError(
-            "rescoring needs the full-precision vectors; build the collection with keep_vectors=True "
-            "(embedlab compress apply keeps them when the spec ends in +rescore:M)."
-        )
-    shortlist = min(codes.shape[0], rescore_factor * k)
-    _, candidates = codec.search(codes, queries, shortlist, prepared=True)
-    return rescore(queries, vectors, candidates, k)
+    def _search_block(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.rescore is None:
+            scores, indices = self.codec.top_k(self.codes, queries, k)
+            # Estimated similarities as distances, unclipped: the codes' order must survive.
+            return (1.0 - scores if self.metric == "cosine" else -scores).astype(np.float32), indices
+        _, candidates = self.codec.top_k(self.codes, queries, min(self.n_rows, self.rescore * k))
+        return rerank(self.vectors, queries, candidates, self.metric, k)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from embedlab._checks import check_int
 from embedlab._optional import import_optional
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import ConfigurationError
@@ -86,8 +87,7 @@ def embed_texts(
     -------
     numpy.ndarray of shape (len(texts), dim), float32
     """
-    if batch_size < 1:
-        raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    batch_size = check_int(batch_size, "batch_size")
     model = load_encoder() if encoder is None else encoder
     parts = []
     with progress.task("Embedding texts", len(texts)) as advance:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from embedlab._checks import check_int
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.embed.encoder import DEFAULT_MODEL_NAME, embed_texts, load_encoder
-from embedlab.exceptions import ConfigurationError
 from embedlab.io.embedding_set import EmbeddingSet
 from embedlab.io.text_sources import read_texts
 from embedlab.io.validation import OnInvalid
@@ -107,8 +107,7 @@ def embed_file(
     EmbedReport
     """
     started = time.perf_counter()
-    if shard_size < 1:
-        raise ConfigurationError(f"shard_size must be a positive integer, got {shard_size!r}.")
+    shard_size = check_int(shard_size, "shard_size")
     output = Path(output_path)
     table, validation = read_texts(input_path, text_column=text_column, id_column=id_column, on_invalid=on_invalid)
     model_name = DEFAULT_MODEL_NAME if model is None else str(Path(model).resolve())

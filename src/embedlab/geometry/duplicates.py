@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from embedlab._checks import check_int
 from embedlab._json import plain
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io import row_hashes
@@ -46,12 +47,6 @@ def _check_ids(ids: np.ndarray | None, n: int) -> np.ndarray | None:
     if ids.shape != (n,):
         raise EmbeddingDataError(f"ids: {ids.size} ids for {n} rows; give exactly one id per row.")
     return ids
-
-
-def _check_count(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ConfigurationError(f"{name} must be a non-negative integer, got {value!r}.")
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------------- exact duplicates
@@ -145,7 +140,7 @@ def exact_duplicates(
     >>> found.groups, found.rows, found.pairs, found.examples, found.keep_mask.tolist()
     (1, 2, 3, (('a', 'c', 'd'),), [True, True, False, False])
     """
-    max_examples = _check_count(max_examples, "max_examples")
+    max_examples = check_int(max_examples, "max_examples", 0)
     vectors = np.ascontiguousarray(vectors)
     n = vectors.shape[0]
     ids = _check_ids(ids, n)
@@ -301,7 +296,7 @@ def near_duplicates(
         )
     if not 0.0 < threshold <= 1.0:
         raise ConfigurationError(f"threshold must be a cosine similarity in (0, 1], got {threshold}.")
-    max_examples = _check_count(max_examples, "max_examples")
+    max_examples = check_int(max_examples, "max_examples", 0)
     n = len(graph)
     ids = _check_ids(ids, n)
     a, b, sim = _graph_pairs(graph, float(threshold))
@@ -502,7 +497,7 @@ def knn_outliers(
     """
     if not np.isfinite(threshold) or threshold <= 0:
         raise ConfigurationError(f"threshold must be a positive modified z-score, got {threshold}.")
-    top = _check_count(top, "top")
+    top = check_int(top, "top", 0)
     if not min_score >= 0.0:
         raise ConfigurationError(f"min_score must be >= 0, got {min_score}.")
     d = np.asarray(distances, dtype=np.float64)

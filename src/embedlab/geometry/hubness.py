@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from embedlab._checks import check_int
 from embedlab._json import plain
 from embedlab.exceptions import ConfigurationError
 
@@ -173,8 +174,7 @@ def hubness(
     >>> report.k_occurrence.tolist(), report.antihubs, report.top_hubs
     ([3, 1, 0, 0], 2, ({'id': 0, 'k_occurrence': 3},))
     """
-    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 0:
-        raise ConfigurationError(f"top must be a non-negative integer, got {top!r}.")
+    top = check_int(top, "top", 0)
     if ids is not None:
         ids = np.asarray(ids)
         if n_points is not None and int(n_points) != ids.shape[0]:

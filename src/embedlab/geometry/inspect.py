@@ -311,7 +311,10 @@ def inspect_geometry(
             estimates.update({f"pca{round(share * 100)}": est for share, est in pca.items()})
     with _timed("kNN graph"):
         graph = knn_graph(emb, k_graph, metric=metric, random_state=random_state, progress=progress)
-    cosine_graph = graph if metric == "cosine" else knn_graph(emb, k_graph, metric="cosine", progress=progress)
+    if metric == "cosine":
+        cosine_graph = graph
+    else:
+        cosine_graph = knn_graph(emb, k_graph, metric="cosine", random_state=random_state, progress=progress)
     with _timed("anisotropy"):
         nearest = graph.indices[:, 0]
         found = nearest >= 0
@@ -357,5 +360,5 @@ def _graph_summary(graph: KnnResult) -> dict:
         "method": graph.method,
         "recall": graph.recall,
         "recall_sample": graph.recall_sample,
-        "params": graph.params,
+        "params": graph.params.to_dict(),
     }

@@ -133,6 +133,7 @@ def twonn_decimation(
     max_queries : int, default=5000
         Points whose ratio is measured in each subset (their neighbours are searched among the whole subset).
     random_state : int or None, default=0
+        Seeds the subsets, the query points and the neighbour searches.
 
     Returns
     -------
@@ -156,7 +157,9 @@ def twonn_decimation(
         queries = subset[np.sort(rng.choice(size, min(max_queries, size), replace=False))]
         searchable = np.zeros(X.shape[0], dtype=bool)
         searchable[subset] = True
-        distances = knn(X, 2, query_rows=queries, searchable=searchable, metric="l2", recall_sample=0).distances
+        distances = knn(
+            X, 2, query_rows=queries, searchable=searchable, metric="l2", recall_sample=0, random_state=random_state
+        ).distances
         curve[fraction] = twonn(distances, discard_fraction=discard_fraction, n_boot=0).value
     return curve
 

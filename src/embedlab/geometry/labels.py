@@ -16,6 +16,7 @@ from scipy import sparse
 from sklearn import config_context
 from sklearn.metrics import silhouette_samples
 
+from embedlab._checks import check_int
 from embedlab._json import json_safe, plain
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.neighbors import KnnResult, knn
@@ -308,8 +309,7 @@ def label_structure(
     n = vectors.shape[0]
     if len(graph) != n:
         raise ConfigurationError(f"the kNN graph has {len(graph)} rows but there are {n} vectors.")
-    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 2:
-        raise ConfigurationError(f"sample must be an integer >= 2, got {sample!r}.")
+    sample = check_int(sample, "sample", 2)
     values, codes, counts = _encode_labels(labels, n)
     n_labels = int(values.size)
 
@@ -320,7 +320,7 @@ def label_structure(
     label_voted = np.bincount(codes[voted], minlength=n_labels)
     label_correct = np.bincount(codes[correct], minlength=n_labels)
 
-    rows = _stratified_sample(codes, counts, int(sample), np.random.default_rng(random_state))
+    rows = _stratified_sample(codes, counts, sample, np.random.default_rng(random_state))
     sample_codes = codes[rows]
     present = np.unique(sample_codes)
     if present.size < 2 or present.size >= rows.size:

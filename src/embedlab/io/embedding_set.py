@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from embedlab._checks import check_int
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.validation import OnInvalid, ValidationReport, check_vectors
 from embedlab.io.writers import write_table
@@ -180,11 +181,10 @@ class EmbeddingSet:
         >>> positions.tolist() == sorted(positions.tolist()), emb.sample_positions(200).size
         (True, 100)
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ConfigurationError(f"sample size must be a positive integer, got {n!r}.")
+        n = check_int(n, "n")
         if n >= len(self):
             return np.arange(len(self))
-        return np.sort(np.random.default_rng(seed).choice(len(self), size=int(n), replace=False))
+        return np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
 
     def provenance(self) -> dict[str, Any]:
         """Where the set came from, as stored in the files embedlab writes."""

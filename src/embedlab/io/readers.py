@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from embedlab._checks import check_int
 from embedlab._optional import import_optional
 from embedlab.exceptions import EmbeddingDataError
 from embedlab.io.embedding_set import PROVENANCE_KEY, EmbeddingSet
@@ -494,11 +495,6 @@ def open_source(path: str | os.PathLike, *, column: str | None = None, id_column
     )
 
 
-def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise EmbeddingDataError(f"batch_size must be a positive integer, got {batch_size!r}.")
-
-
 def load(
     path: str | os.PathLike,
     *,
@@ -575,7 +571,7 @@ def iter_batches(
     EmbeddingSet
         Consecutive batches; ``ids`` are row numbers of the whole file when the file has no id column.
     """
-    _check_batch_size(batch_size)
+    batch_size = check_int(batch_size, "batch_size")
     source = open_source(path, column=column, id_column=id_column)
     if source.info.n_rows == 0:
         raise EmbeddingDataError(f"{path}: the input is empty (0 rows).")

@@ -12,22 +12,32 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from sklearn.utils.extmath import row_norms
 
+from embedlab._checks import check_choice, check_int
 from embedlab._json import plain
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 
 __all__ = [
+    "METRICS",
     "InvalidRows",
+    "Metric",
     "OnInvalid",
+    "Rows",
     "ValidationReport",
     "as_float32_matrix",
     "check_k",
     "check_vectors",
     "find_invalid_rows",
+    "prepare",
     "repeated_positions",
+    "unit_rows",
 ]
 
 OnInvalid = Literal["raise", "drop"]
+Metric = Literal["cosine", "l2", "ip"]
+#: The metrics of embedlab: cosine is the inner product of unit-normalised rows.
+METRICS = ("cosine", "l2", "ip")
 _SCAN_ROWS = 65_536
 _SHOWN_IDS = 5
 
@@ -240,8 +250,7 @@ def check_vectors(
     >>> X.shape, ids.tolist(), report.n_dropped
     ((1, 2), ['a'], 1)
     """
-    if on_invalid not in ("raise", "drop"):
-        raise ConfigurationError(f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}.")
+    check_choice(on_invalid, "on_invalid", ("raise", "drop"))
     matrix = as_float32_matrix(vectors, name=name)
     id_array = None if ids is None else np.asarray(ids)
     if id_array is not None and id_array.shape != (matrix.shape[0],):
@@ -302,8 +311,7 @@ def check_k(k: int, n_rows: int, *, name: str = "k", exclude_self: bool = True) 
     >>> check_k(5, 10)
     5
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigurationError(f"{name} must be a positive integer, got {k!r}.")
+    k = check_int(k, name)
     available = n_rows - 1 if exclude_self else n_rows
     if k > available:
         raise ConfigurationError(
@@ -312,3 +320,114 @@ def check_k(k: int, n_rows: int, *, name: str = "k", exclude_self: bool = True) 
             + f". Use {name} <= {max(available, 1)} or provide more rows."
         )
     return int(k)
+
+
+def unit_rows(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit Euclidean norm, as float32: ``X`` itself when they already are, else a copy.
+
+    Cosine geometry everywhere in embedlab (search, spherical k-means, codecs) works on these rows. Assumes no
+    zero rows (validated input).
+
+    Examples
+    --------
+    >>> unit_rows(np.array([[3.0, 4.0]], dtype=np.float32)).tolist()
+    [[0.6000000238418579, 0.800000011920929]]
+    """
+    norms = row_norms(X)[:, None]  # no n x d temporary, unlike np.linalg.norm
+    if np.abs(norms - 1.0).max() <= 1e-6:
+        return X
+    return np.ascontiguousarray(X / norms, dtype=np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class Rows:
+    """Validated rows for one metric: what estimators, codecs and searchers work on. Made by :func:`prepare`.
+
+    Attributes
+    ----------
+    vectors : numpy.ndarray of shape (n, d), float32
+        C-contiguous and finite (a memory map stays one); unit-norm rows without zero vectors under cosine.
+    metric : {"cosine", "l2", "ip"}
+        The metric they were prepared for.
+    """
+
+    vectors: np.ndarray = field(repr=False)
+    metric: Metric
+
+    @property
+    def n(self) -> int:
+        """Number of rows."""
+        return int(self.vectors.shape[0])
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the rows."""
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        return f"Rows(n={self.n}, dim={self.dim}, metric={self.metric!r})"
+
+    def take(self, positions: np.ndarray | slice) -> Rows:
+        """The rows at ``positions``, still prepared (a copy, C-contiguous)."""
+        return Rows(np.ascontiguousarray(self.vectors[positions]), self.metric)
+
+
+def prepare(
+    X: object,
+    metric: Metric = "cosine",
+    *,
+    name: str = "X",
+    dim: int | None = None,
+    min_rows: int = 1,
+) -> Rows:
+    """Validate rows once for ``metric``: float32, finite, no zero rows and unit-normalised under cosine.
+
+    Every estimator, codec and searcher calls this on what it is given; passing it the :class:`Rows` it
+    returned skips the work, so a pipeline validates its input once.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d) or Rows
+        Rows prepared for ``metric`` are returned as they are; rows prepared for cosine also serve the inner
+        product (the same ranking); rows prepared for another metric are prepared again from their vectors.
+    metric : {"cosine", "l2", "ip"}, default="cosine"
+    name : str, default="X"
+        How to call the input in messages.
+    dim : int, optional
+        The dimension the rows must have (that of a fitted model or of the searched set).
+    min_rows : int, default=1
+
+    Returns
+    -------
+    Rows
+
+    Raises
+    ------
+    EmbeddingDataError
+        On NaN/Inf values, zero rows under cosine, another dimension than ``dim``, or fewer than ``min_rows``.
+    ConfigurationError
+        On an unknown metric.
+
+    Examples
+    --------
+    >>> rows = prepare([[3.0, 4.0], [0.0, 2.0]], "cosine")
+    >>> rows.vectors.tolist(), prepare(rows, "cosine") is rows
+    ([[0.6000000238418579, 0.800000011920929], [0.0, 1.0]], True)
+    """
+    check_choice(metric, "metric", METRICS)
+    if isinstance(X, Rows) and (X.metric == metric or (X.metric, metric) == ("cosine", "ip")):
+        rows = X if X.metric == metric else Rows(X.vectors, metric)
+    else:
+        source = X.vectors if isinstance(X, Rows) else X
+        vectors, _, _ = check_vectors(source, name=name, allow_zero=metric != "cosine")
+        rows = Rows(unit_rows(vectors) if metric == "cosine" else vectors, metric)
+    if dim is not None and rows.dim != dim:
+        raise EmbeddingDataError(
+            f"{name} has dimension {rows.dim}, but {dim} is expected (the dimension of the fitted or searched rows)."
+        )
+    if rows.n < min_rows:
+        raise EmbeddingDataError(f"{name}: {rows.n} row(s), but this needs at least {min_rows}. Provide more vectors.")
+    return rows

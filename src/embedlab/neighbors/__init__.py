@@ -1,7 +1,42 @@
-"""Neighbours: the one faiss-backed kNN engine, its result type, the cached kNN graph, and recall."""
+"""Neighbours: the search layer. One ``Searcher`` protocol (exact, HNSW, IVF, IVF-PQ on faiss, and every codec),
+its parameters and result type, exact re-ranking, the convenience ``knn`` and the cached kNN graph, and recall."""
 
-from embedlab.neighbors.engine import AUTO_EXACT_MAX_PAIRS, Method, Metric, knn, knn_graph, unit_rows
+from embedlab.io.validation import unit_rows
+from embedlab.neighbors.engine import AUTO_EXACT_MAX_PAIRS, Method, Metric, knn, knn_graph, search_params
 from embedlab.neighbors.evaluation import recall_at_k
+from embedlab.neighbors.params import ExactParams, HNSWParams, IVFParams, IVFPQParams, SearchParams, Storage
 from embedlab.neighbors.result import KnnResult
+from embedlab.neighbors.searchers import (
+    BaseSearcher,
+    ExactSearcher,
+    FaissSearcher,
+    Searcher,
+    merge_top_k,
+    rerank,
+    to_distances,
+)
 
-__all__ = ["AUTO_EXACT_MAX_PAIRS", "KnnResult", "Method", "Metric", "knn", "knn_graph", "recall_at_k", "unit_rows"]
+__all__ = [
+    "AUTO_EXACT_MAX_PAIRS",
+    "BaseSearcher",
+    "ExactParams",
+    "ExactSearcher",
+    "FaissSearcher",
+    "HNSWParams",
+    "IVFPQParams",
+    "IVFParams",
+    "KnnResult",
+    "Method",
+    "Metric",
+    "SearchParams",
+    "Searcher",
+    "Storage",
+    "knn",
+    "knn_graph",
+    "merge_top_k",
+    "recall_at_k",
+    "rerank",
+    "search_params",
+    "to_distances",
+    "unit_rows",
+]

@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.metrics import silhouette_samples
 
 from embedlab import __version__
+from embedlab._checks import check_choice, check_int
 from embedlab._json import json_safe, plain
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.cluster import (
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 TARGET_RECALL = 0.99
 #: Rows behind the per-cluster silhouette.
 _SUPPORT_SAMPLE = 5000
+#: Fewest rows the map may be drawn from (``max_points``).
+_MIN_MAP_POINTS = 3
 #: Longest text kept per map point (shown on hover, searched) and per table row.
 _MAP_TEXT_CHARS = 240
 _TABLE_TEXT_CHARS = 500
@@ -104,11 +107,6 @@ class MapPoints:
         return len(self.rows) < self.n_total
 
 
-def _check_max_points(max_points: object) -> None:
-    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 3:
-        raise ConfigurationError(f"max_points must be an integer >= 3, got {max_points!r}.")
-
-
 def map_points(
     emb: EmbeddingSet, *, max_points: int = 50_000, metric: str = "cosine", random_state: int | None = 0
 ) -> MapPoints:
@@ -132,7 +130,7 @@ def map_points(
     McInnes, L., Healy, J. and Melville, J. (2018). UMAP: Uniform Manifold Approximation and Projection for
     dimension reduction. arXiv:1802.03426.
     """
-    _check_max_points(max_points)
+    max_points = check_int(max_points, "max_points", _MIN_MAP_POINTS)
     n = len(emb)
     rows = emb.sample_positions(max_points, random_state)
     sampled = f"all {n:,} rows"
@@ -443,9 +441,8 @@ def build_report(
     n = len(emb)
     if n < 10:
         raise EmbeddingDataError(f"{name}: a report needs at least 10 rows, got {n}.")
-    if metric not in ("cosine", "l2"):
-        raise ConfigurationError(f"metric must be 'cosine' or 'l2' for a report, got {metric!r}.")
-    _check_max_points(max_map_points)
+    check_choice(metric, "metric", ("cosine", "l2"))
+    check_int(max_map_points, "max_map_points", _MIN_MAP_POINTS)
     for column in (labels, text_column):
         if column is not None and column not in emb.columns:
             raise EmbeddingDataError(

@@ -1,20 +1,19 @@
-"""What the deep clustering estimators share: parameter checks, input validation and soft assignments."""
+"""What the deep clustering estimators share: neighbour mining, input validation and soft assignments."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
-from embedlab.cluster._kmeans import _validated
+from embedlab._checks import check_int
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
-from embedlab.io.validation import check_k
+from embedlab.io.validation import check_k, prepare
 from embedlab.neighbors import knn
 
-__all__ = ["DeepClusterMixin", "check_choice", "check_int", "check_positive"]
+__all__ = ["DeepClusterMixin", "mine_neighbours"]
 
 
 def mine_neighbours(rows: np.ndarray, n_neighbors: int, metric: str, rng: np.random.RandomState) -> np.ndarray:
@@ -29,29 +28,6 @@ def mine_neighbours(rows: np.ndarray, n_neighbors: int, metric: str, rng: np.ran
     return knn(rows, k, metric=metric, random_state=int(rng.randint(np.iinfo(np.int32).max))).indices
 
 
-def check_int(value: object, name: str, minimum: int = 1) -> int:
-    """``value`` as an int, or a ConfigurationError when it is not an integer of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def check_positive(value: object, name: str, *, upper: float | None = None) -> float:
-    """``value`` as a float in (0, upper] (``upper`` None: unbounded), or a ConfigurationError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigurationError(f"{name} must be a number, got {value!r}.")
-    if not 0 < value <= (np.inf if upper is None else upper):
-        bound = "" if upper is None else f" and at most {upper}"
-        raise ConfigurationError(f"{name} must be positive{bound}, got {value!r}.")
-    return float(value)
-
-
-def check_choice(value: object, name: str, choices: Collection[object]) -> None:
-    """Raise a ConfigurationError naming the choices when ``value`` is not one of them."""
-    if value not in choices:
-        raise ConfigurationError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}.")
-
-
 class DeepClusterMixin(ClusterMixin, BaseEstimator, ABC):
     """Soft-assignment plumbing of the deep heads: subclasses implement ``_proba`` on validated rows.
 
@@ -64,7 +40,7 @@ class DeepClusterMixin(ClusterMixin, BaseEstimator, ABC):
     def _fit_rows(self, X: object) -> np.ndarray:
         """Validated float32 rows of the training set, checked against ``n_clusters``."""
         n_clusters = check_int(self.n_clusters, "n_clusters")
-        rows = _validated(X, self._input_metric)
+        rows = prepare(X, self._input_metric).vectors
         if n_clusters > rows.shape[0]:
             raise ConfigurationError(
                 f"n_clusters={n_clusters} but X has only {rows.shape[0]} rows; use n_clusters <= {rows.shape[0]}."
@@ -73,7 +49,7 @@ class DeepClusterMixin(ClusterMixin, BaseEstimator, ABC):
         return rows
 
     def _check_new(self, X: object) -> np.ndarray:
-        rows = _validated(X, self._input_metric)
+        rows = prepare(X, self._input_metric).vectors
         if rows.shape[1] != self.n_features_in_:
             raise EmbeddingDataError(
                 f"X has dimension {rows.shape[1]} but the model was fitted on dimension {self.n_features_in_}."

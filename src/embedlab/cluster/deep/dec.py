@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.utils import check_random_state
 
+from embedlab._checks import check_int, check_positive
 from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
 from embedlab.cluster._kmeans import KMeans
-from embedlab.cluster.deep._base import DeepClusterMixin, check_int, check_positive
+from embedlab.cluster.deep._base import DeepClusterMixin
 from embedlab.cluster.deep._torch import (
     DEC_HIDDEN_DIMS,
     apply_in_batches,

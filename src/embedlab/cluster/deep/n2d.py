@@ -10,9 +10,10 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 
+from embedlab._checks import check_choice, check_int, check_positive
 from embedlab._optional import import_optional
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
-from embedlab.cluster.deep._base import DeepClusterMixin, check_choice, check_int, check_positive
+from embedlab.cluster.deep._base import DeepClusterMixin
 from embedlab.cluster.deep._torch import (
     DEC_HIDDEN_DIMS,
     apply_in_batches,

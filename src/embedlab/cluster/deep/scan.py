@@ -8,15 +8,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from sklearn.utils import check_random_state
 
+from embedlab._checks import check_choice, check_int, check_positive
 from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
 from embedlab.cluster._kmeans import ClusterMetric
-from embedlab.cluster.deep._base import (
-    DeepClusterMixin,
-    check_choice,
-    check_int,
-    check_positive,
-    mine_neighbours,
-)
+from embedlab.cluster.deep._base import DeepClusterMixin, mine_neighbours
 from embedlab.cluster.deep._torch import (
     apply_in_batches,
     batches,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from embedlab.cluster.deep._base import check_int, check_positive
+from embedlab._checks import check_int, check_positive
 from embedlab.cluster.deep._torch import require_torch
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 
