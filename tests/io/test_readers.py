@@ -214,3 +214,46 @@ def test_parquet_folder_with_mismatched_dimensions(tmp_path):
     EmbeddingSet(np.ones((3, 3)), ids=[3, 4, 5]).to_parquet(folder / "b.parquet")
     with pytest.raises(EmbeddingDataError, match=r"files disagree.*a\.parquet.*\[2\].*b\.parquet.*\[3\]"):
         load(folder)
+
+
+def _damage(path, *, at=None, keep=None):
+    raw = bytearray(path.read_bytes())
+    if at is not None:
+        for offset in range(at, min(at + 64, len(raw))):
+            raw[offset] ^= 0xA5
+    path.write_bytes(bytes(raw[:keep] if keep is not None else raw))
+    return path
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_damaged_npz_is_a_clear_error(tmp_path, vectors, damage):
+    path = tmp_path / "set.npz"
+    np.savez_compressed(path, vectors=vectors)
+    size = path.stat().st_size
+    _damage(path, at=size // 2) if damage == "flip" else _damage(path, keep=size // 2)
+    with pytest.raises(EmbeddingDataError, match=r"set.npz: not a readable .npz archive"):
+        load(path)
+
+
+def test_npy_with_a_damaged_header_is_a_clear_error(tmp_path, vectors):
+    path = tmp_path / "set.npy"
+    np.save(path, vectors)
+    _damage(path, at=20)
+    with pytest.raises(EmbeddingDataError, match=r"set.npy: not a readable .npy file"):
+        load(path)
+
+
+@pytest.mark.parametrize(("suffix", "compression"), [(".parquet", "snappy"), (".arrow", "lz4")])
+def test_damaged_compressed_pages_are_a_clear_error(tmp_path, suffix, compression):
+    import pyarrow.feather as feather
+
+    values = np.random.default_rng(0).integers(1, 4, size=(4000, 16)).astype(np.float32)  # compressible
+    table = pa.table({"embedding": pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), 16)})
+    path = tmp_path / f"set{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(table, path, compression=compression)
+    else:
+        feather.write_feather(table, path, compression=compression)
+    _damage(path, at=path.stat().st_size // 3)
+    with pytest.raises(EmbeddingDataError, match=rf"set{suffix}: (cannot be read|.*damaged)"):
+        load(path)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import tokenize
+import zipfile
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -116,7 +119,7 @@ class _NpySource(_Source):
         self.path = path
         try:
             header = np.load(path, mmap_mode="r")
-        except (ValueError, OSError) as err:
+        except (ValueError, OSError, SyntaxError, tokenize.TokenError) as err:  # a damaged header is parsed as Python
             raise EmbeddingDataError(f"{path}: not a readable .npy file ({err}).") from err
         shape, dtype, self._offset = header.shape, header.dtype, header.offset
         fortran = header.ndim == 2 and not header.flags.c_contiguous
@@ -157,8 +160,14 @@ class _NpzSource(_Source):
 
     def __init__(self, path: Path, column: str | None, id_column: str | None) -> None:
         self.path = path
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, SyntaxError, tokenize.TokenError) as err:
+            raise EmbeddingDataError(
+                f"{path}: not a readable .npz archive ({type(err).__name__}: {err}); the file is damaged or not "
+                "an .npz written by numpy.savez."
+            ) from err
         matrices = [key for key, value in arrays.items() if value.ndim == 2]
         self.vector_key = _pick_column(path, column, matrices, list(arrays), "2-D array")
         vectors = arrays.pop(self.vector_key)
@@ -223,7 +232,10 @@ class _ArrowSource(_Source):
             self._check_files_agree()
         provenance = _read_provenance(schema)
         self._dtype = np.dtype(provenance.get("binary_dtype", "float32"))
-        n_rows = self.dataset.count_rows()
+        try:
+            n_rows = self.dataset.count_rows()
+        except (pa.ArrowException, OSError) as err:
+            raise EmbeddingDataError(f"{path}: cannot be read ({err}); the file is damaged or truncated.") from err
         dim = self._probe_dim(n_rows)
         self.info = SourceInfo(
             str(path),
@@ -285,8 +297,8 @@ class _ArrowSource(_Source):
                 yield from self.dataset.to_batches(
                     columns=columns, batch_size=batch_size, batch_readahead=1, fragment_readahead=1
                 )
-        except pa.ArrowException as err:
-            raise EmbeddingDataError(f"{self.path}: cannot be read ({err}).") from err
+        except (pa.ArrowException, OSError) as err:  # corrupt pages surface as OSError (LZ4, snappy, truncation)
+            raise EmbeddingDataError(f"{self.path}: cannot be read ({err}); the file is damaged or truncated.") from err
 
     def _chunk(self, table: pa.Table | pa.RecordBatch, start: int) -> RawChunk:
         n = table.num_rows
