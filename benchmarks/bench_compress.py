@@ -35,8 +35,7 @@ import numpy as np
 import embedlab
 from _common import log, markdown_table, prepare_wordnet_embeddings, setup_logging, warn_if_busy, write_results
 from embedlab.compress import PlanPoint, plan_compression
-from embedlab.compress._search import exact_scores
-from embedlab.neighbors import knn, recall_at_k, unit_rows
+from embedlab.neighbors import knn, recall_at_k, rerank, unit_rows
 
 K = 10
 RESCORE = 10
@@ -125,7 +124,7 @@ def main() -> None:
     true_scores = -knn(corpus, K, queries=queries, metric="ip", method="exact").distances
 
     def recall(found: np.ndarray) -> float:
-        return recall_at_k(-exact_scores(queries, corpus, found), -true_scores)
+        return recall_at_k(rerank(corpus, queries, found, "ip", K)[0], -true_scores)
 
     anchors = []
     for precision, rescore in (("ubinary", False), ("ubinary", True), ("uint8", False), ("uint8", True)):

@@ -18,7 +18,7 @@ import numpy as np
 
 import embedlab
 from _common import log, markdown_table, prepare_wordnet_embeddings, setup_logging, warn_if_busy, write_results
-from embedlab.compress import Codec
+from embedlab.compress import Codec, CodecSearcher
 from embedlab.neighbors import unit_rows
 
 K = 10
@@ -27,7 +27,7 @@ PAIRS = (("pca:96+int8", "mrl:96+int8"), ("binary:itq", "opq:48", "bebr:128x3", 
 
 
 def recall(codec: Codec, corpus: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> float:
-    _, found = codec.search(codec.encode(corpus), queries, K)
+    found = CodecSearcher(codec, codec.encode(corpus)).search(queries, K).indices
     return float(np.mean([len(set(a) & set(b)) / K for a, b in zip(found, truth, strict=True)]))
 
 

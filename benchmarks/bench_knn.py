@@ -8,8 +8,8 @@ scikit-learn's brute-force ``NearestNeighbors`` (the anchor):
 * HNSW: ``knn(X, 10, metric="cosine", method="hnsw")`` (8-bit scalar-quantized storage, twice the
   candidates re-ranked exactly: the default) vs ``faiss.IndexHNSWFlat`` built with the M, efConstruction and
   efSearch that embedlab resolved (``KnnResult.params``); embedlab's time includes the recall it measures on
-  1,000 sampled queries, so it is also timed with ``recall_sample=0``; and ``storage="flat"`` against the same
-  ``IndexHNSWFlat``, like for like;
+  1,000 sampled queries, so it is also timed with ``recall_sample=0``; and ``HNSWParams(storage="flat")``
+  against the same ``IndexHNSWFlat``, like for like;
 * ``method="auto"``: what it picks, its time and reported recall;
 * scikit-learn ``NearestNeighbors(n_neighbors=11, metric="cosine", algorithm="brute")`` fit + kneighbors.
   A full run takes ~4.7 min on 2 cores, which does not fit the ~10 minute budget next to the rest, so by
@@ -46,7 +46,7 @@ from _common import (
     warn_if_busy,
     write_results,
 )
-from embedlab.neighbors import recall_at_k
+from embedlab.neighbors import HNSWParams, recall_at_k
 
 NAME = "bench_knn"
 N = 100_000
@@ -71,10 +71,10 @@ def faiss_exact(Xn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return index.search(Xn, K + 1)
 
 
-def faiss_hnsw(Xn: np.ndarray, params: dict) -> tuple[np.ndarray, np.ndarray]:
-    index = faiss.IndexHNSWFlat(Xn.shape[1], params["M"], faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = params["efConstruction"]
-    index.hnsw.efSearch = params["efSearch"]
+def faiss_hnsw(Xn: np.ndarray, params: HNSWParams) -> tuple[np.ndarray, np.ndarray]:
+    index = faiss.IndexHNSWFlat(Xn.shape[1], params.M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = params.ef_construction
+    index.hnsw.efSearch = params.ef_search
     index.add(Xn)
     return index.search(Xn, K + 1)
 
@@ -155,14 +155,14 @@ def main() -> None:
         params = el_hnsw.params
         h_scores, h_idx = fa.run(lambda p=params: faiss_hnsw(Xn, p))
         el0.run(lambda: embedlab.knn(X, K, metric="cosine", method="hnsw", recall_sample=0))
-        el_flat = elf.run(lambda: embedlab.knn(X, K, metric="cosine", method="hnsw", storage="flat"))
+        el_flat = elf.run(lambda: embedlab.knn(X, K, metric="cosine", method=HNSWParams(storage="flat")))
         gc.collect()
     log.info("hnsw params %s, embedlab reported recall %.4f", params, el_hnsw.recall)
     h_scores, h_idx = drop_self(h_scores, h_idx)
     el_full_recall = recall_at_k(el_hnsw.distances, fa_dist)
     fa_full_recall = recall_at_k(np.maximum(1.0 - h_scores, 0.0), fa_dist)
     results["hnsw"] = {
-        "params": params,
+        "params": params.to_dict(),
         "embedlab": el.to_dict(),
         "embedlab_no_recall": el0.to_dict(),
         "faiss": fa.to_dict(),
@@ -187,7 +187,7 @@ def main() -> None:
     results["auto"] = {
         "chosen": auto.method,
         "embedlab": au.to_dict(),
-        "params": auto.params,
+        "params": auto.params.to_dict(),
         "embedlab_reported_recall": auto.recall,
         "embedlab_recall_all_queries": recall_at_k(auto.distances, fa_dist),
     }

@@ -32,6 +32,8 @@ _LAZY = {
     "find_clusters": ("embedlab.cluster", "find_clusters"),
     "CompressedCollection": ("embedlab.compress", "CompressedCollection"),
     "plan_compression": ("embedlab.compress", "plan_compression"),
+    "Index": ("embedlab.search", "Index"),
+    "build_index": ("embedlab.search", "build_index"),
     "compare_spaces": ("embedlab.compare", "compare_spaces"),
     "fit_adapter": ("embedlab.align", "fit_adapter"),
 }
@@ -44,9 +46,11 @@ __all__ = [
     "EmbeddingSet",
     "EmbedlabError",
     "GeometryReport",
+    "Index",
     "KnnResult",
     "MissingDependencyError",
     "__version__",
+    "build_index",
     "compare_spaces",
     "describe",
     "find_clusters",
@@ -82,3 +86,4 @@ if TYPE_CHECKING:
     from embedlab.geometry import inspect_geometry as inspect
     from embedlab.io import EmbeddingSet, describe, iter_batches, load
     from embedlab.neighbors import KnnResult, knn, knn_graph
+    from embedlab.search import Index, build_index

@@ -16,6 +16,7 @@ from embedlab.neighbors import (
     IVFPQParams,
     Searcher,
     merge_top_k,
+    refine_l2,
     rerank,
 )
 
@@ -184,3 +185,25 @@ def test_a_subset_of_rows_is_searched_without_copying_the_index_answers(clustere
     ):
         result = searcher.search(Q, 5)
         assert searchable[result.indices].all() and len(searcher) == 4000
+
+
+def test_l2_indexes_keep_the_small_distances_of_near_duplicates(rng):
+    base = rng.normal(size=(2000, 64)).astype(np.float32) * 50
+    X = np.vstack([base, base[:200] + 1e-3])  # 200 twins at distance about 0.008, norms about 400
+    searcher = FaissSearcher.build(X, HNSWParams(storage="flat", ef_search=64), "l2")
+    result = searcher.search(X[:200], 2)
+    twins = np.linalg.norm(X[:200].astype(np.float64) - X[2000:], axis=1)
+    np.testing.assert_allclose(result.distances[:, 1], twins, rtol=1e-3)
+    assert (result.distances[:, 0] == 0).all()
+
+
+def test_refine_l2_equals_rerank_but_reads_only_risky_rows(rng):
+    X = np.vstack([rng.normal(size=(500, 16)), rng.normal(size=(5, 16)) * 1e-4 + 30]).astype(np.float32)
+    Q = np.vstack([X[:20] + 0.5, X[500:505]]).astype(np.float32)
+    exact = ExactSearcher(X, "l2").search(Q, 6)
+    squared = (exact.distances.astype(np.float64) ** 2 * (1 + 1e-3)).astype(np.float32)  # faiss-like error
+    squared[-5:] = 0.0  # cancelled completely for the cluster of near-identical far rows
+    distances, indices = refine_l2(X, np.einsum("ij,ij->i", X, X), Q, squared, exact.indices)
+    np.testing.assert_allclose(distances[-5:], exact.distances[-5:], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(distances[:20], exact.distances[:20], rtol=1e-3)
+    np.testing.assert_array_equal(indices[:20], exact.indices[:20])

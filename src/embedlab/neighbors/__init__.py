@@ -12,6 +12,7 @@ from embedlab.neighbors.searchers import (
     FaissSearcher,
     Searcher,
     merge_top_k,
+    refine_l2,
     rerank,
     to_distances,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "knn_graph",
     "merge_top_k",
     "recall_at_k",
+    "refine_l2",
     "rerank",
     "search_params",
     "to_distances",

@@ -23,7 +23,16 @@ from embedlab.io.validation import Metric, check_k, prepare
 from embedlab.neighbors.params import ExactParams, HNSWParams, IVFParams, IVFPQParams, SearchParams
 from embedlab.neighbors.result import KnnResult
 
-__all__ = ["BaseSearcher", "ExactSearcher", "FaissSearcher", "Searcher", "merge_top_k", "rerank", "to_distances"]
+__all__ = [
+    "BaseSearcher",
+    "ExactSearcher",
+    "FaissSearcher",
+    "Searcher",
+    "merge_top_k",
+    "refine_l2",
+    "rerank",
+    "to_distances",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +47,9 @@ _SUBSET_BLOCK_FLOATS = 2**22
 _SQ_TRAIN_ROWS = 16_384
 #: Rows added to a faiss index per call.
 _ADD_ROWS = 65_536
+#: faiss's squared L2, ||q||^2 + ||x||^2 - 2 q.x in float32, is recomputed from coordinate differences where it
+#: is below this fraction of ||q||^2 + ||x||^2: elsewhere its relative error is under 1e-5.
+_CANCELLATION = 1e-2
 
 BlockSearch = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
@@ -129,6 +141,52 @@ def rerank(
         distances[start : start + per_block] = np.where(found, exact, np.inf)
     order = np.argsort(distances, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(distances, order, axis=1), np.take_along_axis(candidates, order, axis=1)
+
+
+def refine_l2(
+    vectors: np.ndarray, squared_norms: np.ndarray, queries: np.ndarray, squared: np.ndarray, indices: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distances from faiss's squared ones, recomputed exactly only where the expansion cancels.
+
+    faiss computes ||q||^2 + ||x||^2 - 2 q.x in float32, whose absolute error is about 1e-7 (||q||^2 + ||x||^2):
+    negligible for most pairs, ruinous for near duplicates (they come out at distance 0). Pairs whose squared
+    distance is below ``_CANCELLATION`` of that sum are recomputed from coordinate differences and their rows
+    re-sorted; the rest keep faiss's value. The same answer as :func:`rerank` to about 1e-5 at a fraction of
+    its reads.
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray of shape (n, d)
+    squared_norms : numpy.ndarray of shape (n,)
+        ``||x||^2`` of every row.
+    queries : numpy.ndarray of shape (m, d)
+    squared : numpy.ndarray of shape (m, k)
+        faiss's squared distances, ascending.
+    indices : numpy.ndarray of shape (m, k)
+        Row positions, -1 for none.
+
+    Examples
+    --------
+    >>> X = np.array([[1000.0, 0.0], [1000.0, 0.001]], dtype=np.float32)
+    >>> distances, _ = refine_l2(X, (X**2).sum(1), X[:1], np.array([[0.0, 0.0]], np.float32), np.array([[0, 1]]))
+    >>> [round(float(value), 4) for value in distances[0]]
+    [0.0, 0.001]
+    """
+    found = indices >= 0
+    total = np.einsum("ij,ij->i", queries, queries)[:, None] + squared_norms[np.maximum(indices, 0)]
+    risky = found & (squared < _CANCELLATION * total)
+    distances = np.sqrt(np.maximum(squared, 0.0)).astype(np.float32)
+    indices = indices.copy()
+    if risky.any():
+        rows, columns = np.nonzero(risky)
+        differences = np.asarray(vectors[indices[rows, columns]], dtype=np.float32) - queries[rows]
+        distances[rows, columns] = np.sqrt(np.einsum("ij,ij->i", differences, differences))
+        touched = np.unique(rows)
+        order = np.argsort(distances[touched], axis=1, kind="stable")
+        distances[touched] = np.take_along_axis(distances[touched], order, axis=1)
+        indices[touched] = np.take_along_axis(indices[touched], order, axis=1)
+    distances[indices < 0] = np.inf
+    return distances, indices
 
 
 def merge_top_k(
@@ -350,8 +408,9 @@ class FaissSearcher(BaseSearcher):
     """A faiss HNSW, IVF or IVF-PQ index of prepared rows, searched with exact re-ranking where it needs it.
 
     Built with :meth:`build`; ``index`` is the faiss index (what :mod:`faiss` writes and reads), ``vectors`` the
-    rows the candidates are re-ranked from (for 8-bit or PQ storage, and always under L2), ``positions`` the
-    rows the index holds when some were left out (None: all).
+    rows the candidates are re-ranked from (for 8-bit or PQ storage; under L2 also the rows whose faiss
+    distance cancels, see :func:`refine_l2`), ``positions`` the rows the index holds when some were left out
+    (None: all).
 
     Examples
     --------
@@ -463,9 +522,21 @@ class FaissSearcher(BaseSearcher):
             faiss.extract_index_ivf(self.index).nprobe = resolved.nprobe
         scores, indices = self.index.search(queries, fetched)
         indices = _to_rows(indices, self.positions)
+        if self.metric == "l2" and resolved.rerank == 1:
+            return refine_l2(self.vectors, self._squared_norms(), queries, scores[:, :k], indices[:, :k])
         if self._needs_rerank:
             return rerank(self.vectors, queries, indices, self.metric, k)
         return to_distances(scores, indices, self.metric)[:, :k], indices[:, :k]
+
+    def _squared_norms(self) -> np.ndarray:
+        """``||x||^2`` of every row of ``vectors``, computed once, block by block."""
+        if getattr(self, "_norms", None) is None:
+            norms = np.empty(self.vectors.shape[0], dtype=np.float32)
+            for start in range(0, norms.size, _ADD_ROWS):
+                block = np.asarray(self.vectors[start : start + _ADD_ROWS], dtype=np.float32)
+                norms[start : start + block.shape[0]] = np.einsum("ij,ij->i", block, block)
+            self._norms = norms
+        return self._norms
 
     @property
     def index_bytes(self) -> int:

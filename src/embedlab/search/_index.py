@@ -396,7 +396,9 @@ def build_index(
     exact = ExactSearcher(base, metric)
     truth_tune, truth_validate = exact.search(tune, k), exact.search(validate, k)
     intrinsic = _intrinsic_dimension(base, rng)
-    options = candidates(method, rows.n, rows.dim, intrinsic, memory_budget=memory_budget, codec=codec)
+    options = candidates(
+        method, rows.n, rows.dim, intrinsic, memory_budget=memory_budget, codec=codec, target=target_recall
+    )
     best: tuple[Built, Measured] | None = None
     sweeps: list = []
     first_build = None
