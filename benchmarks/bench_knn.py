@@ -211,7 +211,7 @@ def main() -> None:
     results["sklearn"] = sk
 
     ex, hn, at = results["exact"], results["hnsw"], results["auto"]
-    hnsw_label = f"M={params['M']}, efConstruction={params['efConstruction']}, efSearch={params['efSearch']}"
+    hnsw_label = f"M={params.M}, efConstruction={params.ef_construction}, efSearch={params.ef_search}"
 
     def ratio_cells(ratio: float, ratio_cpu: float) -> list[str]:
         return [f"{ratio:.3f}", "yes" if ratio <= TARGET_RATIO else "**NO**", f"{ratio_cpu:.3f}"]
