@@ -49,8 +49,10 @@ def _recall(result, truth, k):
 
 def _searchers(X, metric):
     yield "exact", ExactSearcher(X, metric), 1.0
-    yield "hnsw-flat", FaissSearcher.build(X, HNSWParams(storage="flat", ef_search=128), metric), 0.98
+    flat = FaissSearcher.build(X, HNSWParams(storage="flat", ef_search=128), metric)
+    yield "hnsw-flat", flat, 0.98
     yield "hnsw-sq8", FaissSearcher.build(X, HNSWParams(ef_search=128), metric), 0.98
+    yield "hnsw-flat-graph-sq8", flat.recoded("sq8"), 0.98
     yield "ivf", FaissSearcher.build(X, IVFParams(nlist=32, nprobe=32), metric), 0.99
     yield "ivfpq", FaissSearcher.build(X, IVFPQParams(nlist=32, nprobe=32, m=12, rerank_factor=20), metric), 0.97
     if metric != "l2":
@@ -146,6 +148,22 @@ def test_configure_changes_search_time_parameters_only(clustered):
         searcher.configure(HNSWParams(M=16, storage="flat"))
     ivf = FaissSearcher.build(X, IVFParams(nlist=40), "cosine")
     assert ivf.configure(IVFParams(nlist=40, nprobe=40)).search(Q, 5).params.nprobe == 40
+
+
+def test_recoding_keeps_the_graph_and_changes_the_storage(clustered):
+    X, Q = clustered
+    flat = FaissSearcher.build(X, HNSWParams(M=12, ef_construction=60, storage="flat", ef_search=64), "l2")
+    codes = flat.recoded("sq8")
+    back = codes.recoded("flat")
+    assert codes.params == HNSWParams(M=12, ef_construction=60, storage="sq8", ef_search=64)
+    assert codes.index_bytes == flat.index_bytes - 3 * X.size  # one byte a coordinate instead of four
+    for searcher in (codes, back):
+        assert searcher.index.hnsw.entry_point == flat.index.hnsw.entry_point
+    np.testing.assert_array_equal(back.search(Q, 10).indices, flat.search(Q, 10).indices)
+    with pytest.raises(ConfigurationError, match="storage"):
+        flat.recoded("pq")
+    with pytest.raises(ConfigurationError, match="only an HNSW index"):
+        FaissSearcher.build(X, IVFParams(nlist=16), "l2").recoded("sq8")
 
 
 def test_rerank_reads_candidates_and_sorts_them(rng):

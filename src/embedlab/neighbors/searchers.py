@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 import faiss
@@ -513,6 +514,36 @@ class FaissSearcher(BaseSearcher):
                 advance(min(_ADD_ROWS, n - start))
         return cls(index, params, rows.metric, vectors=base, positions=positions, n_rows=rows.n)
 
+    def recoded(self, storage: str, *, random_state: int | np.random.Generator | None = 0) -> FaissSearcher:
+        """The same HNSW graph over another storage of its rows (``"sq8"`` codes or ``"flat"`` vectors).
+
+        Re-encoding costs a pass over the rows instead of a new graph: a graph built from exact distances and
+        searched on 8-bit codes (re-ranked exactly) is at least as navigable as one built from the codes.
+
+        Raises
+        ------
+        ConfigurationError
+            For an IVF index, or when the full vectors are not at hand.
+        """
+        params = self._params
+        if not isinstance(params, HNSWParams) or self.vectors is None:
+            raise ConfigurationError("only an HNSW index with its full vectors at hand can be re-encoded.")
+        wanted = replace(params, storage=storage)  # checks the storage
+        rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+        index = _new_index(wanted, self.dim, self.index.metric_type, rng)
+        rows = self.vectors if self.positions is None else self.vectors[self.positions]
+        if not index.storage.is_trained:
+            sample = np.sort(rng.choice(rows.shape[0], min(rows.shape[0], _SQ_TRAIN_ROWS), replace=False))
+            index.storage.train(np.ascontiguousarray(rows[sample]))
+        for start in range(0, rows.shape[0], _ADD_ROWS):
+            index.storage.add(np.ascontiguousarray(rows[start : start + _ADD_ROWS]))
+        index.hnsw = self.index.hnsw  # a copy of the graph
+        index.ntotal = index.storage.ntotal
+        index.is_trained = True
+        return FaissSearcher(
+            index, wanted, self.metric, vectors=self.vectors, positions=self.positions, n_rows=self.n_rows
+        )
+
     def _search_block(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         resolved = self.resolved_params(k)
         fetched = min(k * resolved.rerank, self.n_searchable)
@@ -541,6 +572,13 @@ class FaissSearcher(BaseSearcher):
     @property
     def index_bytes(self) -> int:
         """Bytes the faiss index holds in memory (codes, graph links, lists), without the re-ranking vectors."""
+        if isinstance(self._params, HNSWParams):  # counted, where serializing would copy the whole index
+            graph = self.index.hnsw
+            return int(
+                faiss.downcast_index(self.index.storage).codes.size()
+                + 4 * (graph.neighbors.size() + graph.levels.size() + graph.cum_nneighbor_per_level.size())
+                + 8 * (graph.offsets.size() + graph.assign_probas.size())
+            )
         return int(faiss.serialize_index(self.index).nbytes)
 
 

@@ -40,7 +40,17 @@ from embedlab.neighbors import (
     rerank,
 )
 from embedlab.search._card import OperatingCard, recall_interval, strata, worst_strata
-from embedlab.search._tune import Built, Measured, build, candidates, measure, sweep
+from embedlab.search._tune import (
+    Built,
+    Candidate,
+    Measured,
+    build,
+    candidates,
+    estimated_build_s,
+    measure,
+    sweep,
+    variants,
+)
 
 __all__ = ["METHODS", "Index", "build_index"]
 
@@ -55,7 +65,8 @@ _VECTORS, _POSITIONS, _CARD = "vectors.npy", "positions.npy", "card.json"
 _ID_SAMPLE = 2_000
 #: k-means clusters the validation queries are grouped in for the card.
 _CARD_CLUSTERS = 10
-#: Further configurations are built only while tuning stays under this many times the first build.
+#: A further configuration is built only while tuning, that build included, stays under this many times the
+#: cheapest build (the chosen one is at least as dear), leaving about half a build for the sweeps and the card.
 _TUNING_BUILDS = 2.5
 _PARAM_TYPES: dict[str, type[SearchParams]] = {
     "hnsw": HNSWParams,
@@ -401,24 +412,26 @@ def build_index(
     )
     best: tuple[Built, Measured] | None = None
     sweeps: list = []
-    first_build = None
+    builds: list[Built] = []
     with progress.task("tuning the index", len(options)) as advance:
         for candidate in options:
-            if first_build is not None and time.perf_counter() - started > _TUNING_BUILDS * first_build:
-                break  # another build would take tuning past about three builds: keep what was measured
-            built = build(candidate, base, random_state=rng, progress=progress)
-            first_build = built.build_s if first_build is None else first_build
-            full_bytes = built.memory_bytes * rows.n / base.n  # once the held-out rows are added
-            if memory_budget is not None and full_bytes > memory_budget:
-                logger.info("%s would hold %d bytes, over the budget", candidate.params, full_bytes)
+            if builds and not _affordable(candidate, builds, time.perf_counter() - started):
+                logger.info("%s left out: its build would take tuning past the time budget", candidate.params)
                 advance(1)
                 continue
-            measured = sweep(built, base, tune, truth_tune, k, target_recall)
-            sweeps += [m.point for m in measured]
-            passing = [m for m in measured if m.point.meets_target] if target_recall is not None else measured
-            for m in passing:
-                if best is None or _better(m, best[1], target_recall):
-                    best = (built, m)
+            built = build(candidate, base, random_state=rng, progress=progress)
+            builds.append(built)
+            for variant in variants(built, base, random_state=rng):
+                full_bytes = variant.memory_bytes * rows.n / base.n  # once the held-out rows are added
+                if memory_budget is not None and full_bytes > memory_budget:
+                    logger.info("%s would hold %d bytes, over the budget", variant.candidate.params, full_bytes)
+                    continue
+                measured = sweep(variant, base, tune, truth_tune, k, target_recall)
+                sweeps += [m.point for m in measured]
+                passing = [m for m in measured if m.point.meets_target] if target_recall is not None else measured
+                for m in passing:
+                    if best is None or _better(m, best[1], target_recall):
+                        best = (variant, m)
             advance(1)
     if best is None:
         closest = max(sweeps, key=lambda p: p.recall_bound, default=None)
@@ -467,6 +480,14 @@ def build_index(
     }
     logger.info("%s", card.summary())
     return Index(final, ids, card, provenance)
+
+
+def _affordable(candidate: Candidate, builds: list[Built], elapsed: float) -> bool:
+    """Whether building ``candidate`` after ``elapsed`` seconds keeps tuning within ``_TUNING_BUILDS`` of the
+    cheapest build so far or its own estimated build."""
+    estimate = estimated_build_s(candidate, builds[-1])
+    cheapest = min(estimate, *(b.build_s for b in builds))
+    return elapsed + estimate <= (1 + _TUNING_BUILDS) * cheapest
 
 
 def _better(candidate: Measured, incumbent: Measured, target: float | None) -> bool:

@@ -28,7 +28,18 @@ from embedlab.neighbors import (
 )
 from embedlab.search._card import OperatingPoint, per_query_recall, prediction_bound
 
-__all__ = ["Built", "Candidate", "Measured", "build", "candidates", "estimated_bytes", "measure", "sweep"]
+__all__ = [
+    "Built",
+    "Candidate",
+    "Measured",
+    "build",
+    "candidates",
+    "estimated_build_s",
+    "estimated_bytes",
+    "measure",
+    "sweep",
+    "variants",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +73,7 @@ class Built:
     candidate: Candidate
     searcher: FaissSearcher | CodecSearcher
     build_s: float
+    graph_s: float  # the part of build_s spent on the graph, lists or codec (not on re-encoding)
     memory_bytes: int
     disk_bytes: int
 
@@ -90,6 +102,18 @@ def estimated_bytes(params: SearchParams, n: int, d: int) -> int:
     raise ConfigurationError(f"no memory estimate for {params.method!r}.")
 
 
+def _graphs(M: int, target: float | None) -> list[tuple[int, int]]:
+    """HNSW graphs ``(M, ef_construction)`` to try for ``target``, from the degree ``M`` the intrinsic dimension
+    suggests, most promising first: below 0.95 a sparser graph next (the lowest beam width already overshoots
+    low targets on a rich graph), from 0.95 a denser one, at 0.99 and above also a longer construction beam."""
+    smaller, larger = max(8, M // 2), min(64, M * 3 // 2)
+    if target is not None and target < 0.95:
+        return [(M, 200), (smaller, 200)]
+    if target is not None and target >= 0.99:
+        return [(M, 200), (larger, 200), (M, 400)]
+    return [(M, 200), (larger, 200), (smaller, 200)]
+
+
 def candidates(
     method: str,
     n: int,
@@ -102,9 +126,8 @@ def candidates(
 ) -> list[Candidate]:
     """The build configurations to try for ``method``, most promising first, those over the budget left out.
 
-    HNSW starts from the degree the intrinsic dimension suggests; below a target of 0.95 a sparser graph is
-    tried next (the lowest beam width already overshoots low targets on a rich graph), from 0.95 on the 8-bit
-    graph (cheaper distances, exact re-ranking) and then a denser one.
+    An HNSW graph is built on the full vectors and also searched on 8-bit codes (:func:`variants`); only where
+    the full vectors do not fit the budget is it built on the codes.
 
     Raises
     ------
@@ -113,27 +136,21 @@ def candidates(
     """
     if codec is not None:
         return [Candidate(CodecParams(spec=codec), codec)]
-    M = _hnsw_degree(intrinsic_dimension)
-    smaller, larger = max(8, M // 2), min(64, M * 3 // 2)
+
+    def fits(params: SearchParams) -> bool:
+        return memory_budget is None or estimated_bytes(params, n, d) <= memory_budget
+
+    graphs = []
+    for M, ef_construction in _graphs(_hnsw_degree(intrinsic_dimension), target):
+        flat, sq8 = (HNSWParams(M=M, ef_construction=ef_construction, storage=s) for s in ("flat", "sq8"))
+        graphs += [flat] if fits(flat) else [sq8]
     grid: dict[str, list[SearchParams]] = {
-        "hnsw": [
-            HNSWParams(M=M, ef_construction=200, storage="flat"),
-            HNSWParams(M=M, ef_construction=200, storage="sq8"),
-            HNSWParams(M=larger, ef_construction=200, storage="flat"),
-            HNSWParams(M=smaller, ef_construction=200, storage="flat"),
-        ],
+        "hnsw": graphs,
         "ivf": [IVFParams(storage="flat"), IVFParams(storage="sq8")],
         "ivfpq": [IVFPQParams(m=m) for m in _pq_sizes(d)],
     }
-    if target is not None and target < 0.95:
-        grid["hnsw"] = [grid["hnsw"][0], grid["hnsw"][3], grid["hnsw"][1], grid["hnsw"][2]]
-    if method == "auto":
-        options = [*grid["hnsw"], *grid["ivf"], *grid["ivfpq"]]
-    else:
-        options = grid[method]
-    if memory_budget is None:
-        return [Candidate(p) for p in (grid["hnsw"] if method == "auto" else options)]
-    fitting = [Candidate(p) for p in options if estimated_bytes(p, n, d) <= memory_budget]
+    options = [*grid["hnsw"], *grid["ivf"], *grid["ivfpq"]] if method == "auto" else grid[method]
+    fitting = [Candidate(p) for p in options if fits(p)]
     if not fitting:
         smallest = min(options, key=lambda p: estimated_bytes(p, n, d))
         raise ConfigurationError(
@@ -145,6 +162,25 @@ def candidates(
         kind = fitting[0].params.method
         fitting = [c for c in fitting if c.params.method == kind]
     return fitting
+
+
+def estimated_build_s(candidate: Candidate, reference: Built) -> float:
+    """Seconds to build ``candidate``, scaled from the measured build of ``reference``.
+
+    HNSW insertion searches a beam of ``ef_construction`` and prunes ``M`` links per node (Malkov & Yashunin
+    2018): faiss's build time on Fashion-MNIST and WordNet MiniLM grows linearly with ``ef_construction``, as
+    about ``M^0.3``, and by 8-bit codes falls to about 0.6 (``benchmarks/bench_index.py``). Other kinds are
+    taken to cost what ``reference`` did.
+    """
+    new, old = candidate.params, reference.candidate.params
+    if not (isinstance(new, HNSWParams) and isinstance(old, HNSWParams)):
+        return reference.graph_s
+    storage = {"flat": 1.0, "sq8": 0.6}
+    return reference.graph_s * (
+        (new.ef_construction / old.ef_construction)
+        * (new.M / old.M) ** 0.3
+        * (storage[new.storage] / storage[old.storage])
+    )
 
 
 def _pq_sizes(d: int) -> list[int]:
@@ -163,15 +199,34 @@ def build(candidate: Candidate, base: Rows, *, random_state: np.random.Generator
         codec = Codec(candidate.codec, metric=base.metric, random_state=int(random_state.integers(2**31 - 1)))
         codec.fit(base)
         searcher: FaissSearcher | CodecSearcher = CodecSearcher(codec, codec.encode(base), vectors=base.vectors)
-        memory = int(searcher.codes.nbytes)
-        disk = int(base.vectors.nbytes)
     else:
         searcher = FaissSearcher.build(
             base, candidate.params, base.metric, random_state=random_state, progress=progress
         )
-        memory = searcher.index_bytes
-        disk = int(base.vectors.nbytes) if searcher.params.rerank > 1 or base.metric == "l2" else 0
-    return Built(candidate, searcher, time.perf_counter() - started, memory, disk)
+    seconds = time.perf_counter() - started
+    return _built(candidate, searcher, seconds, seconds, base)
+
+
+def _built(
+    candidate: Candidate, searcher: FaissSearcher | CodecSearcher, build_s: float, graph_s: float, base: Rows
+) -> Built:
+    if isinstance(searcher, CodecSearcher):
+        return Built(candidate, searcher, build_s, graph_s, int(searcher.codes.nbytes), int(base.vectors.nbytes))
+    rereads = searcher.params.rerank > 1 or base.metric == "l2"
+    disk = int(base.vectors.nbytes) if rereads else 0
+    return Built(candidate, searcher, build_s, graph_s, searcher.index_bytes, disk)
+
+
+def variants(built: Built, base: Rows, *, random_state: np.random.Generator) -> Iterator[Built]:
+    """``built``, then for an HNSW graph on full vectors the same graph over 8-bit codes (a pass over the rows,
+    not a second build), whose smaller distances let a wider beam through in the same time."""
+    yield built
+    params = built.candidate.params
+    if isinstance(params, HNSWParams) and params.storage == "flat":
+        started = time.perf_counter()
+        searcher = built.searcher.recoded("sq8", random_state=random_state)
+        recoding = time.perf_counter() - started
+        yield _built(Candidate(searcher.params), searcher, built.graph_s + recoding, built.graph_s, base)
 
 
 def search_time_groups(built: Built, k: int) -> Iterator[list[SearchParams]]:
@@ -184,7 +239,8 @@ def search_time_groups(built: Built, k: int) -> Iterator[list[SearchParams]]:
     n = built.searcher.n_searchable
     most = max(k, int(_MAX_EFFORT * n))
     if isinstance(params, HNSWParams):
-        yield [replace(params, ef_search=ef) for ef in EF_SEARCH if k <= ef <= most]
+        least = k * params.rerank  # the candidates fetched: a narrower beam is widened to it
+        yield [replace(params, ef_search=ef) for ef in (least, *(e for e in EF_SEARCH if least < e <= most))]
     elif isinstance(params, IVFPQParams | IVFParams):
         lists = max(1, int(_MAX_EFFORT * params.resolve(n, k, built.searcher.dim).nlist))
         probes = [p for p in NPROBE if p <= lists] + ([lists] if lists not in NPROBE else [])
@@ -208,15 +264,22 @@ class Measured:
 
 
 def measure(
-    searcher: BaseSearcher, base: Rows, queries: Rows, truth: KnnResult, k: int, target: float | None
+    searcher: BaseSearcher,
+    base: Rows,
+    queries: Rows,
+    truth: KnnResult,
+    k: int,
+    target: float | None,
+    *,
+    runs: int = _TIMED_RUNS,
 ) -> Measured:
     """Recall@k (exact distances of what was found, ties counted correct) and queries per second.
 
-    The queries are searched ``_TIMED_RUNS`` times in one batch and the fastest run counts: a short batch on two
+    The queries are searched ``runs`` times in one batch and the fastest run counts: a short batch on two
     threads varies by a third from run to run, which would otherwise decide between configurations.
     """
     seconds = []
-    for _ in range(_TIMED_RUNS):
+    for _ in range(runs):
         started = time.perf_counter()
         found = searcher.search(queries, k)
         seconds.append(time.perf_counter() - started)
@@ -229,22 +292,59 @@ def measure(
     return Measured(found.params, point, per_query)
 
 
+def _midpoint(low: SearchParams, high: SearchParams) -> SearchParams | None:
+    """The setting halfway between two settings of a group in effort (its beam width or lists scanned), or
+    None when no integer lies between them."""
+    if isinstance(low, HNSWParams):
+        name = "ef_search"
+    elif isinstance(low, IVFParams | IVFPQParams):
+        name = "nprobe"
+    else:
+        return None
+    a, b = getattr(low, name), getattr(high, name)
+    return replace(low, **{name: (a + b) // 2}) if b - a > 1 else None
+
+
 def sweep(built: Built, base: Rows, queries: Rows, truth: KnnResult, k: int, target: float | None) -> list[Measured]:
     """Each group of search-time settings in order of effort, until a setting meets the target (to the end of
-    the group without a target, or when recall stops growing)."""
+    the group without a target, or at recall 1).
+
+    Settings are timed once on the way; the gap between the last one short of the target and the first to meet
+    it is bisected, and the setting kept is timed ``_TIMED_RUNS`` times.
+    """
+    searcher = built.searcher
+
+    def point(params: SearchParams, runs: int = 1) -> Measured:
+        measured = measure(searcher.configure(params), base, queries, truth, k, target, runs=runs)
+        logger.info(
+            "tuning %s: recall@%d %.4f (bound %.4f), %.0f qps",
+            params,
+            k,
+            measured.point.recall,
+            measured.point.recall_bound,
+            measured.point.qps,
+        )
+        return measured
+
     measured: list[Measured] = []
     for group in search_time_groups(built, k):
+        short: Measured | None = None
         for params in group:
-            point = measure(built.searcher.configure(params), base, queries, truth, k, target)
-            measured.append(point)
-            logger.info(
-                "tuning %s: recall@%d %.4f (bound %.4f), %.0f qps",
-                params,
-                k,
-                point.point.recall,
-                point.point.recall_bound,
-                point.point.qps,
-            )
-            if point.point.meets_target or point.point.recall >= 1.0:
-                break
+            reached = point(params)
+            if not (reached.point.meets_target or reached.point.recall >= 1.0):
+                measured.append(reached)
+                short = reached
+                continue
+            while short is not None and target is not None:
+                middle = _midpoint(short.params, reached.params)
+                if middle is None:
+                    break
+                between = point(middle)
+                if between.point.meets_target:
+                    reached = between
+                else:
+                    measured.append(between)
+                    short = between
+            measured.append(point(reached.params, _TIMED_RUNS))
+            break
     return measured
