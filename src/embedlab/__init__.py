@@ -23,6 +23,7 @@ _LAZY = {
     "describe": ("embedlab.io", "describe"),
     "iter_batches": ("embedlab.io", "iter_batches"),
     "load": ("embedlab.io", "load"),
+    "open_shards": ("embedlab.io", "open_shards"),
     "KnnResult": ("embedlab.neighbors", "KnnResult"),
     "knn": ("embedlab.neighbors", "knn"),
     "knn_graph": ("embedlab.neighbors", "knn_graph"),
@@ -60,6 +61,7 @@ __all__ = [
     "knn",
     "knn_graph",
     "load",
+    "open_shards",
     "plan_compression",
 ]
 

@@ -21,6 +21,7 @@ from embedlab.geometry.intrinsic_dim import (
     pca_dimensions,
     twonn,
     twonn_decimation,
+    twonn_shards,
 )
 from embedlab.io.synthetic import make_product, make_sphere, make_subspace, make_swiss_roll
 from embedlab.neighbors import knn
@@ -133,3 +134,25 @@ def test_zero_distances_and_bad_parameters_are_rejected():
         twonn(np.ones((5, 2)), discard_fraction=1.0)
     with pytest.raises(ConfigurationError, match="at least 20 neighbours"):
         mle_id(np.ones((5, 10)) + np.arange(10), 20)
+
+
+def test_twonn_on_shards_is_twonn_of_the_same_queries_in_memory(tmp_path):
+    from embedlab.io.shards import open_shards
+
+    X = make_subspace(12_000, 4, 16, seed=2).astype(np.float32)
+    X[11_000:11_300] = X[:300]  # duplicates: the distinct neighbours are used
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    sharded = open_shards(path, shard_rows=2500)
+    estimate = twonn_shards(sharded, n_queries=3000, random_state=5)
+    assert estimate.value == pytest.approx(4.0, abs=0.4) and estimate.ci_low < estimate.value < estimate.ci_high
+    positions = np.sort(np.random.default_rng(5).choice(len(X), 3000, replace=False))
+    Q, rows = X[positions].astype(np.float64), X.astype(np.float64)
+    D = np.sqrt(np.maximum((Q**2).sum(1)[:, None] + (rows**2).sum(1) - 2 * Q @ rows.T, 0))
+    D[np.arange(3000), positions] = np.inf
+    D[D < 1e-6] = np.inf  # copies of the query
+    r1 = D.min(axis=1)
+    r2 = np.where(D > r1[:, None] * (1 + 1e-6), D, np.inf).min(axis=1)  # the first distinct distance beyond r1
+    assert twonn(np.c_[r1, r2]).value == pytest.approx(estimate.value, rel=2e-3)
+    with pytest.raises(ConfigurationError, match="metric must be one of"):
+        twonn_shards(sharded, metric="ip")

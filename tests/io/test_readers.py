@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -257,3 +259,22 @@ def test_damaged_compressed_pages_are_a_clear_error(tmp_path, suffix, compressio
     _damage(path, at=path.stat().st_size // 3)
     with pytest.raises(EmbeddingDataError, match=rf"set{suffix}: (cannot be read|.*damaged)"):
         load(path)
+
+
+def test_id_keys_are_the_same_in_every_process():
+    import subprocess
+    import sys
+
+    from embedlab.io.readers import id_keys
+
+    ids = np.array(["doc-1", "doc-22", "", "é-ü", "doc-1"], dtype=object)
+    code = (
+        "import numpy as np; from embedlab.io.readers import id_keys; "
+        f"print(id_keys(np.array({ids.tolist()!r}, dtype=object)).tolist())"
+    )
+    environment = {**os.environ, "PYTHONHASHSEED": "7"}
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
+    keys = id_keys(ids)
+    assert other.stdout.strip() == str(keys.tolist())
+    assert keys[0] == keys[4] and len(set(keys.tolist())) == 4
+    np.testing.assert_array_equal(id_keys(np.array([5, 9])), [5, 9])

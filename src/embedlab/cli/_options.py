@@ -25,6 +25,17 @@ OnInvalidOpt = Annotated[
         help="'fail' on invalid rows (NaN/Inf, zero vectors, empty texts, repeated ids) or 'drop' them and list them.",
     ),
 ]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="Where the shards are processed: 'local' (this process, one shard at a time) or 'ray' (the scale extra).",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option("--ray-address", help="Ray cluster for --backend ray ('auto', host:6379); default: a new local one."),
+]
 DataArg = Annotated[Path, typer.Argument(help="Embeddings: .npy, .npz, .parquet, .arrow/.feather or a Lance dataset.")]
 
 

@@ -6,8 +6,19 @@ from rich.console import Console
 from rich.table import Table
 
 from embedlab.cli._console import emit_json, handles_errors, setup
-from embedlab.cli._options import ColumnOpt, DataArg, IdColumnOpt, JsonOpt, QuietOpt, SeedOpt, VerboseOpt
+from embedlab.cli._options import (
+    BackendOpt,
+    ColumnOpt,
+    DataArg,
+    IdColumnOpt,
+    JsonOpt,
+    QuietOpt,
+    RayAddressOpt,
+    SeedOpt,
+    VerboseOpt,
+)
 from embedlab.io import describe
+from embedlab.scale import get_backend
 
 
 @handles_errors
@@ -15,17 +26,21 @@ def info(
     data: DataArg,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
+    backend: BackendOpt = "local",
+    ray_address: RayAddressOpt = None,
     json_output: JsonOpt = False,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Show N, D, dtype, norm statistics, NaN/Inf, zero and duplicate counts of DATA (one streaming pass).
+    """Show N, D, dtype, norm statistics, NaN/Inf, zero and duplicate counts of DATA (one streaming pass, shard by
+    shard; --backend ray counts the shards on a Ray cluster).
 
     --seed is accepted for uniformity; this command has no randomness.
     """
     progress = setup(quiet, verbose)
-    found = describe(data, column=column, id_column=id_column, progress=progress)
+    runner = get_backend(backend, address=ray_address)
+    found = describe(data, column=column, id_column=id_column, backend=runner, progress=progress)
     if json_output:
         emit_json(found.to_dict())
         return

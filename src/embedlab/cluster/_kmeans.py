@@ -4,6 +4,7 @@ mini-batch k-means for sets streamed from disk."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -15,8 +16,10 @@ from sklearn.utils.validation import check_is_fitted
 from embedlab._checks import check_choice, check_int
 from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+from embedlab.io.shards import ShardedSet
 from embedlab.io.summary import row_hashes
 from embedlab.io.validation import prepare
+from embedlab.scale import Backend
 
 __all__ = ["KMeans", "MiniBatchKMeans", "assign_with_margin"]
 
@@ -119,6 +122,47 @@ def _normalised(centers: np.ndarray) -> np.ndarray:
     return np.divide(centers, norms, out=centers, where=norms > 0)
 
 
+def _next_centers(
+    sums: np.ndarray, counts: np.ndarray, farthest: Callable[[int], np.ndarray], spherical: bool
+) -> np.ndarray:
+    """The means of the clusters; an empty cluster takes one of the ``farthest(m)`` rows from their centres, as
+    in scikit-learn; unit-normalised for spherical k-means."""
+    updated = sums / np.maximum(counts, 1)[:, None]
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        updated[empty] = farthest(empty.size)
+        logger.debug("k-means: %d empty clusters moved to the farthest rows", empty.size)
+    if spherical:
+        _normalised(updated)
+    return updated
+
+
+#: One Lloyd step: centres -> (inertia of the assignment, cluster sums, counts, the ``m`` farthest rows).
+LloydStep = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray, Callable[[int], np.ndarray]]]
+
+
+def lloyd_iterations(
+    step: LloydStep, centers: np.ndarray, *, spherical: bool, max_iter: int, tol: float, advance: Advance
+) -> tuple[np.ndarray, list[float]]:
+    """Lloyd iterations from ``centers`` until the squared centre shift is at most ``tol`` (absolute).
+
+    ``step`` assigns the rows (an array, or every shard of a set) and sums them per cluster. Returns the final
+    centres and the inertia of each iteration's assignment (one entry per iteration). Empty clusters take the
+    rows farthest from their centres, as in scikit-learn.
+    """
+    inertias: list[float] = []
+    while len(inertias) < max_iter:
+        inertia, sums, counts, farthest = step(centers)
+        inertias.append(inertia)
+        updated = _next_centers(sums, counts, farthest, spherical)
+        shift = float(((updated - centers) ** 2).sum())
+        centers = updated
+        advance(1)
+        if shift <= tol:
+            break
+    return centers, inertias
+
+
 def _lloyd(
     X: np.ndarray,
     centers: np.ndarray,
@@ -128,31 +172,20 @@ def _lloyd(
     tol: float,
     advance: Advance,
 ) -> tuple[np.ndarray, list[float]]:
-    """Lloyd iterations from ``centers`` until the squared centre shift is at most ``tol`` (absolute).
-
-    Returns the final centres and the inertia of each iteration's assignment (one entry per iteration).
-    Empty clusters take the rows farthest from their centres, as in scikit-learn.
-    """
+    """:func:`lloyd_iterations` over the rows of an array."""
     n_clusters = centers.shape[0]
-    inertias: list[float] = []
-    while len(inertias) < max_iter:
-        sq, labels = _nearest_centers(X, centers)
-        inertias.append(float(sq[:, 0].sum(dtype=np.float64)))
+
+    def step(current: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, Callable[[int], np.ndarray]]:
+        sq, labels = _nearest_centers(X, current)
         sums, counts = _cluster_sums(X, labels[:, 0], n_clusters)
-        updated = sums / np.maximum(counts, 1)[:, None]
-        empty = np.flatnonzero(counts == 0)
-        if empty.size:
-            farthest = np.argsort(sq[:, 0], kind="stable")[::-1][: empty.size]
-            updated[empty] = X[farthest]
-            logger.debug("k-means: %d empty clusters moved to the farthest rows", empty.size)
-        if spherical:
-            _normalised(updated)
-        shift = float(((updated - centers) ** 2).sum())
-        centers = updated
-        advance(1)
-        if shift <= tol:
-            break
-    return centers, inertias
+        return (
+            float(sq[:, 0].sum(dtype=np.float64)),
+            sums,
+            counts,
+            lambda m: X[np.argsort(sq[:, 0], kind="stable")[::-1][:m]],
+        )
+
+    return lloyd_iterations(step, centers, spherical=spherical, max_iter=max_iter, tol=tol, advance=advance)
 
 
 def assign_with_margin(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -198,6 +231,9 @@ class KMeans(ClusterMixin, BaseEstimator):
         Train on a seeded sample of ``n_clusters * max_points_per_centroid`` rows (faiss's default is 256),
         then assign every row. None (default) trains on all rows.
     random_state : int, RandomState or None, default=None
+    backend : {"local", "ray"} or Backend, default="local"
+        Where the shards of a :class:`~embedlab.io.shards.ShardedSet` given to ``fit`` are processed (one pass
+        per Lloyd iteration, :mod:`embedlab.scale`); an array is clustered in memory.
 
     Attributes
     ----------
@@ -246,6 +282,7 @@ class KMeans(ClusterMixin, BaseEstimator):
         init_size: int | None = None,
         max_points_per_centroid: int | None = None,
         random_state: int | np.random.RandomState | None = None,
+        backend: str | Backend = "local",
     ) -> None:
         self.n_clusters = n_clusters
         self.metric = metric
@@ -256,9 +293,11 @@ class KMeans(ClusterMixin, BaseEstimator):
         self.init_size = init_size
         self.max_points_per_centroid = max_points_per_centroid
         self.random_state = random_state
+        self.backend = backend
 
     def fit(self, X: object, y: object = None, *, progress: ProgressReporter = NULL_PROGRESS) -> KMeans:
-        """Cluster the rows of ``X``; ``progress`` receives one step per Lloyd iteration.
+        """Cluster the rows of ``X`` (an array, or a :class:`~embedlab.io.shards.ShardedSet` processed shard by
+        shard on ``backend``); ``progress`` receives one step per Lloyd iteration.
 
         Raises
         ------
@@ -268,6 +307,11 @@ class KMeans(ClusterMixin, BaseEstimator):
             On bad parameters, or ``n_clusters`` larger than the number of distinct rows (an all-identical set
             has one cluster).
         """
+        if isinstance(X, ShardedSet):
+            from embedlab.cluster._sharded import fit_shards  # it builds on this module's helpers
+
+            fit_shards(self, X, progress)
+            return self
         k = check_int(self.n_clusters, "n_clusters")
         check_choice(self.metric, "metric", _METRICS)
         rng = check_random_state(self.random_state)

@@ -30,6 +30,7 @@ from embedlab.geometry.intrinsic_dim import (
     pca_dimensions,
     twonn,
     twonn_decimation,
+    twonn_shards,
 )
 from embedlab.geometry.labels import LabelReport, label_structure
 from embedlab.geometry.spectrum import Spectrum, covariance_spectrum, effective_rank, power_law_slope
@@ -69,5 +70,6 @@ __all__ = [
     "spectral_entropy",
     "twonn",
     "twonn_decimation",
+    "twonn_shards",
     "uniformity",
 ]

@@ -14,9 +14,12 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import betaln
 
+from embedlab._checks import check_choice, check_int
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.geometry._estimate import IDEstimate, bootstrap_interval
-from embedlab.neighbors import knn
+from embedlab.io.shards import ShardedSet, gather_rows
+from embedlab.neighbors import ShardedSearcher, knn
+from embedlab.scale import Backend
 
 __all__ = [
     "gride",
@@ -26,6 +29,7 @@ __all__ = [
     "pca_dimensions",
     "twonn",
     "twonn_decimation",
+    "twonn_shards",
 ]
 
 
@@ -103,6 +107,67 @@ def twonn(
         lambda m: _twonn_fit(m, discard_fraction), mu, n_boot=n_boot, rng=np.random.default_rng(random_state)
     )
     return IDEstimate(value, low, high, int(mu.size))
+
+
+def twonn_shards(
+    sharded: ShardedSet,
+    *,
+    n_queries: int = 10_000,
+    metric: str = "l2",
+    backend: str | Backend = "local",
+    discard_fraction: float = 0.1,
+    n_boot: int = 200,
+    random_state: int | None = 0,
+) -> IDEstimate:
+    """TwoNN of a sharded set from sampled query rows whose neighbours are searched exactly among all rows.
+
+    ``n_queries`` rows drawn uniformly (seeded) are gathered from their shards and searched against every
+    shard (:class:`~embedlab.neighbors.ShardedSearcher`), their own rows left out. Exact duplicates carry no
+    ratio: r1 and r2 are each query's first two distinct non-zero distances among its four nearest rows, which
+    is what removing the duplicates first gives unless a row has more than two copies.
+
+    Parameters
+    ----------
+    sharded : ShardedSet
+    n_queries : int, default=10000
+        At most the number of rows.
+    metric : {"l2", "cosine"}, default="l2"
+        ``"cosine"`` measures chord distances between unit-normalised rows (``sqrt(2 (1 - cos))``).
+    backend : {"local", "ray"} or Backend, default="local"
+    discard_fraction, n_boot : see :func:`twonn`
+    random_state : int or None, default=0
+        Seeds the query rows and the bootstrap.
+
+    Returns
+    -------
+    IDEstimate
+        ``n`` is the number of queries with a ratio.
+
+    References
+    ----------
+    Facco, d'Errico, Rodriguez and Laio (2017), "Estimating the intrinsic dimension of datasets by a minimal
+    neighborhood information", Scientific Reports 7, 12140.
+    """
+    check_choice(metric, "metric", ("l2", "cosine"))
+    m = min(check_int(n_queries, "n_queries"), sharded.n_rows)
+    positions = np.sort(np.random.default_rng(random_state).choice(sharded.n_rows, m, replace=False))
+    queries = gather_rows(sharded, positions, backend=backend)
+    depth = min(4, sharded.n_rows - 1)
+    found = ShardedSearcher(sharded, metric, backend=backend).search(queries, depth, exclude=positions)
+    distances = found.distances.astype(np.float64)
+    if metric == "cosine":
+        distances = np.sqrt(2.0 * distances)
+    ratios = np.full((m, 2), np.nan)
+    for column in range(depth):  # the first non-zero distance, then the first beyond it
+        r = distances[:, column]
+        first = np.isnan(ratios[:, 0]) & (r > 0)
+        second = ~np.isnan(ratios[:, 0]) & np.isnan(ratios[:, 1]) & (r > ratios[:, 0])
+        ratios[second, 1] = r[second]
+        ratios[first, 0] = r[first]
+    usable = ratios[~np.isnan(ratios).any(axis=1)]
+    if usable.shape[0] < 2:
+        raise EmbeddingDataError(f"{sharded.path}: too few distinct neighbours among the sampled rows for TwoNN.")
+    return twonn(usable, discard_fraction=discard_fraction, n_boot=n_boot, random_state=random_state)
 
 
 def twonn_decimation(

@@ -1,9 +1,10 @@
-"""Data layer: the EmbeddingSet, readers and streaming, the one input validator, pairing two sets by id, and
-atomic writers."""
+"""Data layer: the EmbeddingSet, readers and streaming, shards of a set on disk, the one input validator,
+pairing two sets by id, and atomic writers."""
 
 from embedlab.io.embedding_set import EmbeddingSet
 from embedlab.io.pairing import PairedSets, pair_by_id
 from embedlab.io.readers import SourceInfo, iter_batches, load, open_source
+from embedlab.io.shards import Shard, ShardedSet, gather_rows, open_shards
 from embedlab.io.summary import Description, describe, row_hashes
 from embedlab.io.validation import (
     InvalidRows,
@@ -19,6 +20,8 @@ __all__ = [
     "EmbeddingSet",
     "InvalidRows",
     "PairedSets",
+    "Shard",
+    "ShardedSet",
     "SourceInfo",
     "ValidationReport",
     "as_float32_matrix",
@@ -27,8 +30,10 @@ __all__ = [
     "check_k",
     "check_vectors",
     "describe",
+    "gather_rows",
     "iter_batches",
     "load",
+    "open_shards",
     "open_source",
     "pair_by_id",
     "row_hashes",

@@ -30,7 +30,7 @@ from embedlab.exceptions import EmbeddingDataError
 from embedlab.io.embedding_set import PROVENANCE_KEY, EmbeddingSet
 from embedlab.io.validation import InvalidRows, OnInvalid, ValidationReport
 
-__all__ = ["RawChunk", "SourceInfo", "id_keys", "iter_batches", "load", "open_source"]
+__all__ = ["Part", "RawChunk", "SourceInfo", "id_keys", "iter_batches", "load", "open_source"]
 
 PREFERRED_VECTOR_COLUMNS = ("embedding", "embeddings", "vector", "vectors", "emb", "features", "X")
 PREFERRED_ID_COLUMNS = ("id", "ids")
@@ -38,6 +38,8 @@ _PARQUET_SUFFIXES = {".parquet", ".pq"}
 _PARQUET_READ_ROWS = 8192
 _PARQUET_BUFFER_BYTES = 2**20
 _ARROW_SUFFIXES = {".arrow", ".feather", ".ipc", ".arrows"}
+#: Ids hashed per block (the block's fixed-width text is 4 bytes a character of its longest id).
+_ID_HASH_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,28 @@ class RawChunk:
         return self.start + self.vectors.shape[0]
 
 
+@dataclass(frozen=True)
+class Part:
+    """Rows of a source that can be read on their own, by whoever opens ``file``.
+
+    Attributes
+    ----------
+    start : int
+        The row number, in the whole source, of the part's first row.
+    n_rows : int
+    file : str
+        The file holding the rows (the dataset directory for Lance).
+    pieces : tuple of int
+        Parquet row groups or Lance fragment ids; empty for a row range of a .npy file, a whole .npz or Arrow
+        IPC file.
+    """
+
+    start: int
+    n_rows: int
+    file: str
+    pieces: tuple[int, ...] = ()
+
+
 class _Source(ABC):
     """A readable embeddings file: subclasses know one format."""
 
@@ -96,8 +120,12 @@ class _Source(ABC):
         """All rows as one chunk (a memory map where the format allows)."""
 
     @abstractmethod
-    def iter_chunks(self, batch_size: int) -> Iterator[RawChunk]:
-        """Consecutive chunks of ``batch_size`` rows (the last may be shorter)."""
+    def iter_chunks(self, batch_size: int, part: Part | None = None) -> Iterator[RawChunk]:
+        """Consecutive chunks of ``batch_size`` rows (the last may be shorter), of ``part`` only when given."""
+
+    def parts(self, rows: int) -> list[Part]:
+        """The source cut into parts of about ``rows`` rows where its layout allows, else one part."""
+        return [Part(0, self.info.n_rows, self.info.path)]
 
 
 def _row_ids(start: int, stop: int) -> np.ndarray:
@@ -138,19 +166,26 @@ class _NpySource(_Source):
             vectors = _to_float32(np.asarray(array), str(self.path))
         return RawChunk(vectors, _row_ids(0, self.info.n_rows), None, 0)
 
-    def iter_chunks(self, batch_size: int) -> Iterator[RawChunk]:
+    def parts(self, rows: int) -> list[Part]:
+        n = self.info.n_rows
+        return [Part(start, min(rows, n - start), self.info.path) for start in range(0, n, rows)] or super().parts(rows)
+
+    def iter_chunks(self, batch_size: int, part: Part | None = None) -> Iterator[RawChunk]:
+        first, last = (0, self.info.n_rows) if part is None else (part.start, part.start + part.n_rows)
         if self._fortran:
             whole = self.read_all()
-            for start in range(0, self.info.n_rows, batch_size):
-                stop = min(start + batch_size, self.info.n_rows)
+            for start in range(first, last, batch_size):
+                stop = min(start + batch_size, last)
                 yield RawChunk(np.ascontiguousarray(whole.vectors[start:stop]), _row_ids(start, stop), None, start)
             return
         row_bytes = self.info.dim * self._dtype.itemsize
         with open(self.path, "rb") as handle:
-            for start in range(0, self.info.n_rows, batch_size):
-                stop = min(start + batch_size, self.info.n_rows)
+            for start in range(first, last, batch_size):
+                stop = min(start + batch_size, last)
                 handle.seek(self._offset + start * row_bytes)
                 block = np.fromfile(handle, dtype=self._dtype, count=(stop - start) * self.info.dim)
+                if block.size != (stop - start) * self.info.dim:
+                    raise EmbeddingDataError(f"{self.path}: the file ends before row {stop - 1}; it is truncated.")
                 vectors = _to_float32(block.reshape(stop - start, self.info.dim), str(self.path))
                 yield RawChunk(vectors, _row_ids(start, stop), None, start)
 
@@ -202,7 +237,8 @@ class _NpzSource(_Source):
     def read_all(self) -> RawChunk:
         return RawChunk(self._vectors, self._ids, self._metadata, 0)
 
-    def iter_chunks(self, batch_size: int) -> Iterator[RawChunk]:
+    def iter_chunks(self, batch_size: int, part: Part | None = None) -> Iterator[RawChunk]:
+        del part  # an archive is one part
         for start in range(0, self.info.n_rows, batch_size):
             stop = min(start + batch_size, self.info.n_rows)
             meta = None if self._metadata is None else self._metadata.slice(start, stop - start)
@@ -260,12 +296,17 @@ class _ArrowSource(_Source):
             raise EmbeddingDataError(f"{path}: cannot be read as {kind} ({err}).") from err
 
     def _check_files_agree(self) -> None:
-        """Every file of a Parquet folder must store its vectors with the same type and dimension."""
+        """Every file of a Parquet folder must store its vectors with the same type and dimension, and its ids
+        in the same column."""
         expected, first = None, None
         for fragment in self.dataset.get_fragments():
             schema = fragment.physical_schema
-            if self.vector_column not in schema.names:
-                raise EmbeddingDataError(f"{fragment.path}: no column {self.vector_column!r}, unlike {first}.")
+            for needed in (self.vector_column, self.id_column):
+                if needed is not None and needed not in schema.names:
+                    raise EmbeddingDataError(
+                        f"{fragment.path}: no column {needed!r}, unlike the other files of {self.path}. Every file "
+                        "of a folder must hold the same vector and id columns."
+                    )
             found = schema.field(self.vector_column).type
             if expected is None:
                 expected, first = found, fragment.path
@@ -282,23 +323,69 @@ class _ArrowSource(_Source):
         first = next(self._batches(1, [self.vector_column]))
         return _vectors_from_arrow(first.column(0), str(self.path), 0, None, self._dtype).shape[1]
 
-    def _batches(self, batch_size: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    def parts(self, rows: int) -> list[Part]:
         try:
             if self.kind == "lance":
-                yield from self.dataset.to_batches(columns=columns, batch_size=batch_size)
+                return self._lance_parts()
+            if self.kind == "parquet":
+                return self._parquet_parts(rows)
+            files = self.dataset.files
+            starts = np.cumsum([0] + [pads.dataset(f, format="ipc").count_rows() for f in files])
+            return [Part(int(a), int(b - a), f) for a, b, f in zip(starts[:-1], starts[1:], files, strict=True)]
+        except (pa.ArrowException, OSError) as err:
+            raise EmbeddingDataError(f"{self.path}: cannot be read ({err}); the file is damaged or truncated.") from err
+
+    def _parquet_parts(self, rows: int) -> list[Part]:
+        """Consecutive row groups of each file, about ``rows`` rows a part (at least one row group)."""
+        parts, start = [], 0
+        for path in self.dataset.files:
+            metadata = pq.ParquetFile(path).metadata
+            groups: list[int] = []
+            held = 0
+            for group in range(metadata.num_row_groups):
+                n = metadata.row_group(group).num_rows
+                if groups and held + n > rows:
+                    parts.append(Part(start, held, path, tuple(groups)))
+                    start, groups, held = start + held, [], 0
+                groups.append(group)
+                held += n
+            if groups:
+                parts.append(Part(start, held, path, tuple(groups)))
+                start += held
+        return parts
+
+    def _lance_parts(self) -> list[Part]:
+        parts, start = [], 0
+        for fragment in self.dataset.get_fragments():
+            n = fragment.count_rows()
+            parts.append(Part(start, n, str(self.path), (fragment.fragment_id,)))
+            start += n
+        return parts
+
+    def _batches(self, batch_size: int, columns: list[str], part: Part | None = None) -> Iterator[pa.RecordBatch]:
+        try:
+            if self.kind == "lance":
+                scanned = self.dataset if part is None else self.dataset.get_fragment(part.pieces[0])
+                yield from scanned.to_batches(columns=columns, batch_size=batch_size)
             elif self.kind == "parquet":
                 # Arrow's dataset scanner buffers whole column chunks ahead (GBs on large row groups); a
                 # ParquetFile without pre-buffering decodes page by page, and small reads keep list decoding
                 # small, so memory stays near one output batch.
-                for path in self.dataset.files:
+                for path in self.dataset.files if part is None else [part.file]:
                     parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=_PARQUET_BUFFER_BYTES)
-                    yield from parquet.iter_batches(batch_size=min(batch_size, _PARQUET_READ_ROWS), columns=columns)
+                    yield from parquet.iter_batches(
+                        batch_size=min(batch_size, _PARQUET_READ_ROWS),
+                        columns=columns,
+                        row_groups=None if part is None else list(part.pieces),
+                    )
             else:
-                yield from self.dataset.to_batches(
+                scanned = self.dataset if part is None else pads.dataset(part.file, format="ipc")
+                yield from scanned.to_batches(
                     columns=columns, batch_size=batch_size, batch_readahead=1, fragment_readahead=1
                 )
         except (pa.ArrowException, OSError) as err:  # corrupt pages surface as OSError (LZ4, snappy, truncation)
-            raise EmbeddingDataError(f"{self.path}: cannot be read ({err}); the file is damaged or truncated.") from err
+            name = self.path if part is None else part.file
+            raise EmbeddingDataError(f"{name}: cannot be read ({err}); the file is damaged or truncated.") from err
 
     def _chunk(self, table: pa.Table | pa.RecordBatch, start: int) -> RawChunk:
         n = table.num_rows
@@ -328,15 +415,15 @@ class _ArrowSource(_Source):
     def _extra_columns(self) -> list[str]:
         return ([self.id_column] if self.id_column else []) + list(self.metadata_columns)
 
-    def iter_chunks(self, batch_size: int) -> Iterator[RawChunk]:
+    def iter_chunks(self, batch_size: int, part: Part | None = None) -> Iterator[RawChunk]:
         # Small reads are copied into one preallocated float32 array per output batch, so at most one batch
         # (plus one small read) is held while it is assembled.
         dim = self.info.dim
-        start, filled = 0, 0
+        start, filled = (0 if part is None else part.start), 0
         vectors = np.empty((batch_size, dim), dtype=np.float32)
         ids: list[np.ndarray] = []
         metadata: list[pa.Table] = []
-        for batch in self._batches(batch_size, [self.vector_column, *self._extra_columns()]):
+        for batch in self._batches(batch_size, [self.vector_column, *self._extra_columns()], part):
             offset = 0
             while offset < batch.num_rows:
                 take = min(batch_size - filled, batch.num_rows - offset)
@@ -614,10 +701,36 @@ def iter_batches(
 
 
 def id_keys(ids: np.ndarray) -> np.ndarray:
-    """64-bit keys for ids: integer ids themselves, else their (per-process) hashes."""
+    """64-bit keys for ids: integer ids themselves, else a hash of their text that every process agrees on
+    (Python's ``hash`` of a string differs between processes, so keys from two workers could not be compared).
+
+    Examples
+    --------
+    >>> keys = id_keys(np.array(["a", "bb", "a"], dtype=object))
+    >>> bool(keys[0] == keys[2]), bool(keys[0] == keys[1])
+    (True, False)
+    """
     if np.issubdtype(ids.dtype, np.integer):
         return ids.astype(np.int64)
-    return np.fromiter((hash(i) for i in ids), dtype=np.int64, count=len(ids))
+    keys = np.empty(len(ids), dtype=np.uint64)
+    for start in range(0, len(ids), _ID_HASH_ROWS):
+        keys[start : start + _ID_HASH_ROWS] = _text_hashes(np.asarray(ids[start : start + _ID_HASH_ROWS], dtype=str))
+    return keys.view(np.int64)
+
+
+def _text_hashes(text: np.ndarray) -> np.ndarray:
+    """FNV-style 64-bit hashes of fixed-width unicode strings, over each string's own characters only."""
+    width = text.dtype.itemsize // 4
+    codes = text.view(np.uint32).reshape(len(text), width)
+    lengths = np.char.str_len(text)
+    acc = np.full(len(text), 0xCBF29CE484222325, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(width):
+            mixed = (acc ^ codes[:, j].astype(np.uint64)) * np.uint64(0x100000001B3)
+            mixed ^= mixed >> np.uint64(29)
+            acc = np.where(j < lengths, mixed, acc)
+        acc = (acc ^ lengths.astype(np.uint64)) * np.uint64(0x100000001B3)
+    return acc
 
 
 class _SeenIds:

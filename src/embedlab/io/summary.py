@@ -1,4 +1,5 @@
-"""describe: one streaming pass over an embeddings file that counts what is in it, valid or not."""
+"""describe: a streaming pass over an embeddings set, shard by shard on any backend, that counts what is in it,
+valid or not."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from embedlab._checks import check_int
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
-from embedlab.io.readers import id_keys, open_source
+from embedlab.io.readers import id_keys
+from embedlab.io.shards import Shard, open_shards
+from embedlab.scale import Backend, get_backend
 
-__all__ = ["Description", "describe", "row_hashes"]
+__all__ = ["Description", "ShardCounts", "count_shard", "describe", "row_hashes"]
 
 _HASH_SEED = 0x9E3779B97F4A7C15
 
@@ -99,18 +103,53 @@ def row_hashes(vectors: np.ndarray) -> np.ndarray:
     return acc
 
 
+@dataclass(frozen=True)
+class ShardCounts:
+    """What one shard adds to a description: counts, and the per-row values merged in shard order."""
+
+    nan_inf_rows: int
+    zero_rows: int
+    norms: np.ndarray
+    hashes: np.ndarray
+    id_keys: np.ndarray | None
+
+
+def count_shard(shard: Shard, batch_size: int = 65_536) -> ShardCounts:
+    """Bad values, norms of the finite rows, row hashes and id keys of one shard, streamed by batch."""
+    norms, hashes, keys = [], [], []
+    nan_inf = zero = 0
+    for chunk in shard.iter_chunks(batch_size):
+        finite = np.isfinite(chunk.vectors).all(axis=1)
+        nan_inf += int((~finite).sum())
+        zero += int((~chunk.vectors.any(axis=1)).sum())
+        norms.append(np.linalg.norm(chunk.vectors[finite], axis=1))
+        hashes.append(row_hashes(chunk.vectors))
+        if shard.id_column is not None:
+            keys.append(id_keys(chunk.ids))
+    return ShardCounts(
+        nan_inf,
+        zero,
+        np.concatenate(norms) if norms else np.empty(0, np.float32),
+        np.concatenate(hashes) if hashes else np.empty(0, np.uint64),
+        (np.concatenate(keys) if keys else np.empty(0, np.uint64)) if shard.id_column is not None else None,
+    )
+
+
 def describe(
     path: str | os.PathLike,
     *,
     column: str | None = None,
     id_column: str | None = None,
     batch_size: int = 65_536,
+    backend: str | Backend = "local",
     progress: ProgressReporter = NULL_PROGRESS,
 ) -> Description:
-    """Count rows, norms, NaN/Inf, zero and duplicate vectors and duplicate ids in one streaming pass.
+    """Count rows, norms, NaN/Inf, zero and duplicate vectors and duplicate ids, shard by shard.
 
     Unlike :func:`embedlab.load`, this never fails on bad values: it counts them, so it is the first thing
-    to run on a file that does not load.
+    to run on a file that does not load. Each shard (:func:`~embedlab.io.shards.open_shards`) is counted where
+    the backend runs it; the driver merges the counts, the norms (4 bytes a row) and the row and id hashes
+    (8 bytes each a row), so the result is the same on every backend.
 
     Parameters
     ----------
@@ -119,31 +158,25 @@ def describe(
     column, id_column : str, optional
         Vector and id columns; auto-detected when omitted.
     batch_size : int, default=65536
-        Rows read at a time; memory stays near one batch plus 16 bytes a row.
+        Rows read at a time; memory stays near one batch plus 20 bytes a row.
+    backend : {"local", "ray"} or Backend, default="local"
+        Where the shards are counted (:mod:`embedlab.scale`).
     progress : ProgressReporter, optional
-        Receives the rows read.
+        Receives the shards counted.
 
     Returns
     -------
     Description
     """
-    source = open_source(path, column=column, id_column=id_column)
-    info = source.info
-    norms, hashes, id_key_parts = [], [], []
-    nan_inf = zero = 0
-    with progress.task(f"Reading {os.path.basename(str(path))}", info.n_rows) as advance:
-        for chunk in source.iter_chunks(batch_size):
-            finite = np.isfinite(chunk.vectors).all(axis=1)
-            nan_inf += int((~finite).sum())
-            zero += int((~chunk.vectors.any(axis=1)).sum())
-            norms.append(np.linalg.norm(chunk.vectors[finite], axis=1))
-            hashes.append(row_hashes(chunk.vectors))
-            if info.id_column is not None:
-                id_key_parts.append(id_keys(chunk.ids))
-            advance(len(chunk.ids))
-    all_norms = np.concatenate(norms) if norms else np.empty(0)
-    dup_rows, dup_groups = _repeats(np.concatenate(hashes) if hashes else np.empty(0, np.uint64))
-    dup_ids, _ = _repeats(np.concatenate(id_key_parts)) if id_key_parts else (0, 0)
+    batch_size = check_int(batch_size, "batch_size")
+    sharded = open_shards(path, column=column, id_column=id_column, allow_empty=True)
+    info = sharded.info
+    counts = get_backend(backend).map(
+        count_shard, sharded.shards, batch_size, progress=progress, description=f"Reading {os.path.basename(str(path))}"
+    )
+    all_norms = np.concatenate([c.norms for c in counts]) if counts else np.empty(0)
+    dup_rows, dup_groups = _repeats(np.concatenate([c.hashes for c in counts]) if counts else np.empty(0, np.uint64))
+    dup_ids, _ = _repeats(np.concatenate([c.id_keys for c in counts])) if info.id_column is not None else (0, 0)
     stats = (
         (float(all_norms.min()), float(all_norms.mean()), float(np.median(all_norms)), float(all_norms.max()))
         if all_norms.size
@@ -161,8 +194,8 @@ def describe(
         norm_mean=stats[1],
         norm_median=stats[2],
         norm_max=stats[3],
-        nan_inf_rows=nan_inf,
-        zero_rows=zero,
+        nan_inf_rows=sum(c.nan_inf_rows for c in counts),
+        zero_rows=sum(c.zero_rows for c in counts),
         duplicate_rows=dup_rows,
         duplicate_groups=dup_groups,
         duplicate_ids=dup_ids,

@@ -2,6 +2,7 @@
 its parameters and result type, exact re-ranking, the convenience ``knn`` and the cached kNN graph, and recall."""
 
 from embedlab.io.validation import unit_rows
+from embedlab.neighbors._sharded import GRAPH_MANIFEST, ShardedGraph, ShardedSearcher, knn_graph_shards
 from embedlab.neighbors.engine import AUTO_EXACT_MAX_PAIRS, Method, Metric, knn, knn_graph, search_params
 from embedlab.neighbors.evaluation import recall_at_k
 from embedlab.neighbors.params import ExactParams, HNSWParams, IVFParams, IVFPQParams, SearchParams, Storage
@@ -19,6 +20,7 @@ from embedlab.neighbors.searchers import (
 
 __all__ = [
     "AUTO_EXACT_MAX_PAIRS",
+    "GRAPH_MANIFEST",
     "BaseSearcher",
     "ExactParams",
     "ExactSearcher",
@@ -31,9 +33,12 @@ __all__ = [
     "Metric",
     "SearchParams",
     "Searcher",
+    "ShardedGraph",
+    "ShardedSearcher",
     "Storage",
     "knn",
     "knn_graph",
+    "knn_graph_shards",
     "merge_top_k",
     "recall_at_k",
     "refine_l2",

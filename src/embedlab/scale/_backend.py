@@ -1,0 +1,196 @@
+"""Backends: where the work on each shard runs, and how its partial result comes back to be merged.
+
+Work on a large set is written once as ``partial = work(shard, *args)`` for every shard, then a merge of the
+partials in shard order. ``work`` opens its shard by path, so nothing large travels: only the shard's few
+hundred bytes go out and the (small, mergeable) partial comes back. :class:`LocalBackend` runs the shards one
+after another in this process, holding one at a time; :class:`RayBackend` runs them as Ray tasks, which Ray
+retries on another worker when one dies (a shard's work is a pure function of the shard, so a retried shard
+is counted once).
+"""
+
+from __future__ import annotations
+
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from embedlab._checks import check_choice, check_int, check_positive
+from embedlab._optional import import_optional
+from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab.exceptions import ConfigurationError, EmbedlabError
+
+__all__ = ["BACKENDS", "Backend", "LocalBackend", "RayBackend", "get_backend"]
+
+BACKENDS = ("local", "ray")
+
+Item = TypeVar("Item")
+Partial = TypeVar("Partial")
+
+
+class Backend(ABC):
+    """Runs ``work(item, *args)`` for every item (a shard) and returns the partial results in item order."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def map(
+        self,
+        work: Callable[..., Partial],
+        items: Sequence[Item],
+        *args: Any,
+        progress: ProgressReporter = NULL_PROGRESS,
+        description: str = "Processing shards",
+    ) -> list[Partial]:
+        """``[work(item, *args) for item in items]``, wherever the backend runs it.
+
+        ``work`` must be a module-level function (Ray sends it to its workers by reference) and ``args`` small.
+
+        Raises
+        ------
+        EmbedlabError
+            The first error of any item's work (an unreadable shard names its file); the other items' work is
+            cancelled and nothing is returned.
+        """
+
+
+class LocalBackend(Backend):
+    """Every shard in this process, one after another: memory holds one shard's work at a time.
+
+    Examples
+    --------
+    >>> LocalBackend().map(pow, [1, 2, 3], 2)
+    [1, 4, 9]
+    """
+
+    name = "local"
+
+    def map(
+        self,
+        work: Callable[..., Partial],
+        items: Sequence[Item],
+        *args: Any,
+        progress: ProgressReporter = NULL_PROGRESS,
+        description: str = "Processing shards",
+    ) -> list[Partial]:
+        results = []
+        with progress.task(description, len(items)) as advance:
+            for item in items:
+                results.append(work(item, *args))
+                advance(1)
+        return results
+
+    def __repr__(self) -> str:
+        return "LocalBackend()"
+
+
+class RayBackend(Backend):
+    """Every shard as a Ray task on a cluster (the ``scale`` extra).
+
+    Parameters
+    ----------
+    address : str, optional
+        The cluster to join (``"auto"``, ``"host:6379"``, ``"ray://host:10001"``); by default the one this
+        process already joined with ``ray.init``, else a new local one.
+    max_retries : int, default=3
+        Times Ray runs a shard's task again when its worker dies.
+    num_cpus : float, default=1
+        CPUs each task holds (faiss and numpy inside it use them).
+
+    Notes
+    -----
+    Workers import embedlab and open the shards by path: on a cluster of several machines, every node needs
+    embedlab installed and the data at the same path (a shared or object-store file system).
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, max_retries: int = 3, num_cpus: float = 1) -> None:
+        self.address = address
+        self.max_retries = check_int(max_retries, "max_retries", 0)
+        self.num_cpus = check_positive(num_cpus, "num_cpus")
+
+    def __repr__(self) -> str:
+        return f"RayBackend(address={self.address!r})"
+
+    def _ray(self) -> Any:
+        ray = import_optional("ray", "scale", purpose="The ray backend")
+        if not ray.is_initialized():
+            try:
+                _check_reachable(self.address)
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+            except (OSError, RuntimeError, ValueError, SystemExit) as err:  # Ray exits when its GCS never answers
+                where = f"at {self.address}" if self.address else "on this machine"
+                raise ConfigurationError(
+                    f"cannot reach a Ray cluster {where} ({type(err).__name__}: {err}). Start one with 'ray start "
+                    "--head' and pass its address (--ray-address host:6379), or use --backend local."
+                ) from err
+        return ray
+
+    def map(
+        self,
+        work: Callable[..., Partial],
+        items: Sequence[Item],
+        *args: Any,
+        progress: ProgressReporter = NULL_PROGRESS,
+        description: str = "Processing shards",
+    ) -> list[Partial]:
+        ray = self._ray()
+        remote = ray.remote(num_cpus=self.num_cpus, max_retries=self.max_retries)(work)
+        shared = [ray.put(arg) for arg in args]  # stored once, not once per task (Ray resolves them in the task)
+        refs = [remote.remote(item, *shared) for item in items]
+        place = {ref: i for i, ref in enumerate(refs)}
+        results: list[Any] = [None] * len(refs)
+        pending = list(refs)
+        with progress.task(description, len(items)) as advance:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                try:
+                    results[place[done[0]]] = ray.get(done[0])
+                except ray.exceptions.RayTaskError as err:
+                    for ref in pending:
+                        ray.cancel(ref)
+                    cause = getattr(err, "cause", None)
+                    if isinstance(cause, EmbedlabError):
+                        raise cause from None
+                    raise
+                advance(1)
+        return results
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Open and close a TCP connection to ``host:port`` (plain or ``ray://``): Ray itself retries an
+    unreachable address for minutes and then exits the process.
+
+    Raises
+    ------
+    OSError
+        When nothing answers within ``timeout_s``.
+    ValueError
+        When the address is not ``host:port``.
+    """
+    if address is None or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"expected host:port, ray://host:port or 'auto', got {address!r}")
+    with socket.create_connection((host, int(port)), timeout=timeout_s):
+        pass
+
+
+def get_backend(backend: str | Backend = "local", *, address: str | None = None) -> Backend:
+    """The backend named ``backend`` (``"local"`` or ``"ray"``, joining ``address``), or ``backend`` itself.
+
+    Raises
+    ------
+    ConfigurationError
+        For an unknown name, or an address given to the local backend.
+    """
+    if isinstance(backend, Backend):
+        return backend
+    check_choice(backend, "backend", BACKENDS)
+    if backend == "local":
+        if address is not None:
+            raise ConfigurationError("a Ray address needs the ray backend (--backend ray).")
+        return LocalBackend()
+    return RayBackend(address)

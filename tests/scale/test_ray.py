@@ -1,0 +1,176 @@
+"""The Ray backend on a real local cluster (``ray.init(num_cpus=2)``) and on a simulated two-node one
+(``ray.cluster_utils.Cluster``): the same results as the local backend, a worker killed mid-run retried with
+nothing lost or counted twice, an unreadable shard named, an unreachable cluster refused.
+
+Needs Ray (``pip install "embedlab[scale]"``). Without it the tests are skipped with that advice, unless
+``EMBEDLAB_REQUIRE_RAY`` is set (``.ci/run`` sets it), where a missing Ray is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from embedlab import ConfigurationError, EmbeddingDataError
+from embedlab.cli.app import app
+from embedlab.io import describe
+from embedlab.io.shards import open_shards
+from embedlab.io.summary import count_shard
+from embedlab.scale import LocalBackend, RayBackend
+
+INSTALL = 'pip install "embedlab[scale]"'
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("EMBEDLAB_REQUIRE_RAY"):
+            pytest.fail(f"the Ray tests are required here but Ray is not installed; {INSTALL}.")
+        pytest.skip(f"Ray tests skipped: Ray is not installed; to run them, {INSTALL}.")
+    return ray
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """A Parquet folder of 4 files x 3 row groups with NaN rows, zero rows, duplicates and a repeated id."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(1200, 12)).astype(np.float32)
+    X[1100:] = X[:100]
+    X[7, 3], X[900] = np.nan, 0.0
+    ids = [f"row-{i}" for i in range(1200)]
+    ids[650] = "row-5"
+    table = pa.table({"id": ids, "embedding": pa.array(list(X), type=pa.list_(pa.float32(), 12))})
+    root = tmp_path_factory.mktemp("sharded")
+    for i in range(4):
+        pq.write_table(table.slice(300 * i, 300), root / f"part-{i}.parquet", row_group_size=100)
+    return root
+
+
+def test_an_unreachable_cluster_is_refused():
+    ray = _ray()
+    ray.shutdown()
+    with pytest.raises(ConfigurationError, match=r"cannot reach a Ray cluster at 127.0.0.1:1 .*ray start --head"):
+        RayBackend("127.0.0.1:1").map(len, [[1]])
+    with pytest.raises(ConfigurationError, match="expected host:port"):
+        RayBackend("my-cluster").map(len, [[1]])
+
+
+@pytest.fixture(scope="module", params=["local-cluster", "two-node-cluster"])
+def cluster(request):
+    ray = _ray()
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    ray.shutdown()
+    simulated = None
+    if request.param == "local-cluster":
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    else:
+        from ray.cluster_utils import Cluster
+
+        simulated = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+        simulated.add_node(num_cpus=1)
+        ray.init(address=simulated.address, include_dashboard=False, log_to_driver=False)
+    yield request.param
+    ray.shutdown()
+    if simulated is not None:
+        simulated.shutdown()
+
+
+def test_describe_on_ray_equals_local(folder, cluster):
+    local, distributed = describe(folder), describe(folder, backend="ray")
+    assert distributed == local
+    assert (local.n, local.duplicate_rows, local.duplicate_ids, local.nan_inf_rows, local.zero_rows) == (
+        1200,
+        99,  # rows 1100-1199 copy rows 0-99, but row 7 then got a NaN
+        1,
+        1,
+        1,
+    )
+
+
+def _dies_once(shard, markers: str):
+    """Count a shard; the first attempt at shard 1 kills its worker process."""
+    marker = Path(markers) / f"shard-{shard.number}"
+    if shard.number == 1 and not marker.exists():
+        marker.touch()
+        os._exit(1)
+    return count_shard(shard, 64)
+
+
+def test_a_worker_killed_mid_run_is_retried_and_counted_once(folder, cluster, tmp_path):
+    shards = open_shards(folder, shard_rows=200).shards
+    expected = LocalBackend().map(count_shard, shards, 64)
+    found = RayBackend(max_retries=2).map(_dies_once, shards, str(tmp_path))
+    assert (tmp_path / "shard-1").exists()  # the worker did die
+    assert len(found) == len(expected) == len(shards)
+    for got, want in zip(found, expected, strict=True):
+        np.testing.assert_array_equal(got.hashes, want.hashes)
+        np.testing.assert_array_equal(got.norms, want.norms)
+    assert sum(c.norms.size for c in found) == 1199  # every finite row once
+
+
+def test_an_unreadable_shard_stops_the_job_and_is_named(folder, cluster, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for file in sorted(folder.iterdir()):
+        (broken / file.name).write_bytes(file.read_bytes())
+    sharded = open_shards(broken)
+    raw = bytearray((broken / "part-2.parquet").read_bytes())
+    raw[200:400] = bytes(200)
+    (broken / "part-2.parquet").write_bytes(bytes(raw))
+    with pytest.raises(EmbeddingDataError, match="part-2.parquet"):
+        RayBackend().map(count_shard, sharded.shards, 64)
+
+
+def test_the_cli_counts_on_ray(folder, cluster):
+    runner = CliRunner()
+    local = runner.invoke(app, ["info", str(folder), "--json"])
+    distributed = runner.invoke(app, ["info", str(folder), "--json", "--backend", "ray"])
+    assert local.exit_code == distributed.exit_code == 0, distributed.output
+    assert json.loads(distributed.stdout) == json.loads(local.stdout)
+
+
+def test_kmeans_on_ray_equals_local(folder, cluster):
+    from embedlab.cluster import KMeans
+
+    shards = open_shards(folder, shard_rows=300)
+    params = dict(n_clusters=5, metric="l2", init_size=500, random_state=2)
+    with pytest.raises(EmbeddingDataError, match=r"part-0.parquet \(rows 0-299\)"):  # the NaN row
+        KMeans(**params, backend="ray").fit(shards)
+    clean = folder.parent / f"clean-{cluster}"
+    clean.mkdir()
+    for file in sorted(folder.iterdir()):
+        table = pq.read_table(file)
+        vectors = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
+        keep = np.isfinite(vectors).all(axis=1) & vectors.any(axis=1)
+        pq.write_table(table.filter(pa.array(keep)), clean / file.name, row_group_size=100)
+    shards = open_shards(clean, shard_rows=300)
+    local = KMeans(**params).fit(shards)
+    distributed = KMeans(**params, backend="ray").fit(shards)
+    np.testing.assert_array_equal(distributed.cluster_centers_, local.cluster_centers_)
+    np.testing.assert_array_equal(distributed.labels_, local.labels_)
+    assert distributed.inertia_history_ == local.inertia_history_
+
+
+def test_the_knn_graph_on_ray_equals_local(cluster, tmp_path):
+    from embedlab.neighbors import knn_graph_shards
+
+    rng = np.random.default_rng(4)
+    path = tmp_path / "x.npy"
+    np.save(path, rng.normal(size=(900, 8)).astype(np.float32))
+    sharded = open_shards(path, shard_rows=250)
+    local = knn_graph_shards(sharded, tmp_path / "local", k=5, metric="l2")
+    distributed = knn_graph_shards(sharded, tmp_path / "ray", k=5, metric="l2", backend="ray")
+    assert distributed.files == local.files
+    for name in local.files:
+        assert pq.read_table(tmp_path / "ray" / name).equals(pq.read_table(tmp_path / "local" / name))
