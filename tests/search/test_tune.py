@@ -54,6 +54,10 @@ def test_grid_order_budget_and_effort_cap():
     assert efs[0] == 10 and max(efs) <= 250  # never beyond a quarter of an exact scan
 
 
+def _build(params: HNSWParams, rows):
+    return build(Candidate(params), rows, random_state=np.random.default_rng(0), progress=NULL_PROGRESS)
+
+
 def _clustered(n: int, d: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(20, d))
@@ -63,12 +67,7 @@ def _clustered(n: int, d: int, seed: int) -> np.ndarray:
 def test_the_codes_variant_searches_the_same_graph():
     rows = prepare(_clustered(3000, 24, 1), "l2")
     queries = prepare(_clustered(200, 24, 2), "l2")
-    flat = build(
-        Candidate(HNSWParams(M=16, ef_construction=100, storage="flat")),
-        rows,
-        random_state=np.random.default_rng(0),
-        progress=NULL_PROGRESS,
-    )
+    flat = _build(HNSWParams(M=16, ef_construction=100, storage="flat"), rows)
     same, codes = variants(flat, rows, random_state=np.random.default_rng(0))
     assert same is flat and codes.candidate.params.storage == "sq8"
     assert codes.build_s >= flat.build_s and codes.graph_s == flat.graph_s
@@ -86,12 +85,7 @@ def test_the_codes_variant_searches_the_same_graph():
 
 def test_build_time_estimates_scale_with_the_construction_beam_and_degree():
     rows = prepare(_clustered(500, 8, 0), "l2")
-    reference = build(
-        Candidate(HNSWParams(M=16, ef_construction=100, storage="flat")),
-        rows,
-        random_state=np.random.default_rng(0),
-        progress=NULL_PROGRESS,
-    )
+    reference = _build(HNSWParams(M=16, ef_construction=100, storage="flat"), rows)
     longer = estimated_build_s(Candidate(HNSWParams(M=16, ef_construction=400, storage="flat")), reference)
     assert longer == pytest.approx(4 * reference.graph_s)
     denser = estimated_build_s(Candidate(HNSWParams(M=32, ef_construction=100, storage="flat")), reference)
@@ -101,12 +95,7 @@ def test_build_time_estimates_scale_with_the_construction_beam_and_degree():
 def test_the_sweep_bisects_to_the_least_beam_that_meets_the_target():
     rows = prepare(_clustered(4000, 32, 3), "l2")
     queries = prepare(_clustered(300, 32, 4), "l2")
-    built = build(
-        Candidate(HNSWParams(M=8, ef_construction=40, storage="flat")),
-        rows,
-        random_state=np.random.default_rng(0),
-        progress=NULL_PROGRESS,
-    )
+    built = _build(HNSWParams(M=8, ef_construction=40, storage="flat"), rows)
     truth = ExactSearcher(rows, "l2").search(queries, 10)
     target = 0.97
     measured = sweep(built, rows, queries, truth, 10, target)

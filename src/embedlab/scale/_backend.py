@@ -10,6 +10,7 @@ is counted once).
 
 from __future__ import annotations
 
+import logging
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -118,7 +119,9 @@ class RayBackend(Backend):
         if not ray.is_initialized():
             try:
                 _check_reachable(self.address)
-                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+                ray.init(
+                    address=self.address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
+                )
             except (OSError, RuntimeError, ValueError, SystemExit) as err:  # Ray exits when its GCS never answers
                 where = f"at {self.address}" if self.address else "on this machine"
                 raise ConfigurationError(
