@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 from embedlab._checks import check_choice, check_int, check_positive
 from embedlab._optional import import_optional
-from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
 from embedlab.exceptions import ConfigurationError, EmbedlabError
 
 __all__ = ["BACKENDS", "Backend", "LocalBackend", "RayBackend", "get_backend"]
@@ -34,7 +34,6 @@ class Backend(ABC):
 
     name: ClassVar[str]
 
-    @abstractmethod
     def map(
         self,
         work: Callable[..., Partial],
@@ -53,6 +52,14 @@ class Backend(ABC):
             The first error of any item's work (an unreadable shard names its file); the other items' work is
             cancelled and nothing is returned.
         """
+        with progress.task(description, len(items)) as advance:
+            return self._run(work, items, args, advance)
+
+    @abstractmethod
+    def _run(
+        self, work: Callable[..., Partial], items: Sequence[Item], args: tuple[Any, ...], advance: Advance
+    ) -> list[Partial]:
+        """The partials in item order, calling ``advance(1)`` as each item is done."""
 
 
 class LocalBackend(Backend):
@@ -66,19 +73,13 @@ class LocalBackend(Backend):
 
     name = "local"
 
-    def map(
-        self,
-        work: Callable[..., Partial],
-        items: Sequence[Item],
-        *args: Any,
-        progress: ProgressReporter = NULL_PROGRESS,
-        description: str = "Processing shards",
+    def _run(
+        self, work: Callable[..., Partial], items: Sequence[Item], args: tuple[Any, ...], advance: Advance
     ) -> list[Partial]:
         results = []
-        with progress.task(description, len(items)) as advance:
-            for item in items:
-                results.append(work(item, *args))
-                advance(1)
+        for item in items:
+            results.append(work(item, *args))
+            advance(1)
         return results
 
     def __repr__(self) -> str:
@@ -130,13 +131,8 @@ class RayBackend(Backend):
                 ) from err
         return ray
 
-    def map(
-        self,
-        work: Callable[..., Partial],
-        items: Sequence[Item],
-        *args: Any,
-        progress: ProgressReporter = NULL_PROGRESS,
-        description: str = "Processing shards",
+    def _run(
+        self, work: Callable[..., Partial], items: Sequence[Item], args: tuple[Any, ...], advance: Advance
     ) -> list[Partial]:
         ray = self._ray()
         remote = ray.remote(num_cpus=self.num_cpus, max_retries=self.max_retries)(work)
@@ -145,19 +141,18 @@ class RayBackend(Backend):
         place = {ref: i for i, ref in enumerate(refs)}
         results: list[Any] = [None] * len(refs)
         pending = list(refs)
-        with progress.task(description, len(items)) as advance:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                try:
-                    results[place[done[0]]] = ray.get(done[0])
-                except ray.exceptions.RayTaskError as err:
-                    for ref in pending:
-                        ray.cancel(ref)
-                    cause = getattr(err, "cause", None)
-                    if isinstance(cause, EmbedlabError):
-                        raise cause from None
-                    raise
-                advance(1)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            try:
+                results[place[done[0]]] = ray.get(done[0])
+            except ray.exceptions.RayTaskError as err:
+                for ref in pending:
+                    ray.cancel(ref)
+                cause = getattr(err, "cause", None)
+                if isinstance(cause, EmbedlabError):
+                    raise cause from None
+                raise
+            advance(1)
         return results
 
 
