@@ -13,6 +13,7 @@ from embedlab.search._tune import (
     Candidate,
     build,
     candidates,
+    confirm,
     estimated_build_s,
     estimated_bytes,
     measure,
@@ -108,6 +109,26 @@ def test_the_sweep_bisects_to_the_least_beam_that_meets_the_target():
     )
     assert chosen == 10 or not narrower.point.meets_target
     assert {m.params.ef_search for m in measured[:-1]} >= {chosen - 1} or chosen == 10
+
+
+def test_confirming_steps_the_effort_up_until_the_validation_bound_meets_the_target():
+    rows = prepare(_clustered(4000, 32, 3), "l2")
+    queries = prepare(_clustered(300, 32, 5), "l2")
+    built = _build(HNSWParams(M=8, ef_construction=40, storage="flat"), rows)
+    truth = ExactSearcher(rows, "l2").search(queries, 10)
+    target = 0.97
+    least = replace_ef(built.searcher.params, 10)
+    assert not measure(built.searcher.configure(least), rows, queries, truth, 10, target).point.meets_target
+    confirmed = confirm(built, rows, queries, truth, 10, target, least)
+    assert confirmed.point.meets_target and confirmed.params.ef_search > 10
+    group = next(search_time_groups(built, 10))
+    below = max(p.ef_search for p in group if p.ef_search < confirmed.params.ef_search)
+    short = measure(built.searcher.configure(replace_ef(least, below)), rows, queries, truth, 10, target)
+    assert below == 10 or not short.point.meets_target
+    # a setting that already meets the target is kept as it is
+    again = confirm(built, rows, queries, truth, 10, target, confirmed.params)
+    assert again.params == confirmed.params
+    assert confirm(built, rows, queries, truth, 10, None, least).params == least
 
 
 def replace_ef(params: HNSWParams, ef: int) -> HNSWParams:

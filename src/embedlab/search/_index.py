@@ -46,8 +46,8 @@ from embedlab.search._tune import (
     Measured,
     build,
     candidates,
+    confirm,
     estimated_build_s,
-    measure,
     sweep,
     variants,
 )
@@ -345,7 +345,8 @@ def build_index(
     configurations, started from the data's intrinsic dimension (TwoNN, Facco et al. 2017) and kept within the
     memory budget, is built and each configuration's search-time effort (``ef_search``, ``nprobe``, re-ranking)
     swept. The fastest setting whose one-sided 95% lower prediction bound on recall@k meets the target is kept,
-    then measured on the other half of the queries for the operating-point card (recall and interval, recall
+    confirmed on the other half of the queries (its effort raised until their bound meets the target too), and
+    measured there for the operating-point card (recall and interval, recall
     per cluster and per decile of local intrinsic dimension, queries per second, build and tuning time, bytes).
 
     Parameters
@@ -443,13 +444,12 @@ def build_index(
             "--memory-budget, or choose another --method."
         )
     built, chosen = best
-    searcher = built.searcher.configure(chosen.params)
-    validated = measure(searcher, base, validate, truth_validate, k, target_recall)
+    validated = confirm(built, base, validate, truth_validate, k, target_recall, chosen.params)
     recall, low, high = recall_interval(validated.per_query)
     by_cluster, by_lid = _card_strata(base, validate, truth_validate, validated, k, rng)
     final = _complete(built, rows, base_positions)
     card = OperatingCard(
-        params=chosen.params.to_dict(),
+        params=validated.params.to_dict(),
         k=k,
         target_recall=target_recall,
         recall=recall,
