@@ -234,3 +234,54 @@ def test_cluster_streams_a_file(tmp_path, rng):
     assert pq.read_table(out).num_rows == 120
     refused = _run("cluster", path, "--stream", "--k", "auto")
     assert refused.exit_code == 2 and "--stream runs mini-batch k-means with a fixed --k" in refused.stderr
+
+
+@pytest.mark.parametrize("method", ["kmeans", "hierarchical"])
+def test_cluster_runs_on_shards_and_writes_labels_per_shard(tmp_path, rng, method):
+    path = tmp_path / "groups.parquet"
+    pq.write_table(pq.read_table(_topic_parquet(tmp_path, rng)), path, row_group_size=40)
+    out = tmp_path / "labels"
+    args = ("cluster", path, "--backend", "local", "--shard-rows", 50, "--method", method, "--k", 3, "-o", out)
+    result = _run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["sharded"] and document["n_shards"] == 3 and sorted(document["sizes"]) == [40, 40, 40]
+    table = pq.read_table(out)
+    assert table.num_rows == 120 and table.column("id").to_pylist() == pq.read_table(path).column("id").to_pylist()
+    assert len(set(table.column("cluster").to_pylist())) == 3
+    again = _run(*args)  # an earlier output is replaced
+    assert again.exit_code == 0 and "3 shards (local)" in again.stdout and "labels written to" in again.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--backend", "local", "--k", "auto"], "--backend runs kmeans or hierarchical with a fixed --k"),
+        (["--backend", "local", "--method", "gmm", "--k", "3"], "--backend runs kmeans or hierarchical"),
+        (["--backend", "local", "--stream", "--k", "3"], "give --stream or --backend, not both"),
+        (["--memory-budget", "1GB", "--k", "3"], "need --backend local or ray"),
+        (["--backend", "local", "--k", "3", "--memory-budget", "100"], "cannot hold two shards"),
+        (["--backend", "local", "--k", "3", "--memory-budget", "lots"], "is not a size"),
+        (["--backend", "spark", "--k", "3"], "backend must be one of"),
+    ],
+)
+def test_cluster_on_shards_refuses_bad_requests(tmp_path, rng, args, message):
+    result = _run("cluster", _topic_parquet(tmp_path, rng), *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+@pytest.mark.parametrize("method", ["exact", "hnsw"])
+def test_knn_on_shards_writes_the_graph_per_shard(tmp_path, rng, method):
+    X = rng.normal(size=(400, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    out = tmp_path / "graph"
+    args = ("knn", tmp_path / "x.npy", "-k", 5, "--metric", "l2", "--method", method, "--backend", "local")
+    result = _run(*args, "--shard-rows", 150, "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["n_shards"] == 3 and document["method"] == method and len(document["files"]) == 3
+    table = pq.read_table(out)
+    assert table.num_rows == 400 and table.column("id").to_pylist() == list(range(400))
+    assert not any(name.startswith(".graph.indexes") for name in (p.name for p in tmp_path.iterdir()))
+    missing = _run(*args)
+    assert missing.exit_code == 2 and "give the --output directory" in missing.stderr

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from embedlab import EmbeddingSet
+from embedlab.cli._options import parse_bytes
 from embedlab.cli.app import app
-from embedlab.cli.index import parse_bytes
 
 runner = CliRunner()
 
@@ -47,6 +47,24 @@ def test_build_show_and_search(files, tmp_path):
     assert table.column_names == ["query", "rank", "id", "score", "distance"] and table.num_rows == 15
     wide = json.loads(_run("search", out, "--queries", queries, "--ef", 200, "--json").stdout)
     assert wide["params"]["ef_search"] == 200 and wide["k"] == 10  # the tuned k by default
+
+
+def test_build_an_index_per_shard(files, tmp_path):
+    data, _ = files
+    data_npy = tmp_path / "data.npy"
+    np.save(data_npy, np.stack(pq.read_table(data).column("embedding").to_numpy(zero_copy_only=False)).astype("f4"))
+    out = tmp_path / "shards"
+    args = ("index", "build", data_npy, "-o", out, "--backend", "local", "--shard-rows", 1000, "--n-queries", 150)
+    built = _run(*args, "--target-recall", 0.9, "--json")
+    assert built.exit_code == 0, built.output
+    document = json.loads(built.stdout)
+    assert document["sharded"] and document["card"]["target_recall"] == 0.9 and document["params"]["method"] == "hnsw"
+    assert sorted(p.name for p in out.iterdir()) == ["_indexes.json", *(f"part-0000{i}.faiss" for i in range(3))]
+    shown = _run(*args)
+    words = " ".join(shown.stdout.split())
+    assert shown.exit_code == 0 and "Tuned on the first shard" in words and "3 shard indexes ->" in words
+    refused = _run(*args, "--codec", "int8")
+    assert refused.exit_code == 2 and "--backend tunes HNSW on the first shard" in refused.stderr
 
 
 @pytest.mark.parametrize(

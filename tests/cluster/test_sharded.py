@@ -1,15 +1,19 @@
-"""k-means on shards against k-means in memory on the same rows and seed: the same seeds, the same Lloyd
-iterations, the same labels (up to the order of float64 additions); empty clusters, bad rows and parameters."""
+"""k-means and hierarchical k-means on shards against the same in memory on the same rows and seed: the same
+seeds, the same Lloyd iterations, the same labels (up to the order of float64 additions); a subset of the rows as
+a bit mask; empty clusters, bad rows and parameters."""
 
 from __future__ import annotations
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from embedlab import ConfigurationError, EmbeddingDataError, load
-from embedlab.cluster import KMeans
+from embedlab.cluster import HierarchicalKMeans, KMeans, cluster_shards
+from embedlab.cluster._sharded import _kept, fit_centers, row_mask
 from embedlab.io.shards import open_shards
+from embedlab.scale import LocalBackend
 
 
 @pytest.fixture
@@ -62,3 +66,61 @@ def test_bad_rows_and_parameters_are_named(tmp_path, blobs):
     np.save(bad, X)
     with pytest.raises(EmbeddingDataError, match=r"bad.npy \(rows 1500-1999\)"):
         KMeans(n_clusters=3, metric="l2").fit(open_shards(bad, shard_rows=500))
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_hierarchical_kmeans_on_shards_builds_the_tree_memory_builds(blobs, metric):
+    path, truth = blobs
+    params = dict(n_clusters=(40, 6), metric=metric, n_resamples=2, max_iter=30, random_state=2)
+    memory = HierarchicalKMeans(**params).fit(load(path).vectors)
+    sharded = HierarchicalKMeans(**params).fit(open_shards(path, shard_rows=600))
+    for on_shards, in_memory in zip(sharded.levels_, memory.levels_, strict=True):
+        np.testing.assert_allclose(on_shards.centers, in_memory.centers, rtol=1e-4, atol=1e-4)
+        assert on_shards.sample_size == in_memory.sample_size
+        assert np.mean(on_shards.assignment == in_memory.assignment) > 0.999
+    assert np.mean(sharded.labels_per_level_ == memory.labels_per_level_) > 0.999
+    assert adjusted_rand_score(truth, sharded.labels_) > 0.99
+
+
+def test_a_subset_mask_keeps_exactly_its_rows():
+    rng = np.random.default_rng(0)
+    for n in (1, 7, 8, 9, 1000):
+        positions = np.sort(rng.choice(n, max(1, n // 3), replace=False))
+        mask = row_mask(positions, n)
+        assert mask.nbytes == (n + 7) // 8
+        for start, stop in ((0, n), (n // 2, n), (max(0, n - 3), n)):
+            expected = np.isin(np.arange(start, stop), positions)
+            np.testing.assert_array_equal(_kept(mask, start, stop), expected)
+
+
+def test_kmeans_on_a_subset_of_the_shards_is_kmeans_of_those_rows(blobs):
+    path, _ = blobs
+    X = load(path).vectors
+    subset = np.sort(np.random.default_rng(4).choice(len(X), 900, replace=False))
+    memory = KMeans(n_clusters=6, metric="l2", random_state=0).fit(X[subset])
+    on_shards = KMeans(n_clusters=6, metric="l2", random_state=0)
+    fit_centers(on_shards, open_shards(path, shard_rows=700), LocalBackend(), subset=subset)
+    assert on_shards.n_training_points_ == 900 and on_shards.n_iter_ == memory.n_iter_
+    np.testing.assert_allclose(on_shards.cluster_centers_, memory.cluster_centers_, rtol=1e-5, atol=1e-5)
+
+
+def test_cluster_shards_writes_what_the_estimators_find(blobs, tmp_path):
+    path, truth = blobs
+    sharded = open_shards(path, shard_rows=700)
+    found = cluster_shards(sharded, 6, metric="l2", output=tmp_path / "kmeans", random_state=3)
+    model = KMeans(6, metric="l2", random_state=3).fit(sharded)
+    table = pq.read_table(tmp_path / "kmeans")
+    np.testing.assert_array_equal(table.column("cluster").to_numpy(), model.labels_)
+    np.testing.assert_array_equal(table.column("id").to_numpy(), np.arange(2500))
+    assert found.sizes == np.bincount(model.labels_).tolist() and found.inertia == pytest.approx(model.inertia_)
+    assert found.to_dict()["n_shards"] == 4 and found.levels == [6]
+    tree = cluster_shards(path, 6, method="hierarchical", metric="l2", shard_rows=700, output=tmp_path / "tree")
+    assert tree.levels == [60, 6] and tree.inertia is None
+    table = pq.read_table(tmp_path / "tree")
+    assert table.column_names == ["id", "cluster", "level_0", "level_1"]
+    np.testing.assert_array_equal(table.column("cluster").to_numpy(), tree.model.labels_)
+    assert adjusted_rand_score(truth, tree.model.labels_) > 0.99
+    with pytest.raises(ConfigurationError, match="must end in n_clusters=6"):
+        cluster_shards(sharded, 6, method="hierarchical", levels=(60, 5))
+    with pytest.raises(ConfigurationError, match="method must be one of"):
+        cluster_shards(sharded, 6, method="gmm")

@@ -1,15 +1,19 @@
 """Shards: every format cut where its layout allows, the shards' rows together exactly those ``load`` reads,
-and files that disagree or vanish named."""
+files that disagree or vanish named; a memory budget, columns written per shard, a worker's cache."""
 
 from __future__ import annotations
+
+import json
+import os
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from embedlab import EmbeddingDataError, EmbeddingSet, load
-from embedlab.io.shards import open_shards
+from embedlab import ConfigurationError, EmbeddingDataError, EmbeddingSet, load
+from embedlab.io.shards import COLUMNS_MANIFEST, open_shards, part_name, write_columns
+from embedlab.scale import WorkerCache
 from tests.conftest import write_all_formats
 
 
@@ -115,3 +119,50 @@ def test_an_empty_set_is_refused_unless_allowed(tmp_path):
     with pytest.raises(EmbeddingDataError, match="empty"):
         open_shards(path)
     assert sum(s.n_rows for s in open_shards(path, allow_empty=True)) == 0
+
+
+def test_a_memory_budget_sizes_the_shards_and_refuses_what_it_cannot_hold(emb, tmp_path):
+    paths = write_all_formats(emb, tmp_path)
+    row_bytes = 4 * 6
+    sized = open_shards(paths["npy"], memory_budget=2 * 25 * row_bytes)  # two shards of 25 rows fit
+    assert max(shard.n_rows for shard in sized) == 25 and sum(shard.n_rows for shard in sized) == 101
+    with pytest.raises(ConfigurationError, match=r"cannot hold two shards of 30 rows .*set.npy \(rows 0-29\)"):
+        open_shards(paths["npy"], shard_rows=30, memory_budget=2 * 29 * row_bytes)
+    # an .npz archive is one shard, never split
+    with pytest.raises(ConfigurationError, match="cannot hold two shards of 101 rows"):
+        open_shards(paths["npz"], memory_budget=1000)
+
+
+def test_columns_are_written_beside_their_shards(emb, tmp_path):
+    sharded = open_shards(write_all_formats(emb, tmp_path)["parquet"], shard_rows=30)
+    labels = np.arange(101) % 7
+    files = write_columns(sharded, {"cluster": labels}, tmp_path / "labels", document={"method": "test"})
+    assert files == [part_name(shard) for shard in sharded]
+    table = pq.read_table(tmp_path / "labels")  # the manifest is skipped by Arrow's folder reader
+    assert table.column("id").to_pylist() == list(emb.ids)
+    np.testing.assert_array_equal(table.column("cluster").to_numpy(), labels)
+    manifest = json.loads((tmp_path / "labels" / COLUMNS_MANIFEST).read_text())
+    assert manifest["method"] == "test" and manifest["columns"] == ["cluster"] and sum(manifest["rows"]) == 101
+    with pytest.raises(ConfigurationError, match="'cluster' has 100 values for 101 rows"):
+        write_columns(sharded, {"cluster": labels[:100]}, tmp_path / "short")
+    assert not (tmp_path / "short").exists()
+    with pytest.raises(FileExistsError):
+        write_columns(sharded, {"cluster": labels}, tmp_path)  # not an earlier output: never replaced
+
+
+def test_a_worker_cache_serves_the_shard_again_until_its_file_changes(emb, tmp_path, monkeypatch):
+    from embedlab.scale import _backend
+
+    path = write_all_formats(emb, tmp_path)["npy"]
+    sharded = open_shards(path, shard_rows=60)
+    monkeypatch.setattr(_backend, "_WORKER_CACHE", WorkerCache(10**6))
+    first = _rows(sharded)[0]
+    cache = _backend.worker_cache()
+    assert (cache.hits, cache.misses) == (0, 2)
+    np.testing.assert_array_equal(_rows(sharded)[0], first)
+    assert (cache.hits, cache.misses) == (2, 2)
+    changed = np.load(path) + 1
+    np.save(path, changed)
+    os.utime(path, ns=(1, 1))  # another modification time, whatever the clock's resolution
+    np.testing.assert_array_equal(_rows(sharded)[0], changed)
+    assert cache.misses == 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from embedlab import ConfigurationError, EmbeddingDataError
-from embedlab.scale import LocalBackend, RayBackend, get_backend
+from embedlab.scale import LocalBackend, RayBackend, WorkerCache, get_backend
 
 
 def _fails_on_two(item: int) -> int:
@@ -46,3 +46,25 @@ def test_local_map_keeps_order_and_stops_at_the_first_error():
     assert seen == [("dividing", 3), 1, 1, 1]
     with pytest.raises(EmbeddingDataError, match="shard 2"):
         LocalBackend().map(_fails_on_two, [1, 2, 3])
+
+
+def test_a_worker_cache_evicts_the_least_recently_used_within_its_budget():
+    cache = WorkerCache(100)
+    loads = []
+
+    def loader(name, size):
+        return lambda: (loads.append(name) or name, size)
+
+    assert cache.get("a", loader("a", 60)) == "a"
+    assert cache.get("b", loader("b", 40)) == "b"
+    assert cache.get("a", loader("a", 60)) == "a"  # a hit: "b" is now the oldest use
+    cache.get("c", loader("c", 30))
+    assert cache.nbytes == 90 and loads == ["a", "b", "c"]
+    cache.get("b", loader("b", 40))  # evicted, loaded again
+    assert loads == ["a", "b", "c", "b"] and cache.nbytes <= 100
+    cache.get("huge", loader("huge", 500))  # larger than the budget: served, never kept
+    cache.get("huge", loader("huge", 500))
+    assert loads[-2:] == ["huge", "huge"] and cache.nbytes <= 100
+    assert (cache.hits, cache.misses) == (1, 6)
+    with pytest.raises(ConfigurationError, match="actors"):
+        RayBackend(actors=0)

@@ -147,14 +147,7 @@ def test_kmeans_on_ray_equals_local(folder, cluster):
     params = dict(n_clusters=5, metric="l2", init_size=500, random_state=2)
     with pytest.raises(EmbeddingDataError, match=r"part-0.parquet \(rows 0-299\)"):  # the NaN row
         KMeans(**params, backend="ray").fit(shards)
-    clean = folder.parent / f"clean-{cluster}"
-    clean.mkdir()
-    for file in sorted(folder.iterdir()):
-        table = pq.read_table(file)
-        vectors = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
-        keep = np.isfinite(vectors).all(axis=1) & vectors.any(axis=1)
-        pq.write_table(table.filter(pa.array(keep)), clean / file.name, row_group_size=100)
-    shards = open_shards(clean, shard_rows=300)
+    shards = open_shards(_clean_copy(folder, folder.parent / f"clean-{cluster}"), shard_rows=300)
     local = KMeans(**params).fit(shards)
     distributed = KMeans(**params, backend="ray").fit(shards)
     np.testing.assert_array_equal(distributed.cluster_centers_, local.cluster_centers_)
@@ -174,3 +167,102 @@ def test_the_knn_graph_on_ray_equals_local(cluster, tmp_path):
     assert distributed.files == local.files
     for name in local.files:
         assert pq.read_table(tmp_path / "ray" / name).equals(pq.read_table(tmp_path / "local" / name))
+
+
+def _clean_copy(folder: Path, target: Path) -> Path:
+    """The folder's files without their NaN and zero rows."""
+    target.mkdir(exist_ok=True)
+    for file in sorted(folder.iterdir()):
+        table = pq.read_table(file)
+        vectors = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
+        keep = np.isfinite(vectors).all(axis=1) & vectors.any(axis=1)
+        pq.write_table(table.filter(pa.array(keep)), target / file.name, row_group_size=100)
+    return target
+
+
+def test_hierarchical_kmeans_on_ray_equals_local(folder, cluster):
+    from embedlab.cluster import HierarchicalKMeans
+
+    shards = open_shards(_clean_copy(folder, folder.parent / f"tree-{cluster}"), shard_rows=300)
+    params = dict(n_clusters=(20, 4), metric="cosine", n_resamples=2, max_iter=15, random_state=3)
+    local = HierarchicalKMeans(**params).fit(shards)
+    distributed = HierarchicalKMeans(**params, backend="ray").fit(shards)
+    np.testing.assert_array_equal(distributed.labels_per_level_, local.labels_per_level_)
+    for got, want in zip(distributed.levels_, local.levels_, strict=True):
+        np.testing.assert_array_equal(got.centers, want.centers)
+
+
+def _dies_once_in_lloyd(shard, centers, metric, keep, mask, markers: str):
+    """A Lloyd partial; the first attempt at shard 2 in the second iteration kills its actor's process."""
+    from embedlab.cluster._sharded import _lloyd_shard
+
+    calls = Path(markers) / f"calls-{shard.number}"
+    calls.write_text(str(int(calls.read_text() or 0) + 1) if calls.exists() else "1")
+    if shard.number == 2 and calls.read_text() == "2":
+        os._exit(1)
+    return _lloyd_shard(shard, centers, metric, keep, mask)
+
+
+def test_actors_keep_their_shards_between_lloyd_iterations_and_survive_a_kill(folder, cluster, tmp_path):
+    from embedlab.cluster import KMeans, _sharded
+
+    shards = open_shards(_clean_copy(folder, folder.parent / f"actors-{cluster}"), shard_rows=300)
+    params = dict(n_clusters=5, metric="l2", init_size=500, random_state=2, max_iter=6, tol=0.0)
+    local = KMeans(**params).fit(shards)
+    actors = RayBackend(actors=2, max_retries=2)
+    try:
+        on_actors = KMeans(**params, backend=actors).fit(shards)
+        np.testing.assert_array_equal(on_actors.cluster_centers_, local.cluster_centers_)
+        np.testing.assert_array_equal(on_actors.labels_, local.labels_)
+        stats = actors.cache_stats()
+        hits, misses = sum(s[0] for s in stats), sum(s[1] for s in stats)
+        assert misses == len(shards) and hits >= 3 * len(shards)  # each shard read once, by its actor
+    finally:
+        actors.close()
+    step, original = _sharded._lloyd_shard, _sharded._lloyd_shard
+    killed = RayBackend(actors=2, max_retries=2)
+    try:
+        _sharded._lloyd_shard = lambda *a: _dies_once_in_lloyd(*a, str(tmp_path))
+        survived = KMeans(**params, backend=killed).fit(shards)
+    finally:
+        _sharded._lloyd_shard = original
+        killed.close()
+    assert step is original and int((tmp_path / "calls-2").read_text()) > 2  # the actor died; its call was retried
+    np.testing.assert_array_equal(survived.cluster_centers_, local.cluster_centers_)
+    np.testing.assert_array_equal(survived.labels_, local.labels_)
+
+
+def test_the_cli_clusters_shards_on_ray_as_locally(folder, cluster, tmp_path):
+    data = _clean_copy(folder, folder.parent / f"cli-{cluster}")
+    runner = CliRunner()
+    common = ["cluster", str(data), "--k", "4", "--shard-rows", "300", "--json"]
+    local = runner.invoke(app, [*common, "--backend", "local", "-o", str(tmp_path / "local")])
+    distributed = runner.invoke(app, [*common, "--backend", "ray", "-o", str(tmp_path / "ray")])
+    assert local.exit_code == distributed.exit_code == 0, distributed.output
+    found, expected = json.loads(distributed.stdout), json.loads(local.stdout)
+    assert found["backend"] == "ray" and expected["backend"] == "local"
+    assert {**found, "backend": None, "output": None} == {**expected, "backend": None, "output": None}
+    assert pq.read_table(tmp_path / "ray").equals(pq.read_table(tmp_path / "local"))
+
+
+def test_shard_indexes_on_ray_actors_search_as_locally(cluster, tmp_path):
+    from embedlab.neighbors import HNSWParams, ShardedSearcher
+    from embedlab.search import build_shard_indexes
+
+    rng = np.random.default_rng(6)
+    path = tmp_path / "x.npy"
+    np.save(path, rng.normal(size=(1200, 8)).astype(np.float32))
+    sharded = open_shards(path, shard_rows=300)
+    queries = rng.normal(size=(50, 8)).astype(np.float32)
+    indexes = build_shard_indexes(sharded, tmp_path / "idx", params=HNSWParams(M=8), metric="l2", backend="ray")
+    local = ShardedSearcher(sharded, "l2", searchers=indexes).search(queries, 5)
+    actors = RayBackend(actors=2)
+    try:
+        searcher = ShardedSearcher(sharded, "l2", backend=actors, searchers=indexes)
+        for _ in range(2):  # the second search finds the indexes and rows loaded
+            found = searcher.search(queries, 5)
+            np.testing.assert_array_equal(found.indices, local.indices)
+            np.testing.assert_array_equal(found.distances, local.distances)
+        assert sum(s[0] for s in actors.cache_stats()) >= 2 * len(sharded)
+    finally:
+        actors.close()

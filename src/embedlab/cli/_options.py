@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from embedlab.exceptions import ConfigurationError
+from embedlab.io.shards import ShardedSet, open_shards
 from embedlab.io.validation import OnInvalid
+from embedlab.scale import Backend, get_backend
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed, for commands with any randomness.")]
@@ -36,6 +40,15 @@ RayAddressOpt = Annotated[
     str | None,
     typer.Option("--ray-address", help="Ray cluster for --backend ray ('auto', host:6379); default: a new local one."),
 ]
+MemoryBudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-budget",
+        help="Bytes one task may hold, e.g. '2GiB': shards are sized so two fit; a set whose indivisible parts "
+        "(row groups, files) do not fit is refused.",
+    ),
+]
+ShardRowsOpt = Annotated[int | None, typer.Option("--shard-rows", help="Rows per shard (default: 256 MiB of vectors).")]
 DataArg = Annotated[Path, typer.Argument(help="Embeddings: .npy, .npz, .parquet, .arrow/.feather or a Lance dataset.")]
 
 
@@ -47,3 +60,47 @@ def on_invalid_policy(value: str) -> OnInvalid:
 
 
 OpenOpt = Annotated[bool, typer.Option("--open", help="Open the report in the default web browser when written.")]
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_bytes(text: str | None) -> int | None:
+    """``"512MiB"``, ``"2GB"``, ``"1500000"`` as a number of bytes (None stays None).
+
+    Examples
+    --------
+    >>> parse_bytes("1.5GiB"), parse_bytes("200mb"), parse_bytes("4096")
+    (1610612736, 200000000, 4096)
+    """
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    if match is None or match.group(2).lower() not in _UNITS:
+        raise typer.BadParameter(
+            f"{text!r} is not a size; write bytes, or a number with KB, MB, GB, KiB, MiB or GiB.",
+            param_hint="--memory-budget",
+        )
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def sharded_run(
+    data: Path,
+    backend: str | None,
+    ray_address: str | None,
+    memory_budget: str | None,
+    shard_rows: int | None,
+    column: str | None,
+    id_column: str | None,
+) -> tuple[ShardedSet, Backend] | None:
+    """The shards of DATA and the backend to process them on when ``--backend`` is given, else None (the
+    command runs in memory, and the options that only shards take are refused)."""
+    if backend is None:
+        if ray_address is not None or memory_budget is not None or shard_rows is not None:
+            raise ConfigurationError("--ray-address, --memory-budget and --shard-rows need --backend local or ray.")
+        return None
+    runner = get_backend(backend, address=ray_address)
+    sharded = open_shards(
+        data, column=column, id_column=id_column, shard_rows=shard_rows, memory_budget=parse_bytes(memory_budget)
+    )
+    return sharded, runner

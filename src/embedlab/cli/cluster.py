@@ -16,15 +16,21 @@ from embedlab.cli._options import (
     DataArg,
     IdColumnOpt,
     JsonOpt,
+    MemoryBudgetOpt,
     OnInvalidOpt,
     QuietOpt,
+    RayAddressOpt,
     SeedOpt,
+    ShardRowsOpt,
     VerboseOpt,
     on_invalid_policy,
+    sharded_run,
 )
-from embedlab.cluster import METHODS, ClusterReport, find_clusters, kmeans_stream
+from embedlab.cluster import METHODS, SHARDED_METHODS, ClusterReport, cluster_shards, find_clusters, kmeans_stream
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import load, write_table
+from embedlab.io.shards import ShardedSet
+from embedlab.scale import Backend
 
 
 def _parse_k(value: str) -> int | str:
@@ -73,6 +79,18 @@ def cluster(
         ),
     ] = False,
     epochs: Annotated[int, typer.Option(help="With --stream: passes of mini-batch updates over the file.")] = 1,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="Cluster the shards of DATA out of core: 'local' (this process, one shard at a time) or 'ray' (a "
+            "Ray cluster, the scale extra). k-means or hierarchical with a fixed --k; --output is then a directory "
+            "of labels, one Parquet file per shard. Default: in memory.",
+        ),
+    ] = None,
+    ray_address: RayAddressOpt = None,
+    memory_budget: MemoryBudgetOpt = None,
+    shard_rows: ShardRowsOpt = None,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
@@ -88,6 +106,12 @@ def cluster(
     progress = setup(quiet, verbose)
     if proba and output is None:
         raise ConfigurationError("--proba adds a column to the --output file; give --output too.")
+    if backend is not None and stream:
+        raise ConfigurationError("give --stream or --backend, not both: --backend local streams shard by shard.")
+    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
+    if run is not None:
+        _sharded(*run, method, k, metric, output, json_output, seed, progress)
+        return
     if stream:
         _stream(data, method, k, metric, output, epochs, column, id_column, on_invalid, json_output, seed, progress)
         return
@@ -149,6 +173,44 @@ def _stream(
     Console().print(
         f"[bold]{data}[/]: {result.n:,} rows streamed -> {result.k} clusters by mini-batch k-means "
         f"({result.epochs} epoch(s)), sizes {min(result.sizes):,}-{max(result.sizes):,}{written}"
+    )
+
+
+def _sharded(
+    sharded: ShardedSet,
+    backend: Backend,
+    method: str,
+    k: str,
+    metric: str,
+    output: Path | None,
+    json_output: bool,
+    seed: int,
+    progress: ProgressReporter,
+) -> None:
+    n_clusters = _parse_k(k)
+    if method not in SHARDED_METHODS or n_clusters == "auto":
+        raise ConfigurationError(
+            f"--backend runs {' or '.join(SHARDED_METHODS)} with a fixed --k: use --method kmeans --k K."
+        )
+    result = cluster_shards(
+        sharded,
+        n_clusters,
+        method=method,
+        metric=metric,
+        output=output,
+        backend=backend,
+        random_state=seed,
+        progress=progress,
+    )
+    if json_output:
+        emit_json(result.to_dict())
+        return
+    written = f"; labels written to {output}/ (one file per shard)" if output else ""
+    inertia = f", inertia {result.inertia:.6g} after {result.n_iter} iterations" if result.inertia is not None else ""
+    Console().print(
+        f"[bold]{sharded.path}[/]: {result.n:,} rows in {result.n_shards} shards ({result.backend}) -> {result.k} "
+        f"clusters by {result.method} (levels {result.levels}){inertia}, sizes {min(result.sizes):,}-"
+        f"{max(result.sizes):,}{written}"
     )
 
 

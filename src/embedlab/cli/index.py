@@ -3,7 +3,6 @@ queries answered from an index or a compressed collection alike."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from embedlab._progress import ProgressReporter
 from embedlab.cli._console import emit_json, handles_errors, setup
 from embedlab.cli._options import (
     ColumnOpt,
@@ -19,39 +19,24 @@ from embedlab.cli._options import (
     JsonOpt,
     OnInvalidOpt,
     QuietOpt,
+    RayAddressOpt,
     SeedOpt,
+    ShardRowsOpt,
     VerboseOpt,
     on_invalid_policy,
+    parse_bytes,
 )
+from embedlab.exceptions import ConfigurationError
 from embedlab.io import load, write_table
-from embedlab.search import Index, OperatingCard, build_index, open_searcher
+from embedlab.io.shards import ShardedSet, open_shards
+from embedlab.scale import Backend, get_backend
+from embedlab.search import Index, OperatingCard, build_index, build_shard_indexes, open_searcher
 
 index_app = typer.Typer(
     name="index",
     help="Build a faiss index tuned to the recall you need, with its operating-point card; serve it with 'search'.",
     no_args_is_help=True,
 )
-
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
-
-
-def parse_bytes(text: str | None) -> int | None:
-    """``"512MiB"``, ``"2GB"``, ``"1500000"`` as a number of bytes (None stays None).
-
-    Examples
-    --------
-    >>> parse_bytes("1.5GiB"), parse_bytes("200mb"), parse_bytes("4096")
-    (1610612736, 200000000, 4096)
-    """
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
-    if match is None or match.group(2).lower() not in _UNITS:
-        raise typer.BadParameter(
-            f"{text!r} is not a size; write bytes, or a number with KB, MB, GB, KiB, MiB or GiB.",
-            param_hint="--memory-budget",
-        )
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
 def _card_tables(card: OperatingCard) -> list[Table]:
@@ -108,6 +93,16 @@ def build(
     ] = None,
     n_queries: Annotated[int, typer.Option(help="Tuning queries, and as many validation queries.")] = 1000,
     metric: Annotated[str, typer.Option(help="cosine, l2 or ip.")] = "cosine",
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="Build an index per shard of DATA out of core: 'local' (this process) or 'ray' (a Ray cluster), "
+            "tuned once on the first shard. Default: one index in memory.",
+        ),
+    ] = None,
+    ray_address: RayAddressOpt = None,
+    shard_rows: ShardRowsOpt = None,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
@@ -119,10 +114,22 @@ def build(
     """Build an index of DATA tuned to --target-recall at k, and write it with its operating-point card.
 
     Exact ground truth on held-out (or given) queries; a small grid of configurations started from the data's
-    intrinsic dimension; the fastest setting whose lower 95% bound on recall@k meets the target; its recall,
-    per cluster and per local-intrinsic-dimension decile, measured on validation queries it was not tuned on.
+    intrinsic dimension; the fastest setting whose lower 95% bound on recall@k meets the target, confirmed on
+    validation queries it was not tuned on; its recall there, per cluster and per local-intrinsic-dimension
+    decile. With --backend, the same tuning on the first shard, then an index per shard (docs/scale.md).
     """
     progress = setup(quiet, verbose)
+    if backend is not None:
+        if codec is not None or memory_budget is not None or queries is not None or method != "auto":
+            raise ConfigurationError(
+                "--backend tunes HNSW on the first shard: leave out --codec, --memory-budget, --queries and --method."
+            )
+        sharded = open_shards(data, column=column, id_column=id_column, shard_rows=shard_rows)
+        runner = get_backend(backend, address=ray_address)
+        _build_sharded(sharded, output, k, target_recall, metric, n_queries, runner, json_output, seed, progress)
+        return
+    if ray_address is not None or shard_rows is not None:
+        raise ConfigurationError("--ray-address and --shard-rows need --backend local or ray.")
     emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
     sample = None if queries is None else load(queries, column=column).vectors
     index = build_index(
@@ -146,6 +153,40 @@ def build(
     for table in _card_tables(index.card):
         console.print(table)
     console.print(f"{index.card.summary()} -> {output}")
+
+
+def _build_sharded(
+    sharded: ShardedSet,
+    output: Path,
+    k: int,
+    target_recall: float,
+    metric: str,
+    n_queries: int,
+    backend: Backend,
+    json_output: bool,
+    seed: int,
+    progress: ProgressReporter,
+) -> None:
+    indexes = build_shard_indexes(
+        sharded,
+        output,
+        k=k,
+        target_recall=target_recall,
+        metric=metric,
+        n_queries=n_queries,
+        backend=backend,
+        random_state=seed,
+        progress=progress,
+    )
+    if json_output:
+        emit_json({"output": str(output), "sharded": True, "params": indexes.params.to_dict(), "card": indexes.card})
+        return
+    card = OperatingCard.from_dict(indexes.card)
+    console = Console()
+    for table in _card_tables(card):
+        console.print(table)
+    console.print(f"Tuned on the first shard: {card.summary()}")
+    console.print(f"{len(sharded)} shard indexes -> {output}")
 
 
 @index_app.command("show")

@@ -12,12 +12,16 @@ from embedlab.cli._options import (
     DataArg,
     IdColumnOpt,
     JsonOpt,
+    MemoryBudgetOpt,
     QuietOpt,
     RayAddressOpt,
     SeedOpt,
+    ShardRowsOpt,
     VerboseOpt,
+    parse_bytes,
 )
 from embedlab.io import describe
+from embedlab.io.shards import open_shards
 from embedlab.scale import get_backend
 
 
@@ -28,6 +32,8 @@ def info(
     id_column: IdColumnOpt = None,
     backend: BackendOpt = "local",
     ray_address: RayAddressOpt = None,
+    memory_budget: MemoryBudgetOpt = None,
+    shard_rows: ShardRowsOpt = None,
     json_output: JsonOpt = False,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
@@ -40,7 +46,15 @@ def info(
     """
     progress = setup(quiet, verbose)
     runner = get_backend(backend, address=ray_address)
-    found = describe(data, column=column, id_column=id_column, backend=runner, progress=progress)
+    sharded = open_shards(
+        data,
+        column=column,
+        id_column=id_column,
+        shard_rows=shard_rows,
+        memory_budget=parse_bytes(memory_budget),
+        allow_empty=True,
+    )
+    found = describe(sharded, backend=runner, progress=progress)
     if json_output:
         emit_json(found.to_dict())
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -10,20 +11,29 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from embedlab._progress import ProgressReporter
 from embedlab.cli._console import emit_json, handles_errors, setup
 from embedlab.cli._options import (
     ColumnOpt,
     DataArg,
     IdColumnOpt,
     JsonOpt,
+    MemoryBudgetOpt,
     OnInvalidOpt,
     QuietOpt,
+    RayAddressOpt,
     SeedOpt,
+    ShardRowsOpt,
     VerboseOpt,
     on_invalid_policy,
+    sharded_run,
 )
+from embedlab.exceptions import ConfigurationError
 from embedlab.io import load, write_table
-from embedlab.neighbors import HNSWParams, IVFParams, knn_graph, search_params
+from embedlab.io.shards import ShardedSet
+from embedlab.neighbors import HNSWParams, IVFParams, knn_graph, knn_graph_shards, search_params
+from embedlab.scale import Backend
+from embedlab.search import build_shard_indexes
 
 
 @handles_errors
@@ -42,6 +52,18 @@ def knn(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the graph (id, neighbor_ids, distances) to Parquet.")
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="Search the shards of DATA out of core: 'local' (this process) or 'ray' (a Ray cluster); the graph "
+            "is written to the --output directory, one Parquet file per shard. --method exact (or auto) searches "
+            "every shard exactly; hnsw or ivf builds an index per shard first. Default: in memory.",
+        ),
+    ] = None,
+    ray_address: RayAddressOpt = None,
+    memory_budget: MemoryBudgetOpt = None,
+    shard_rows: ShardRowsOpt = None,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
@@ -56,6 +78,10 @@ def knn(
     a sample of 1,000 rows (drawn with --seed).
     """
     progress = setup(quiet, verbose)
+    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
+    if run is not None:
+        _sharded(*run, k, metric, method, storage, output, json_output, seed, progress)
+        return
     emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
     started = time.perf_counter()
     params = search_params(method, len(emb), len(emb))  # 'auto' resolved here, so that --storage reaches it
@@ -84,4 +110,56 @@ def knn(
     written = f" -> {output}" if output else ""
     Console().print(
         f"kNN graph of {len(emb):,} rows, k={k}, {metric}, {result.method} ({measured}) in {seconds:.1f} s{written}"
+    )
+
+
+def _sharded(
+    sharded: ShardedSet,
+    backend: Backend,
+    k: int,
+    metric: str,
+    method: str,
+    storage: str,
+    output: Path | None,
+    json_output: bool,
+    seed: int,
+    progress: ProgressReporter,
+) -> None:
+    if output is None:
+        raise ConfigurationError("--backend writes the graph per shard: give the --output directory.")
+    started = time.perf_counter()
+    searchers = None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{output.name}.indexes.", dir=output.parent.resolve()) as scratch:
+        params = search_params(method, sharded.n_rows, sharded.n_rows)  # 'auto': exact on small sets only
+        if params.method != "exact":
+            if isinstance(params, HNSWParams | IVFParams):
+                params = replace(params, storage=storage)
+            searchers = build_shard_indexes(
+                sharded,
+                Path(scratch) / "indexes",
+                params=params,
+                metric=metric,
+                backend=backend,
+                random_state=seed,
+                progress=progress,
+            )
+        graph = knn_graph_shards(
+            sharded, output, k, metric=metric, backend=backend, searchers=searchers, progress=progress
+        )
+    seconds = time.perf_counter() - started
+    summary = {
+        **graph.to_dict(),
+        "method": "exact" if searchers is None else searchers.params.method,
+        "params": None if searchers is None else searchers.params.to_dict(),
+        "backend": backend.name,
+        "n_shards": len(sharded),
+        "seconds": round(seconds, 3),
+    }
+    if json_output:
+        emit_json(summary)
+        return
+    Console().print(
+        f"kNN graph of {graph.n_rows:,} rows in {len(sharded)} shards ({backend.name}), k={k}, {metric}, "
+        f"{summary['method']} in {seconds:.1f} s -> {output}/ (one file per shard)"
     )

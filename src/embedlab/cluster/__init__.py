@@ -14,6 +14,7 @@ from embedlab.cluster._hierarchical import HierarchicalKMeans, KMeansLevel
 from embedlab.cluster._kmeans import KMeans, MiniBatchKMeans
 from embedlab.cluster._report import METHODS, ClusterReport, find_clusters
 from embedlab.cluster._select_k import DEFAULT_K_VALUES, KSelection, select_k
+from embedlab.cluster._sharded import SHARDED_METHODS, ShardedClusters, cluster_shards
 from embedlab.cluster._stability import STABLE_JACCARD, ClusterStability, cluster_stability
 from embedlab.cluster._stream import StreamedClusters, kmeans_stream
 from embedlab.cluster.metrics import (
@@ -33,6 +34,7 @@ from embedlab.cluster.naming import closest_members, ctfidf_keywords, medoids
 __all__ = [
     "DEFAULT_K_VALUES",
     "METHODS",
+    "SHARDED_METHODS",
     "STABLE_JACCARD",
     "CalibrationReport",
     "ClusterReport",
@@ -47,11 +49,13 @@ __all__ = [
     "KSelection",
     "LeidenClusterer",
     "MiniBatchKMeans",
+    "ShardedClusters",
     "SizeDistribution",
     "StreamedClusters",
     "WardClusterer",
     "calibration_error",
     "closest_members",
+    "cluster_shards",
     "cluster_stability",
     "ctfidf_keywords",
     "external_scores",

@@ -16,7 +16,9 @@ from sklearn.utils.validation import check_is_fitted
 from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
 from embedlab.cluster._kmeans import ClusterMetric, KMeans, _nearest_centers
 from embedlab.exceptions import ConfigurationError
+from embedlab.io.shards import ShardedSet
 from embedlab.io.validation import prepare
+from embedlab.scale import Backend
 
 __all__ = ["HierarchicalKMeans", "KMeansLevel"]
 
@@ -75,6 +77,10 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
     max_iter : int, default=50
         Lloyd iterations of each k-means run.
     random_state : int, RandomState or None, default=None
+    backend : {"local", "ray"} or Backend, default="local"
+        Where level 0 runs when ``fit`` is given a :class:`~embedlab.io.shards.ShardedSet`: its k-means and
+        resampling steps pass over the shards (:mod:`embedlab.scale`); the levels above cluster centres, in
+        memory.
 
     Attributes
     ----------
@@ -111,6 +117,7 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
         sample_sizes: Sequence[int] | None = None,
         max_iter: int = 50,
         random_state: int | np.random.RandomState | None = None,
+        backend: str | Backend = "local",
     ) -> None:
         self.n_clusters = n_clusters
         self.metric = metric
@@ -118,31 +125,40 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
         self.sample_sizes = sample_sizes
         self.max_iter = max_iter
         self.random_state = random_state
+        self.backend = backend
 
     def fit(self, X: object, y: object = None, *, progress: ProgressReporter = NULL_PROGRESS) -> HierarchicalKMeans:
-        """Build the tree on the rows of ``X``; ``progress`` receives one step per k-means run.
+        """Build the tree on the rows of ``X`` (an array, or a :class:`~embedlab.io.shards.ShardedSet` whose
+        level 0 runs shard by shard on ``backend``); ``progress`` receives one step per k-means run.
 
         Raises
         ------
         ConfigurationError
             On empty, increasing or non-positive ``n_clusters``, ``sample_sizes`` of another length, or a level
             with more clusters than points.
+        EmbeddingDataError
+            On invalid rows (on shards, naming the file and rows).
         """
         sizes = self._check_levels()
         rng = check_random_state(self.random_state)
-        points = prepare(X, self.metric).vectors
+        sharded = X if isinstance(X, ShardedSet) else None
+        points = None if sharded is not None else prepare(X, self.metric).vectors
         self.levels_ = []
         runs = len(sizes) * (1 + int(self.n_resamples))
         with progress.task(f"hierarchical k-means, {len(sizes)} levels", runs) as advance:
             for level, k in enumerate(sizes):
-                if k > points.shape[0]:
-                    raise ConfigurationError(
-                        f"level {level} asks for {k} clusters but has only {points.shape[0]} points to cluster."
-                    )
-                sample_size = self._sample_size(level, points.shape[0], k)
-                centers, assignment = self._level(points, k, sample_size, rng, advance)
+                m = sharded.n_rows if points is None else points.shape[0]
+                if k > m:
+                    raise ConfigurationError(f"level {level} asks for {k} clusters but has only {m} points to cluster.")
+                sample_size = self._sample_size(level, m, k)
+                if points is None:
+                    from embedlab.cluster._sharded import hierarchical_level_shards  # it builds on this module
+
+                    centers, assignment = hierarchical_level_shards(self, sharded, k, sample_size, rng, advance)
+                else:
+                    centers, assignment = self._level(points, k, sample_size, rng, advance)
                 self.levels_.append(KMeansLevel(centers, assignment, sample_size if self.n_resamples else 0))
-                logger.info("hierarchical k-means: level %d, %d clusters of %d points", level, k, points.shape[0])
+                logger.info("hierarchical k-means: level %d, %d clusters of %d points", level, k, m)
                 points = centers
         paths = [self.levels_[0].assignment]
         for level in self.levels_[1:]:
@@ -188,7 +204,9 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
         return centers, assignment
 
     def _kmeans(self, k: int, rng: np.random.RandomState) -> KMeans:
-        return KMeans(k, metric=self.metric, max_iter=self.max_iter, random_state=rng.randint(2**31 - 1))
+        return KMeans(
+            k, metric=self.metric, max_iter=self.max_iter, random_state=rng.randint(2**31 - 1), backend=self.backend
+        )
 
     def predict(self, X: object) -> np.ndarray:
         """Top-level cluster of each row of ``X``: nearest level-0 centre, then up the tree."""

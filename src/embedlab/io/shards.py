@@ -9,20 +9,42 @@ travels to a worker, never the rows. Row numbers are those of the whole set, so 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from embedlab._checks import check_int
+from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
+from embedlab.io.embedding_set import ID_COLUMN
 from embedlab.io.readers import Part, RawChunk, SourceInfo, open_source
-from embedlab.scale import Backend, get_backend
+from embedlab.io.writers import atomic_directory, write_json, write_table
+from embedlab.scale import Backend, get_backend, worker_cache
 
-__all__ = ["SHARD_BYTES", "Shard", "ShardedSet", "gather_rows", "open_shards"]
+__all__ = [
+    "COLUMNS_MANIFEST",
+    "SHARD_BYTES",
+    "Shard",
+    "ShardedSet",
+    "gather_rows",
+    "open_shards",
+    "part_name",
+    "write_columns",
+    "write_parts",
+]
+
+#: The manifest of a directory of per-shard columns (:func:`write_columns`); a leading underscore makes Arrow
+#: (``pyarrow.parquet.read_table(folder)``) and Spark readers of the folder skip it.
+COLUMNS_MANIFEST = "_columns.json"
 
 #: Float32 bytes of vectors a shard holds by default (rows per shard = this / (4 dim)).
 SHARD_BYTES = 256 * 2**20
+#: Shards a task holds at once at most (the kNN graph: its query shard and the shard it searches).
+WORKING_SHARDS = 2
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,26 @@ class Shard:
         EmbeddingDataError
             When the file is missing, unreadable, or no longer holds vectors of the set's dimension.
         """
+        cache = worker_cache()
+        if cache is None:
+            yield from self._read_chunks(batch_size)
+            return
+        whole = cache.get(self._cache_key(), self._read_whole)  # one copy, whatever the chunking asked
+        for offset in range(0, whole.vectors.shape[0], batch_size):
+            rows = slice(offset, offset + batch_size)
+            metadata = None if whole.metadata is None else whole.metadata.slice(offset, batch_size)
+            yield RawChunk(whole.vectors[rows], whole.ids[rows], metadata, whole.start + offset)
+
+    def _read_whole(self) -> tuple[RawChunk, int]:
+        """The shard as one chunk, and the bytes it holds (what a worker cache counts)."""
+        chunk = next(self._read_chunks(max(self.n_rows, 1)), None) or self._empty()
+        metadata = 0 if chunk.metadata is None else chunk.metadata.nbytes
+        return chunk, chunk.vectors.nbytes + chunk.ids.nbytes + metadata
+
+    def _empty(self) -> RawChunk:
+        return RawChunk(np.empty((0, self.dim), np.float32), np.empty(0, np.int64), None, self.start)
+
+    def _read_chunks(self, batch_size: int) -> Iterator[RawChunk]:
         # a Lance fragment is read through its dataset; every other part is a file of its own
         target = self.path if self.format == "lance" else self.part.file
         source = open_source(target, column=self.column, id_column=self.id_column)
@@ -83,10 +125,18 @@ class Shard:
             )
         yield from source.iter_chunks(batch_size, self.part)
 
+    def _cache_key(self) -> tuple:
+        """The shard and its file's size and modification time (a rewritten file is read again)."""
+        try:
+            stat = os.stat(self.part.file)
+            version = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            version = None  # a missing file: reading it names the problem
+        return (self.path, self.part, self.column, self.id_column, version)
+
     def read(self) -> RawChunk:
         """All the shard's rows as one chunk (what a worker holds while it works on them)."""
-        empty = RawChunk(np.empty((0, self.dim), np.float32), np.empty(0, np.int64), None, self.start)
-        return next(self.iter_chunks(max(self.n_rows, 1)), empty)
+        return next(self.iter_chunks(max(self.n_rows, 1)), None) or self._empty()
 
 
 @dataclass(frozen=True)
@@ -125,6 +175,7 @@ def open_shards(
     column: str | None = None,
     id_column: str | None = None,
     shard_rows: int | None = None,
+    memory_budget: int | None = None,
     allow_empty: bool = False,
 ) -> ShardedSet:
     """Cut the set at ``path`` into shards of about ``shard_rows`` rows, reading only headers and footers.
@@ -138,7 +189,10 @@ def open_shards(
     column, id_column : str, optional
         Vector and id columns; auto-detected when omitted (the same for every file of a folder).
     shard_rows : int, optional
-        Rows per shard; by default as many as 256 MiB of float32 vectors hold.
+        Rows per shard; by default as many as 256 MiB of float32 vectors hold, or as fit ``memory_budget``.
+    memory_budget : int, optional
+        Bytes a task may hold: two shards of float32 vectors (the kNN graph holds its query shard and the
+        shard it searches; every other step less) must fit, or the set is refused.
     allow_empty : bool, default=False
         Give an empty set one empty shard instead of refusing it.
 
@@ -151,6 +205,9 @@ def open_shards(
     EmbeddingDataError
         When the set is missing, empty or unreadable, or its files disagree on the vector type, dimension or
         id column (the file is named).
+    ConfigurationError
+        When ``memory_budget`` cannot hold two of its shards (a Parquet row group, an Arrow file, a Lance
+        fragment or an ``.npz`` archive is never split): the largest is named.
 
     Examples
     --------
@@ -164,12 +221,24 @@ def open_shards(
     info = source.info
     if info.n_rows == 0 and not allow_empty:
         raise EmbeddingDataError(f"{path}: the input is empty (0 rows).")
-    default = SHARD_BYTES // (4 * max(info.dim, 1))
-    rows = check_int(shard_rows, "shard_rows") if shard_rows is not None else max(1, default)
+    row_bytes = 4 * max(info.dim, 1)
+    default = SHARD_BYTES
+    if memory_budget is not None:
+        default = min(default, check_int(memory_budget, "memory_budget") // WORKING_SHARDS)
+    rows = check_int(shard_rows, "shard_rows") if shard_rows is not None else max(1, default // row_bytes)
     shards = tuple(
         Shard(number, str(path), info.format, part, info.vector_column, info.id_column, info.dim)
         for number, part in enumerate(source.parts(rows))
     )
+    if memory_budget is not None and shards:
+        largest = max(shards, key=lambda shard: shard.n_rows)
+        needed = WORKING_SHARDS * largest.n_rows * row_bytes
+        if needed > memory_budget:
+            raise ConfigurationError(
+                f"a memory budget of {memory_budget:,} bytes cannot hold two shards of {largest.n_rows:,} rows "
+                f"({needed:,} bytes of float32 vectors at dimension {info.dim}); the largest is {largest.name}. "
+                "Raise the budget, give smaller --shard-rows, or rewrite the set in smaller row groups or files."
+            )
     return ShardedSet(str(path), info, shards)
 
 
@@ -211,3 +280,83 @@ def gather_rows(sharded: ShardedSet, positions: np.ndarray, *, backend: str | Ba
     found = np.empty_like(rows)
     found[order] = rows
     return found
+
+
+def part_name(shard: Shard) -> str:
+    """The file a shard's part of a per-shard output is written to: ``part-NNNNN.parquet``."""
+    return f"part-{shard.number:05d}.parquet"
+
+
+def write_parts(
+    output: str | os.PathLike,
+    work: Callable[..., tuple[str, int]],
+    items: list[Any],
+    *args: Any,
+    manifest: str,
+    document: Mapping[str, Any],
+    backend: str | Backend = "local",
+    progress: ProgressReporter = NULL_PROGRESS,
+    description: str = "Writing shards",
+) -> list[tuple[str, int]]:
+    """A directory of one file per item, each written by ``work(item, *args, folder)`` where the backend runs it
+    (returning the file's name and row count), and a JSON ``manifest`` of ``document`` plus the ``files`` and
+    their ``rows``; the directory appears whole or not at all.
+
+    ``output`` may replace an earlier directory holding the same ``manifest``. On Ray, it must be on a file
+    system every node sees. Returns the names and row counts in item order.
+    """
+    with atomic_directory(output, replaceable=manifest) as staging:
+        parts = get_backend(backend).map(work, items, *args, str(staging), progress=progress, description=description)
+        for stray in staging.glob(".*.tmp"):  # left by a worker killed while writing (its task was retried)
+            stray.unlink()
+        files = [name for name, _ in parts]
+        write_json({**document, "files": files, "rows": [n for _, n in parts]}, Path(staging) / manifest)
+    return parts
+
+
+def _columns_part(item: tuple[Shard, dict[str, np.ndarray]], folder: str) -> tuple[str, int]:
+    """The shard's ids beside its slice of the columns, as one Parquet file."""
+    shard, columns = item
+    ids = [chunk.ids for chunk in shard.iter_chunks()]
+    table = pa.table({ID_COLUMN: pa.array(np.concatenate(ids) if ids else np.empty(0, np.int64)), **columns})
+    write_table(table, Path(folder) / part_name(shard))  # a retried task writes the same file again
+    return part_name(shard), table.num_rows
+
+
+def write_columns(
+    sharded: ShardedSet,
+    columns: Mapping[str, np.ndarray],
+    output: str | os.PathLike,
+    *,
+    document: Mapping[str, Any] | None = None,
+    backend: str | Backend = "local",
+    progress: ProgressReporter = NULL_PROGRESS,
+) -> list[str]:
+    """Write per-row ``columns`` (one value a row of the set, in row order) as one Parquet file per shard, each
+    with the shard's ids, into the directory ``output`` with a ``_columns.json`` manifest.
+
+    Each shard's task reads its own ids and receives only its slice of the columns (labels of a clustering,
+    scores), so the files line up with the shards and ``embedlab.load`` reads the directory in row order.
+
+    Raises
+    ------
+    ConfigurationError
+        When a column does not hold one value per row of the set.
+    FileExistsError
+        When ``output`` exists and is not an earlier output of this kind.
+    """
+    for name, values in columns.items():
+        if len(values) != sharded.n_rows:
+            raise ConfigurationError(f"column {name!r} has {len(values):,} values for {sharded.n_rows:,} rows.")
+    items = [
+        (
+            shard,
+            {name: np.asarray(values[shard.start : shard.start + shard.n_rows]) for name, values in columns.items()},
+        )
+        for shard in sharded.shards
+    ]
+    meta = {**(document or {}), "source": sharded.path, "columns": list(columns)}
+    parts = write_parts(
+        output, _columns_part, items, manifest=COLUMNS_MANIFEST, document=meta, backend=backend, progress=progress
+    )
+    return [name for name, _ in parts]

@@ -11,7 +11,7 @@ import numpy as np
 from embedlab._checks import check_int
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.io.readers import id_keys
-from embedlab.io.shards import Shard, open_shards
+from embedlab.io.shards import Shard, ShardedSet, open_shards
 from embedlab.scale import Backend, get_backend
 
 __all__ = ["Description", "ShardCounts", "count_shard", "describe", "row_hashes"]
@@ -136,7 +136,7 @@ def count_shard(shard: Shard, batch_size: int = 65_536) -> ShardCounts:
 
 
 def describe(
-    path: str | os.PathLike,
+    path: str | os.PathLike | ShardedSet,
     *,
     column: str | None = None,
     id_column: str | None = None,
@@ -153,10 +153,11 @@ def describe(
 
     Parameters
     ----------
-    path : path-like
-        Any format :func:`embedlab.load` reads.
+    path : path-like or ShardedSet
+        Any format :func:`embedlab.load` reads, or its shards (opened with the shard size or memory budget
+        wanted).
     column, id_column : str, optional
-        Vector and id columns; auto-detected when omitted.
+        Vector and id columns; auto-detected when omitted (for a path).
     batch_size : int, default=65536
         Rows read at a time; memory stays near one batch plus 20 bytes a row.
     backend : {"local", "ray"} or Backend, default="local"
@@ -169,7 +170,12 @@ def describe(
     Description
     """
     batch_size = check_int(batch_size, "batch_size")
-    sharded = open_shards(path, column=column, id_column=id_column, allow_empty=True)
+    sharded = (
+        path
+        if isinstance(path, ShardedSet)
+        else open_shards(path, column=column, id_column=id_column, allow_empty=True)
+    )
+    path = sharded.path
     info = sharded.info
     counts = get_backend(backend).map(
         count_shard, sharded.shards, batch_size, progress=progress, description=f"Reading {os.path.basename(str(path))}"

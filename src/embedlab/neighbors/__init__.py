@@ -2,7 +2,14 @@
 its parameters and result type, exact re-ranking, the convenience ``knn`` and the cached kNN graph, and recall."""
 
 from embedlab.io.validation import unit_rows
-from embedlab.neighbors._sharded import GRAPH_MANIFEST, ShardedGraph, ShardedSearcher, knn_graph_shards
+from embedlab.neighbors._sharded import (
+    GRAPH_MANIFEST,
+    ExactShards,
+    ShardedGraph,
+    ShardedSearcher,
+    ShardSearchers,
+    knn_graph_shards,
+)
 from embedlab.neighbors.engine import AUTO_EXACT_MAX_PAIRS, Method, Metric, knn, knn_graph, search_params
 from embedlab.neighbors.evaluation import recall_at_k
 from embedlab.neighbors.params import ExactParams, HNSWParams, IVFParams, IVFPQParams, SearchParams, Storage
@@ -24,6 +31,7 @@ __all__ = [
     "BaseSearcher",
     "ExactParams",
     "ExactSearcher",
+    "ExactShards",
     "FaissSearcher",
     "HNSWParams",
     "IVFPQParams",
@@ -33,6 +41,7 @@ __all__ = [
     "Metric",
     "SearchParams",
     "Searcher",
+    "ShardSearchers",
     "ShardedGraph",
     "ShardedSearcher",
     "Storage",
