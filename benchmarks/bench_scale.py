@@ -257,9 +257,10 @@ def main() -> None:
         child(args)
         return
     setup_logging()
-    results: dict = {"load_average_at_start": warn_if_busy(), "rows": args.rows, "dim": DIM, "steps": {}}
-    work = SCALE_DIR / "work"
     steps = [s for s in args.steps.split(",") if s]
+    results: dict = {"load_average_at_start": warn_if_busy(), "rows": args.rows if steps else None, "dim": DIM}
+    results["steps"] = {}
+    work = SCALE_DIR / "work"
     if steps:
         path, generated = dataset(args.rows)
         results["generated"] = generated
