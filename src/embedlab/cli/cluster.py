@@ -207,8 +207,9 @@ def _sharded(
         return
     written = f"; labels written to {output}/ (one file per shard)" if output else ""
     inertia = f", inertia {result.inertia:.6g} after {result.n_iter} iterations" if result.inertia is not None else ""
+    shards = f"{result.n_shards} shard" + ("s" if result.n_shards != 1 else "")
     Console().print(
-        f"[bold]{sharded.path}[/]: {result.n:,} rows in {result.n_shards} shards ({result.backend}) -> {result.k} "
+        f"[bold]{sharded.path}[/]: {result.n:,} rows in {shards} ({result.backend}) -> {result.k} "
         f"clusters by {result.method} (levels {result.levels}){inertia}, sizes {min(result.sizes):,}-"
         f"{max(result.sizes):,}{written}"
     )

@@ -159,7 +159,8 @@ def _sharded(
     if json_output:
         emit_json(summary)
         return
+    shards = f"{len(sharded)} shard" + ("s" if len(sharded) != 1 else "")
     Console().print(
-        f"kNN graph of {graph.n_rows:,} rows in {len(sharded)} shards ({backend.name}), k={k}, {metric}, "
+        f"kNN graph of {graph.n_rows:,} rows in {shards} ({backend.name}), k={k}, {metric}, "
         f"{summary['method']} in {seconds:.1f} s -> {output}/ (one file per shard)"
     )
