@@ -11,9 +11,14 @@ step then runs in a fresh child process on the local backend, which reports its 
   adjusted Rand index against the planted clusters;
 * ``hierarchical``: hierarchical k-means, levels (1000, 100, 10), one resampling step per level, 10 Lloyd
   iterations per k-means run;
-* ``twonn``: TwoNN from 10,000 sampled query rows searched exactly against every row.
+* ``twonn``: TwoNN from 10,000 sampled query rows searched exactly against every row;
+* ``knn``: the 10-nearest-neighbour graph of a planted set of ``--knn-rows`` rows (default 2,000,000; exact
+  search would cost ``n^2 d``): an index per shard tuned to recall 0.95 on the first shard
+  (``build_shard_indexes``), then every shard's rows searched through every shard's index; the graph's recall
+  measured on 1,000 sampled rows against exact search.
 
-Goal: peak RSS <= 4 GB for every step.
+Goal: peak RSS <= 4 GB for every step. Each step's figures are written to the results file as soon as it ends,
+beside those of earlier runs of the other steps on the same number of rows.
 
 Ray against local (``--ray-rows``, default 1,000,000 rows of the same generator): k-means k = 100, 10 Lloyd
 iterations, on the local backend, on Ray tasks and on Ray actors that cache their shards
@@ -23,7 +28,7 @@ node). Goals: Ray's time <= 1.3x the local backend's; every Ray result bit-ident
 Run from the repository root (nothing else running; the default sizes take about two hours on 2 cores)::
 
     .venv/bin/python benchmarks/bench_scale.py [--rows 10000000] [--steps describe,kmeans,hierarchical,twonn]
-        [--ray-rows 1000000] [--keep]
+        [--knn-rows 2000000] [--ray-rows 1000000] [--keep]
 """
 
 from __future__ import annotations
@@ -37,7 +42,16 @@ import sys
 import time
 from pathlib import Path
 
-from _common import CACHE_DIR, library_version, log, markdown_table, setup_logging, warn_if_busy, write_results
+from _common import (
+    CACHE_DIR,
+    RESULTS_DIR,
+    library_version,
+    log,
+    markdown_table,
+    setup_logging,
+    warn_if_busy,
+    write_results,
+)
 
 NAME = "bench_scale"
 DIM = 384
@@ -47,7 +61,8 @@ PIECE_ROWS = 65_536
 SEED = 0
 RSS_TARGET_MB = 4 * 1000**3 / 2**20  # 4 GB
 RAY_OVERHEAD_TARGET = 1.3
-STEPS = ("describe", "kmeans", "hierarchical", "twonn")
+STEPS = ("describe", "kmeans", "hierarchical", "twonn", "knn")
+KNN_RECALL_QUERIES = 1000
 SCALE_DIR = CACHE_DIR / "scale"
 
 
@@ -128,9 +143,42 @@ def run_step(step: str, path: Path, work: Path) -> dict:
     elif step == "twonn":
         estimate = twonn_shards(sharded, n_queries=10_000, metric="l2", random_state=SEED)
         found.update(intrinsic_dimension=estimate.value, ci=[estimate.ci_low, estimate.ci_high], n_queries=estimate.n)
+    elif step == "knn":
+        found.update(knn_graph(path, sharded, work))
     else:
         raise SystemExit(f"unknown step {step!r}")
     return found
+
+
+def knn_graph(path: Path, sharded, work: Path) -> dict:
+    """The 10-NN graph through an index per shard; build and graph times, and the graph's sampled recall."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from embedlab.neighbors import ShardedSearcher, knn_graph_shards
+    from embedlab.search import build_shard_indexes
+
+    started = time.perf_counter()
+    indexes = build_shard_indexes(sharded, work / "knn-indexes", k=10, target_recall=0.95, metric="l2")
+    built = time.perf_counter()
+    graph = knn_graph_shards(sharded, work / "knn-graph", k=10, metric="l2", searchers=indexes)
+    done = time.perf_counter()
+    sample = np.sort(np.random.default_rng(SEED).choice(sharded.n_rows, KNN_RECALL_QUERIES, replace=False))
+    rows = np.load(path, mmap_mode="r")[sample]
+    exact = ShardedSearcher(sharded, "l2").search(rows, 11).indices  # the row itself among them
+    found = np.concatenate(
+        [pq.read_table(Path(graph.path) / file, columns=["neighbor_rows"]).column(0).to_numpy() for file in graph.files]
+    )
+    hits = 0
+    for query, row in enumerate(sample):
+        truth = [int(r) for r in exact[query] if r != row][:10]
+        hits += len(set(truth) & set(np.asarray(found[row]).tolist()))
+    return {
+        "params": indexes.params.to_dict(),
+        "index_build_s": built - started,
+        "graph_s": done - built,
+        "recall_at_10": hits / (10 * sample.size),
+    }
 
 
 def run_ray(path: Path) -> dict:
@@ -228,6 +276,14 @@ def dataset(n_rows: int) -> tuple[Path, dict | None]:
     return path, in_child("--child", "generate", "--path", str(path), "--rows", str(n_rows))
 
 
+def earlier_results() -> dict:
+    """The results file of an earlier run (empty when there is none)."""
+    try:
+        return json.loads((RESULTS_DIR / f"{NAME}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def _outcome(step: str, found: dict, generated: dict | None) -> str:
     """What a step found, against what was planted where that is known."""
     if step == "describe":
@@ -240,6 +296,11 @@ def _outcome(step: str, found: dict, generated: dict | None) -> str:
         )
     if step == "hierarchical":
         return f"levels {found['levels']}"
+    if step == "knn":
+        return (
+            f"{found['rows']:,} rows: indexes {found['index_build_s']:.0f} s, graph {found['graph_s']:.0f} s, "
+            f"recall@10 {found['recall_at_10']:.3f} ({found['params']})"
+        )
     return f"TwoNN {found['intrinsic_dimension']:.1f} [{found['ci'][0]:.1f}, {found['ci'][1]:.1f}]"
 
 
@@ -247,6 +308,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--steps", default=",".join(STEPS))
+    parser.add_argument("--knn-rows", type=int, default=2_000_000, help="rows of the kNN graph step")
     parser.add_argument("--ray-rows", type=int, default=1_000_000, help="0 skips the Ray comparison")
     parser.add_argument("--keep", action="store_true", help="keep the generated sets in benchmarks/.cache/scale")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -258,19 +320,29 @@ def main() -> None:
         return
     setup_logging()
     steps = [s for s in args.steps.split(",") if s]
-    results: dict = {"load_average_at_start": warn_if_busy(), "rows": args.rows if steps else None, "dim": DIM}
-    results["steps"] = {}
+    earlier = earlier_results()
+    n_rows = args.rows if steps else earlier.get("rows")
+    results: dict = {"load_average_at_start": warn_if_busy(), "rows": n_rows, "dim": DIM}
+    # a step run again replaces its own figures; the others' stay when they are of the same number of rows
+    results["steps"] = dict(earlier.get("steps") or {}) if earlier.get("rows") == n_rows else {}
+    if "generated" in earlier and earlier.get("rows") == n_rows:
+        results["generated"] = earlier["generated"]
+    if "ray" in earlier and not args.ray_rows:
+        results["ray"] = earlier["ray"]
     work = SCALE_DIR / "work"
-    if steps:
-        path, generated = dataset(args.rows)
-        results["generated"] = generated
-        for step in steps:
-            log.info("%s on %d rows", step, args.rows)
-            results["steps"][step] = in_child("--child", step, "--path", str(path), "--work", str(work))
-            log.info("%s: %s", step, results["steps"][step])
+    for step in steps:
+        path, generated = dataset(args.knn_rows if step == "knn" else args.rows)
+        if generated is not None and step != "knn":
+            results["generated"] = generated
+        log.info("%s on %s", step, path.name)
+        results["steps"][step] = in_child("--child", step, "--path", str(path), "--work", str(work))
+        results["steps"][step]["commit"] = library_version()
+        log.info("%s: %s", step, results["steps"][step])
+        write_results(NAME, results)
     if args.ray_rows:
         path, _ = dataset(args.ray_rows)
         results["ray"] = in_child("--child", "ray", "--path", str(path))
+        results["ray"]["commit"] = library_version()
         log.info("ray: %s", results["ray"])
     results["library"] = library_version()
     write_results(NAME, results)
