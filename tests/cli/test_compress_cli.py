@@ -91,10 +91,41 @@ def test_apply_then_search_round_trip(files, tmp_path):
     assert codes_only.exit_code == 0 and "codes only" in codes_only.stdout
 
 
+def test_apply_on_shards_writes_the_collection_apply_writes_in_memory(files, tmp_path):
+    from embedlab.compress import CompressedCollection
+
+    data, _ = files
+    common = ["compress", "apply", data, "--codec", "pca:16+int8+rescore:5", "--json"]
+    in_memory = _run(*common, "-o", tmp_path / "memory")
+    sharded = _run(*common, "-o", tmp_path / "sharded", "--backend", "local", "--shard-rows", 250)
+    assert in_memory.exit_code == sharded.exit_code == 0, sharded.output
+    assert {**json.loads(sharded.stdout), "output": None} == {**json.loads(in_memory.stdout), "output": None}
+    found, expected = CompressedCollection.open(tmp_path / "sharded"), CompressedCollection.open(tmp_path / "memory")
+    np.testing.assert_array_equal(found.codes, expected.codes)
+    np.testing.assert_array_equal(found.ids, expected.ids)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("compress", "apply", "{data}", "--codec", "int9", "-o", "{tmp}/c"), "unknown stage 'int9'"),
+        (
+            (
+                "compress",
+                "apply",
+                "{data}",
+                "--codec",
+                "int8",
+                "-o",
+                "{tmp}/c",
+                "--backend",
+                "local",
+                "--on-invalid",
+                "drop",
+            ),
+            "invalid rows fail the job",
+        ),
+        (("compress", "apply", "{data}", "--codec", "int8", "-o", "{tmp}/c", "--shard-rows", 5), "need --backend"),
         (("search", "{tmp}", "--queries", "{queries}"), "is neither an embedlab index"),
         (("compress", "plan", "{data}", "--target-recall", 2), "target_recall must be positive and at most 1"),
     ],

@@ -91,3 +91,28 @@ def test_model_must_be_a_folder(tmp_path):
     src.write_text("x\n")
     with pytest.raises(embedlab.ConfigurationError, match="not a folder"):
         embed_file(src, tmp_path / "o.parquet", model=tmp_path / "missing-model")
+
+
+def test_the_shards_go_through_the_backend_one_model_load_for_all(tmp_path, hash_encoder, monkeypatch):
+    from embedlab.embed import pipeline
+    from embedlab.scale import LocalBackend
+
+    src = _write_jsonl(tmp_path / "in.jsonl", 10)
+    loads = []
+    monkeypatch.setattr(pipeline, "load_encoder", lambda model=None: loads.append(model) or hash_encoder)
+    seen = []
+
+    class Recording(LocalBackend):
+        def _run(self, work, items, args, advance):
+            seen.extend(number for number, _ in items)
+            return super()._run(work, items, args, advance)
+
+    report = embed_file(src, tmp_path / "out.parquet", shard_size=4, backend=Recording())
+    expected = embed_file(src, tmp_path / "plain.parquet", shard_size=4)
+    assert seen == [0, 1, 2] and report.shards == 3
+    assert len(loads) == 2  # once for each call, not once a shard
+    np.testing.assert_array_equal(
+        embedlab.load(tmp_path / "out.parquet").vectors, embedlab.load(tmp_path / "plain.parquet").vectors
+    )
+    assert embedlab.load(tmp_path / "out.parquet").ids.tolist() == [f"s{i}" for i in range(10)]
+    assert expected.n == 10 and not pipeline._LOADED  # the model is not kept after the call

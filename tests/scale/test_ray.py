@@ -266,3 +266,48 @@ def test_shard_indexes_on_ray_actors_search_as_locally(cluster, tmp_path):
         assert sum(s[0] for s in actors.cache_stats()) >= 2 * len(sharded)
     finally:
         actors.close()
+
+
+def _embeds_after_dying_once(item, *args):
+    """Embed a shard of texts; the first attempt at shard 1 kills its worker process."""
+    from embedlab.embed import pipeline
+
+    marker = Path(args[-1]).parent / "died-once"
+    if item[0] == 1 and not marker.exists():
+        marker.touch()
+        os._exit(1)
+    return pipeline._embed_shard(item, *args)  # the worker's own module: the original
+
+
+def test_texts_are_embedded_per_shard_on_ray_as_locally_even_when_a_worker_dies(cluster, tmp_path, monkeypatch):
+    import embedlab
+    from embedlab.embed import embed_file, pipeline
+
+    src = tmp_path / "in.txt"
+    src.write_text("".join(f"sentence number {i} about {['cats', 'cars', 'rain'][i % 3]}\n" for i in range(24)))
+    local = embed_file(src, tmp_path / "local.parquet", shard_size=5)
+    monkeypatch.setattr(pipeline, "_embed_shard", _embeds_after_dying_once)
+    actors = RayBackend(actors=2, max_retries=2)
+    try:
+        distributed = embed_file(src, tmp_path / "ray.parquet", shard_size=5, backend=actors)
+    finally:
+        actors.close()
+    assert (tmp_path / "died-once").exists()  # the worker did die; its shard was embedded again
+    assert (distributed.n, distributed.shards, distributed.dim) == (local.n, local.shards, local.dim) == (24, 5, 384)
+    found, expected = embedlab.load(tmp_path / "ray.parquet"), embedlab.load(tmp_path / "local.parquet")
+    assert found.ids.tolist() == expected.ids.tolist() == list(range(24))
+    # another process, another thread count: the same vectors to float32 rounding
+    np.testing.assert_allclose(found.vectors, expected.vectors, atol=1e-5)
+
+
+def test_a_collection_compressed_on_ray_equals_the_local_one(folder, cluster, tmp_path):
+    from embedlab.compress import compress_shards
+
+    data = _clean_copy(folder, folder.parent / f"compress-{cluster}")
+    local = compress_shards(data, "pca:6+int8+rescore:2", tmp_path / "local", metric="ip", random_state=4)
+    distributed = compress_shards(
+        data, "pca:6+int8+rescore:2", tmp_path / "ray", metric="ip", backend="ray", random_state=4
+    )
+    np.testing.assert_array_equal(distributed.codes, local.codes)
+    np.testing.assert_array_equal(distributed.vectors, local.vectors)
+    assert distributed.ids.tolist() == local.ids.tolist() and len(local) == 1198  # the NaN and zero rows gone

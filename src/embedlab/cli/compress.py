@@ -15,14 +15,19 @@ from embedlab.cli._options import (
     DataArg,
     IdColumnOpt,
     JsonOpt,
+    MemoryBudgetOpt,
     OnInvalidOpt,
     QuietOpt,
+    RayAddressOpt,
     SeedOpt,
+    ShardRowsOpt,
     VerboseOpt,
     on_invalid_policy,
+    sharded_run,
 )
-from embedlab.compress import CompressedCollection, CompressionPlan, plan_compression
+from embedlab.compress import CompressedCollection, CompressionPlan, compress_shards, plan_compression
 from embedlab.compress._spec import QUANTIZERS, TRANSFORMS
+from embedlab.exceptions import ConfigurationError
 from embedlab.io import load
 
 compress_app = typer.Typer(
@@ -162,6 +167,17 @@ def apply(
         ),
     ] = None,
     metric: MetricOpt = "cosine",
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="Encode the shards of DATA out of core: 'local' (this process, one shard at a time) or 'ray' (a "
+            "Ray cluster, the scale extra); the same collection as in memory. Default: in memory.",
+        ),
+    ] = None,
+    ray_address: RayAddressOpt = None,
+    memory_budget: MemoryBudgetOpt = None,
+    shard_rows: ShardRowsOpt = None,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
@@ -172,12 +188,29 @@ def apply(
 ) -> None:
     """Fit the codec on DATA, encode every row, and write a compressed collection to --output."""
     progress = setup(quiet, verbose)
-    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
+    if run is not None and on_invalid != "fail":
+        raise ConfigurationError("--backend encodes every row: invalid rows fail the job (--on-invalid fail).")
     sample = None if queries is None else load(queries, column=column).vectors
-    collection = CompressedCollection.build(
-        emb, codec, metric=metric, keep_vectors=keep_vectors, queries=sample, random_state=seed, progress=progress
-    )
-    collection.save(output)
+    if run is not None:
+        sharded, runner = run
+        collection = compress_shards(
+            sharded,
+            codec,
+            output,
+            metric=metric,
+            keep_vectors=keep_vectors,
+            queries=sample,
+            backend=runner,
+            random_state=seed,
+            progress=progress,
+        )
+    else:
+        emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+        collection = CompressedCollection.build(
+            emb, codec, metric=metric, keep_vectors=keep_vectors, queries=sample, random_state=seed, progress=progress
+        )
+        collection.save(output)
     document = {
         "output": str(output),
         "n": len(collection),

@@ -10,15 +10,18 @@ from rich.console import Console
 
 from embedlab.cli._console import emit_json, handles_errors, setup
 from embedlab.cli._options import (
+    BackendOpt,
     IdColumnOpt,
     JsonOpt,
     OnInvalidOpt,
     QuietOpt,
+    RayAddressOpt,
     SeedOpt,
     VerboseOpt,
     on_invalid_policy,
 )
 from embedlab.embed import embed_file
+from embedlab.scale import get_backend
 
 
 @handles_errors
@@ -33,6 +36,8 @@ def embed(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 64,
     shard_size: Annotated[int, typer.Option(help="Rows per resumable shard.")] = 4096,
+    backend: BackendOpt = "local",
+    ray_address: RayAddressOpt = None,
     on_invalid: OnInvalidOpt = "fail",
     json_output: JsonOpt = False,
     seed: SeedOpt = 0,
@@ -42,8 +47,9 @@ def embed(
     """Embed every text of INPUT_PATH into OUTPUT (ids, texts, vectors and the other columns).
 
     Work is saved in shards beside OUTPUT; re-running the same command resumes an interrupted run.
-    Nothing is downloaded: the model is read from a local folder. --seed is accepted for uniformity;
-    embedding is deterministic.
+    With --backend ray the shards are encoded by Ray workers, each loading the model once (the model folder
+    and OUTPUT must be on a file system every node sees). Nothing is downloaded: the model is read from a
+    local folder. --seed is accepted for uniformity; embedding is deterministic.
     """
     progress = setup(quiet, verbose)
     report = embed_file(
@@ -55,6 +61,7 @@ def embed(
         batch_size=batch_size,
         shard_size=shard_size,
         on_invalid=on_invalid_policy(on_invalid),
+        backend=get_backend(backend, address=ray_address),
         progress=progress,
     )
     if json_output:

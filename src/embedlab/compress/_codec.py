@@ -112,12 +112,23 @@ class Codec:
         ``X`` and ``queries`` are array-likes or :class:`~embedlab.io.validation.Rows` prepared for the metric.
         ``queries`` are sample queries for query-aware transforms (``leanvec-ood``); others ignore them.
         """
-        prepared = self._prepare(X, "X")
-        rows = prepared.vectors
-        sample_queries = None if queries is None else self._prepare(queries, "queries", prepared.dim).vectors
+        rows = self._prepare(X, "X")
         rng = check_random_state(self.random_state)
-        if rows.shape[0] > self.max_train_rows:
-            rows = rows[np.sort(rng.choice(rows.shape[0], self.max_train_rows, replace=False))]
+        return self.fit_sample(rows.take(self.train_positions(rows.n, rng)), queries, rng)
+
+    def train_positions(self, n_rows: int, rng: np.random.RandomState) -> np.ndarray:
+        """The sorted positions, among ``n_rows``, of the rows :meth:`fit` trains on (all of them up to
+        ``max_train_rows``); drawn from ``rng``, which :meth:`fit_sample` then goes on drawing from."""
+        if n_rows > self.max_train_rows:
+            return np.sort(rng.choice(n_rows, self.max_train_rows, replace=False))
+        return np.arange(n_rows)
+
+    def fit_sample(self, rows: object, queries: object | None, rng: np.random.RandomState) -> Codec:
+        """Fit every stage on the training rows themselves: :meth:`fit`'s second half. Rows gathered from the
+        shards of a set on disk at :meth:`train_positions`, and prepared for the metric, give the codec
+        :meth:`fit` gives on the whole set."""
+        rows = self._prepare(rows, "training rows").vectors
+        sample_queries = None if queries is None else self._prepare(queries, "queries", rows.shape[1]).vectors
         self._build(rows.shape[1])
         self.n_train_rows_ = int(rows.shape[0])
         for transform in self.transforms_:

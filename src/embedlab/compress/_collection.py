@@ -142,21 +142,21 @@ class CompressedCollection:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the collection to the directory ``path`` atomically (an earlier collection there is replaced)."""
-        from embedlab import __version__
-
-        manifest = {
-            "embedlab_version": __version__,
-            "n": len(self),
-            "has_vectors": self.vectors is not None,
-            "codec": self.codec.to_dict(),
-        }
         with atomic_directory(path, replaceable=MANIFEST) as tmp:
             np.save(tmp / _CODES, self.codes)
             pq.write_table(pa.table({ID_COLUMN: pa.array(self.ids)}), tmp / _IDS)
             if self.vectors is not None:
                 np.save(tmp / _VECTORS, np.asarray(self.vectors, dtype=np.float32))
-            (tmp / MANIFEST).write_text(json.dumps(manifest) + "\n", encoding="utf-8")
+            self.write_manifest(tmp, self.codec, len(self), has_vectors=self.vectors is not None)
         return Path(path)
+
+    @staticmethod
+    def write_manifest(folder: Path, codec: Codec, n: int, *, has_vectors: bool) -> None:
+        """The manifest that makes ``folder`` (codes, ids and maybe vectors already in it) a collection."""
+        from embedlab import __version__
+
+        manifest = {"embedlab_version": __version__, "n": n, "has_vectors": has_vectors, "codec": codec.to_dict()}
+        (folder / MANIFEST).write_text(json.dumps(manifest) + "\n", encoding="utf-8")
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> CompressedCollection:

@@ -1,4 +1,4 @@
-"""embed_file: texts in a file -> an embeddings Parquet file, in resumable shards."""
+"""embed_file: texts in a file -> an embeddings Parquet file, in resumable shards encoded on any backend."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embedlab._checks import check_int
@@ -19,12 +22,16 @@ from embedlab.io.embedding_set import EmbeddingSet
 from embedlab.io.text_sources import read_texts
 from embedlab.io.validation import OnInvalid
 from embedlab.io.writers import atomic_path, write_json
+from embedlab.scale import Backend, get_backend
 
 __all__ = ["EmbedReport", "embed_file", "shard_dir"]
 
 logger = logging.getLogger(__name__)
 
 _MANIFEST = "manifest.json"
+
+#: The encoder this process loaded last, by model: a worker embeds shard after shard with one load.
+_LOADED: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,7 @@ def embed_file(
     batch_size: int = 64,
     shard_size: int = 4096,
     on_invalid: OnInvalid = "raise",
+    backend: str | Backend = "local",
     progress: ProgressReporter = NULL_PROGRESS,
 ) -> EmbedReport:
     """Embed every text of a file into a Parquet file of ids, texts, vectors and the file's other columns.
@@ -83,6 +91,12 @@ def embed_file(
     Work is saved in shards of ``shard_size`` rows beside the output (``OUTPUT.shards/``); a re-run with the
     same input, model and shard size skips the finished shards, so an interrupted run resumes where it
     stopped. The output is written atomically, then the shards are removed.
+
+    Each unfinished shard is one item of ``backend``: its texts go to the task, which encodes them with the
+    model its process loaded once (a Ray actor of :class:`~embedlab.scale.RayBackend` keeps it across shards)
+    and writes the shard's file itself; only the file's name and row count come back. Shards finished before
+    a worker died stay finished, and a retried shard rewrites its own file, so nothing is embedded twice into
+    the output.
 
     Parameters
     ----------
@@ -100,11 +114,22 @@ def embed_file(
         Rows per resumable shard.
     on_invalid : {"raise", "drop"}, default="raise"
         What to do with empty texts and repeated ids.
+    backend : {"local", "ray"} or Backend, default="local"
+        Where the shards are encoded. On Ray, the model folder and ``OUTPUT.shards/`` must be on a file
+        system every node sees.
     progress : ProgressReporter, optional
+        Receives the shards done.
 
     Returns
     -------
     EmbedReport
+
+    Raises
+    ------
+    ConfigurationError
+        On bad parameters, or a model path that is not a folder.
+    EmbeddingDataError
+        On an unreadable input or invalid texts (with ``on_invalid="raise"``), naming the file and rows.
     """
     started = time.perf_counter()
     shard_size = check_int(shard_size, "shard_size")
@@ -116,21 +141,23 @@ def embed_file(
     _prepare_shards(shards, manifest)
     n_shards = -(-table.num_rows // shard_size)
     todo = [i for i in range(n_shards) if not (shards / _shard_name(i)).exists()]
-    encoder = load_encoder(model) if todo else None
-    with progress.task(f"Embedding {table.num_rows} texts", table.num_rows) as advance:
-        advance(table.num_rows - sum(min(shard_size, table.num_rows - i * shard_size) for i in todo))
-        for i in todo:
-            part = table.slice(i * shard_size, shard_size)
-            vectors = embed_texts(part.column("text").to_pylist(), encoder, batch_size=batch_size)
-            emb = EmbeddingSet(
-                vectors,
-                part.column("id").to_numpy(zero_copy_only=False),
-                part.drop_columns(["id"]),
-                source=str(input_path),
-                model=model_name,
-            )
-            emb.to_parquet(shards / _shard_name(i))
-            advance(part.num_rows)
+    runner = get_backend(backend)
+    if todo:  # loaded here first: a bad model folder is named before any shard is sent, and local shards reuse it
+        _LOADED[model_name] = load_encoder(model)
+    try:
+        runner.map(
+            _embed_shard,
+            [(i, _rows(table, i * shard_size, shard_size, copy=runner.name != "local")) for i in todo],
+            None if model is None else str(Path(model).resolve()),
+            model_name,
+            batch_size,
+            str(input_path),
+            str(shards),
+            progress=progress,
+            description=f"Embedding {table.num_rows:,} texts in {len(todo)} of {n_shards} shards",
+        )
+    finally:
+        _LOADED.clear()
     dim = _concatenate_shards(shards, n_shards, output)
     shutil.rmtree(shards)
     report = EmbedReport(
@@ -145,6 +172,33 @@ def embed_file(
     )
     logger.info("embedded %d texts into %s in %.1f s", report.n, output, report.seconds)
     return report
+
+
+def _embed_shard(
+    item: tuple[int, pa.Table], model: str | None, model_name: str, batch_size: int, source: str, folder: str
+) -> tuple[str, int]:
+    """Encode one shard's texts where the backend runs it and write its file (atomically); its name and rows."""
+    number, part = item
+    if model_name not in _LOADED:
+        _LOADED.clear()
+        _LOADED[model_name] = load_encoder(model)
+    vectors = embed_texts(part.column("text").to_pylist(), _LOADED[model_name], batch_size=batch_size)
+    emb = EmbeddingSet(
+        vectors,
+        part.column("id").to_numpy(zero_copy_only=False),
+        part.drop_columns(["id"]),
+        source=source,
+        model=model_name,
+    )
+    emb.to_parquet(Path(folder) / _shard_name(number))
+    return _shard_name(number), part.num_rows
+
+
+def _rows(table: pa.Table, start: int, n: int, *, copy: bool) -> pa.Table:
+    """``n`` rows from ``start``; copied for another process, as a slice would carry the whole table's buffers."""
+    if not copy:
+        return table.slice(start, n)
+    return table.take(np.arange(start, min(start + n, table.num_rows)))
 
 
 def _shard_name(i: int) -> str:
