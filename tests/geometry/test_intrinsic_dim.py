@@ -18,6 +18,7 @@ from embedlab.geometry.intrinsic_dim import (
     gride_curve,
     local_id,
     mle_id,
+    mle_shards,
     pca_dimensions,
     twonn,
     twonn_decimation,
@@ -156,3 +157,27 @@ def test_twonn_on_shards_is_twonn_of_the_same_queries_in_memory(tmp_path):
     assert twonn(np.c_[r1, r2]).value == pytest.approx(estimate.value, rel=2e-3)
     with pytest.raises(ConfigurationError, match="metric must be one of"):
         twonn_shards(sharded, metric="ip")
+
+
+def test_mle_on_shards_is_the_mle_of_the_same_queries_in_memory_copies_skipped(tmp_path):
+    from embedlab.io.shards import open_shards
+
+    X = make_subspace(12_000, 4, 16, seed=3).astype(np.float32)
+    X[11_000:11_300] = X[:300]  # copies: their zero distances are skipped
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    sharded = open_shards(path, shard_rows=2500)
+    estimate = mle_shards(sharded, k=10, scales=(5, 10), n_queries=2000, random_state=4)
+    assert estimate.value == pytest.approx(4.0, abs=0.4) and estimate.ci_low < estimate.value < estimate.ci_high
+    assert set(estimate.scale) == {5, 10}
+    positions = np.sort(np.random.default_rng(4).choice(len(X), 2000, replace=False))
+    Q, rows = X[positions].astype(np.float64), X.astype(np.float64)
+    D = np.sqrt(np.maximum((Q**2).sum(1)[:, None] + (rows**2).sum(1) - 2 * Q @ rows.T, 0))
+    D[np.arange(2000), positions] = np.inf
+    D[D < 1e-6] = np.inf  # copies of the query
+    nearest = np.sort(D, axis=1)[:, :10]
+    expected = mle_id(nearest, 10, scales=(5, 10))
+    assert expected.n == estimate.n == 2000
+    assert estimate.value == pytest.approx(expected.value, rel=1e-3)
+    with pytest.raises(ConfigurationError, match="k must be"):
+        mle_shards(sharded, k=1)

@@ -311,3 +311,16 @@ def test_a_collection_compressed_on_ray_equals_the_local_one(folder, cluster, tm
     np.testing.assert_array_equal(distributed.codes, local.codes)
     np.testing.assert_array_equal(distributed.vectors, local.vectors)
     assert distributed.ids.tolist() == local.ids.tolist() and len(local) == 1198  # the NaN and zero rows gone
+
+
+def test_intrinsic_dimension_on_ray_equals_local(cluster, tmp_path):
+    from embedlab.geometry import mle_shards, twonn_shards
+    from embedlab.io.synthetic import make_subspace
+
+    path = tmp_path / "x.npy"
+    np.save(path, make_subspace(3000, 3, 12, seed=8).astype(np.float32))
+    sharded = open_shards(path, shard_rows=800)
+    for estimate in (twonn_shards, mle_shards):
+        local = estimate(sharded, n_queries=500, random_state=2)
+        distributed = estimate(sharded, n_queries=500, backend="ray", random_state=2)
+        assert distributed == local and local.value == pytest.approx(3.0, abs=0.5)

@@ -109,6 +109,20 @@ def twonn(
     return IDEstimate(value, low, high, int(mu.size))
 
 
+def _sampled_distances(
+    sharded: ShardedSet, n_queries: int, depth: int, metric: str, backend: str | Backend, random_state: int | None
+) -> np.ndarray:
+    """Euclidean (or chord) distances of ``n_queries`` seeded rows to their ``depth`` nearest other rows."""
+    check_choice(metric, "metric", ("l2", "cosine"))
+    m = min(check_int(n_queries, "n_queries"), sharded.n_rows)
+    positions = np.sort(np.random.default_rng(random_state).choice(sharded.n_rows, m, replace=False))
+    queries = gather_rows(sharded, positions, backend=backend)
+    depth = min(depth, sharded.n_rows - 1)
+    found = ShardedSearcher(sharded, metric, backend=backend).search(queries, depth, exclude=positions)
+    distances = found.distances.astype(np.float64)
+    return np.sqrt(2.0 * distances) if metric == "cosine" else distances
+
+
 def twonn_shards(
     sharded: ShardedSet,
     *,
@@ -148,15 +162,9 @@ def twonn_shards(
     Facco, d'Errico, Rodriguez and Laio (2017), "Estimating the intrinsic dimension of datasets by a minimal
     neighborhood information", Scientific Reports 7, 12140.
     """
-    check_choice(metric, "metric", ("l2", "cosine"))
-    m = min(check_int(n_queries, "n_queries"), sharded.n_rows)
-    positions = np.sort(np.random.default_rng(random_state).choice(sharded.n_rows, m, replace=False))
-    queries = gather_rows(sharded, positions, backend=backend)
-    depth = min(4, sharded.n_rows - 1)
-    found = ShardedSearcher(sharded, metric, backend=backend).search(queries, depth, exclude=positions)
-    distances = found.distances.astype(np.float64)
-    if metric == "cosine":
-        distances = np.sqrt(2.0 * distances)
+    distances = _sampled_distances(sharded, n_queries, 4, metric, backend, random_state)
+    m = distances.shape[0]
+    depth = distances.shape[1]
     ratios = np.full((m, 2), np.nan)
     for column in range(depth):  # the first non-zero distance, then the first beyond it
         r = distances[:, column]
@@ -168,6 +176,70 @@ def twonn_shards(
     if usable.shape[0] < 2:
         raise EmbeddingDataError(f"{sharded.path}: too few distinct neighbours among the sampled rows for TwoNN.")
     return twonn(usable, discard_fraction=discard_fraction, n_boot=n_boot, random_state=random_state)
+
+
+#: Neighbours searched beyond what the MLE needs, so that a query's exact copies (distance 0) can be skipped.
+_SPARE_NEIGHBOURS = 8
+
+
+def mle_shards(
+    sharded: ShardedSet,
+    *,
+    k: int = 20,
+    n_queries: int = 10_000,
+    metric: str = "l2",
+    scales: tuple[int, ...] = (5, 10, 20, 40),
+    backend: str | Backend = "local",
+    n_boot: int = 200,
+    random_state: int | None = 0,
+) -> IDEstimate:
+    """The MLE intrinsic dimension (:func:`mle_id`) of a sharded set from sampled query rows whose neighbours
+    are searched exactly among all rows.
+
+    ``n_queries`` rows drawn uniformly (seeded) are searched against every shard
+    (:class:`~embedlab.neighbors.ShardedSearcher`), their own rows left out. Exact copies of a query (distance
+    0) carry no scale and are skipped: each query's first ``max(k, scales)`` non-zero distances are used, and a
+    query with more than 8 copies is left out.
+
+    Parameters
+    ----------
+    sharded : ShardedSet
+    k, scales, n_boot : see :func:`mle_id`
+    n_queries : int, default=10000
+        At most the number of rows.
+    metric : {"l2", "cosine"}, default="l2"
+        ``"cosine"`` measures chord distances between unit-normalised rows.
+    backend : {"local", "ray"} or Backend, default="local"
+    random_state : int or None, default=0
+        Seeds the query rows and the bootstrap.
+
+    Returns
+    -------
+    IDEstimate
+        ``n`` is the number of queries used; ``scale`` as for :func:`mle_id`.
+
+    Raises
+    ------
+    ConfigurationError
+        On bad parameters.
+    EmbeddingDataError
+        When too few queries have enough distinct neighbours.
+
+    References
+    ----------
+    Levina and Bickel (2004), "Maximum likelihood estimation of intrinsic dimension", NeurIPS 17.
+    MacKay and Ghahramani (2005), "Comments on 'Maximum likelihood estimation of intrinsic dimension' by
+    E. Levina and P. Bickel".
+    """
+    need = max(check_int(k, "k", 2), *scales)
+    distances = _sampled_distances(sharded, n_queries, need + _SPARE_NEIGHBOURS, metric, backend, random_state)
+    distinct = distances > 0
+    first_non_zero = np.argsort(~distinct, axis=1, kind="stable")  # the non-zero distances first, in order
+    distances = np.take_along_axis(distances, first_non_zero, axis=1)
+    usable = distinct.sum(axis=1) >= min(need, distances.shape[1])
+    if usable.sum() < 2:
+        raise EmbeddingDataError(f"{sharded.path}: too few distinct neighbours among the sampled rows for the MLE.")
+    return mle_id(distances[usable, :need], k, scales=scales, n_boot=n_boot, random_state=random_state)
 
 
 def twonn_decimation(
