@@ -1,5 +1,14 @@
-"""Curate: deduplicate (SemDeDup), and choose what to keep of a large set."""
+"""Curate: deduplicate (near-duplicate groups, SemDeDup), and choose what to keep of a large set."""
 
+from embedlab.curate._groups import DuplicateGroups, duplicate_groups
 from embedlab.curate._semdedup import KEEP_POLICIES, SemDeDup, check_eps, check_fraction, max_similarity_to_earlier
 
-__all__ = ["KEEP_POLICIES", "SemDeDup", "check_eps", "check_fraction", "max_similarity_to_earlier"]
+__all__ = [
+    "KEEP_POLICIES",
+    "DuplicateGroups",
+    "SemDeDup",
+    "check_eps",
+    "check_fraction",
+    "duplicate_groups",
+    "max_similarity_to_earlier",
+]

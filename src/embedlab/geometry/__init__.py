@@ -19,6 +19,7 @@ from embedlab.geometry.duplicates import (
     exact_duplicates,
     knn_outliers,
     near_duplicates,
+    similar_pairs,
 )
 from embedlab.geometry.hubness import HubnessReport, hubness, k_occurrence
 from embedlab.geometry.inspect import GeometryReport, LIDSummary, SearchRisk, inspect_geometry
@@ -69,6 +70,7 @@ __all__ = [
     "partition_isotropy",
     "pca_dimensions",
     "power_law_slope",
+    "similar_pairs",
     "spectral_entropy",
     "twonn",
     "twonn_decimation",

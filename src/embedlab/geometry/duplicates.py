@@ -26,6 +26,7 @@ __all__ = [
     "knn_outliers",
     "modified_z_scores",
     "near_duplicates",
+    "similar_pairs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -211,8 +212,30 @@ class NearDuplicates:
         }
 
 
-def _graph_pairs(graph: KnnResult, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unordered pairs (a < b) of the graph at similarity >= threshold, each once, with its largest similarity."""
+def similar_pairs(graph: KnnResult, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The unordered pairs ``(a, b)``, ``a < b``, of a cosine kNN graph at similarity >= ``threshold``, each once
+    with the larger similarity of its two directions, sorted by ``a`` then ``b``.
+
+    Parameters
+    ----------
+    graph : KnnResult
+        Cosine kNN graph of a set against itself (assumed to come from the engine); -1 entries are skipped.
+    threshold : float
+
+    Returns
+    -------
+    a, b : numpy.ndarray of shape (m,), int64
+    similarity : numpy.ndarray of shape (m,), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from embedlab.neighbors import knn
+    >>> X = np.array([[1.0, 0.0], [0.999, 0.02], [0.0, 1.0]], dtype=np.float32)
+    >>> a, b, sim = similar_pairs(knn(X, 2, metric="cosine"), 0.99)
+    >>> a.tolist(), b.tolist()
+    ([0], [1])
+    """
     indices = np.asarray(graph.indices)
     similarity = 1.0 - np.asarray(graph.distances, dtype=np.float64)
     rows = np.broadcast_to(np.arange(indices.shape[0], dtype=np.int64)[:, None], indices.shape)
@@ -299,7 +322,7 @@ def near_duplicates(
     max_examples = check_int(max_examples, "max_examples", 0)
     n = len(graph)
     ids = _check_ids(ids, n)
-    a, b, sim = _graph_pairs(graph, float(threshold))
+    a, b, sim = similar_pairs(graph, float(threshold))
     exact = np.zeros(a.size, dtype=bool)
     pairs_not_exact = None
     if vectors is not None:
