@@ -9,6 +9,7 @@ from embedlab.cli.align import align_app
 from embedlab.cli.cluster import cluster
 from embedlab.cli.compare import compare
 from embedlab.cli.compress import compress_app
+from embedlab.cli.curate import curate_app
 from embedlab.cli.demo import demo
 from embedlab.cli.embed import embed
 from embedlab.cli.index import index_app, search
@@ -30,6 +31,7 @@ app.command()(embed)
 app.command()(knn)
 app.command()(cluster)
 app.add_typer(compress_app)
+app.add_typer(curate_app)
 app.add_typer(index_app)
 app.command()(search)
 app.command()(compare)

@@ -1,14 +1,19 @@
 """Curate: deduplicate (near-duplicate groups, SemDeDup), and choose what to keep of a large set."""
 
+from embedlab.curate._dedup import DEDUP_METHODS, EPS_GRID, Deduplication, deduplicate
 from embedlab.curate._groups import DuplicateGroups, duplicate_groups
 from embedlab.curate._semdedup import KEEP_POLICIES, SemDeDup, check_eps, check_fraction, max_similarity_to_earlier
 
 __all__ = [
+    "DEDUP_METHODS",
+    "EPS_GRID",
     "KEEP_POLICIES",
+    "Deduplication",
     "DuplicateGroups",
     "SemDeDup",
     "check_eps",
     "check_fraction",
+    "deduplicate",
     "duplicate_groups",
     "max_similarity_to_earlier",
 ]

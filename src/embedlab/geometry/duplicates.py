@@ -73,6 +73,9 @@ class ExactDuplicates:
     keep_mask : numpy.ndarray of shape (n_rows,), bool
         True for the first occurrence of each distinct row: ``vectors[keep_mask]`` has no exact duplicates
         (not in :meth:`to_dict`).
+    group : numpy.ndarray of shape (n_rows,), int64
+        Each row's group of identical rows, numbered in the order of the groups' first rows; -1 for a row that
+        occurs once (not in :meth:`to_dict`).
     """
 
     n_rows: int
@@ -81,6 +84,7 @@ class ExactDuplicates:
     pairs: int
     examples: tuple[tuple, ...]
     keep_mask: np.ndarray = field(repr=False)
+    group: np.ndarray = field(repr=False)
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary (without ``keep_mask``)."""
@@ -140,12 +144,15 @@ def exact_duplicates(
     >>> found = exact_duplicates(X, ids=np.array(["a", "b", "c", "d"]))
     >>> found.groups, found.rows, found.pairs, found.examples, found.keep_mask.tolist()
     (1, 2, 3, (('a', 'c', 'd'),), [True, True, False, False])
+    >>> found.group.tolist()
+    [0, -1, 0, 0]
     """
     max_examples = check_int(max_examples, "max_examples", 0)
     vectors = np.ascontiguousarray(vectors)
     n = vectors.shape[0]
     ids = _check_ids(ids, n)
     keep = np.ones(n, dtype=bool)
+    row_group = np.full(n, -1, dtype=np.int64)
     _, hash_group, hash_count = np.unique(row_hashes(vectors), return_inverse=True, return_counts=True)
     candidates = np.flatnonzero(hash_count[hash_group.ravel()] > 1)
     examples: list[tuple] = []
@@ -159,13 +166,18 @@ def exact_duplicates(
         is_first = np.zeros(candidates.size, dtype=bool)
         is_first[first] = True
         keep[candidates[~is_first]] = False
+        number = np.full(first.size, -1, dtype=np.int64)
+        number[repeated[np.argsort(candidates[first[repeated]])]] = np.arange(repeated.size)
+        row_group[candidates] = number[labels]
         order = repeated[np.lexsort((candidates[first[repeated]], -sizes[repeated]))][:max_examples]
         for group in order:
             members = candidates[labels == group]  # ascending: candidates are in row order
             examples.append(tuple(_id_of(ids, i) for i in members))
     rows = int(n - keep.sum())
     logger.debug("exact duplicates: %d groups, %d repeated rows of %d", groups, rows, n)
-    return ExactDuplicates(n_rows=n, groups=groups, rows=rows, pairs=pairs, examples=tuple(examples), keep_mask=keep)
+    return ExactDuplicates(
+        n_rows=n, groups=groups, rows=rows, pairs=pairs, examples=tuple(examples), keep_mask=keep, group=row_group
+    )
 
 
 # ----------------------------------------------------------------------------------------------- near duplicates

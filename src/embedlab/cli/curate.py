@@ -1,0 +1,104 @@
+"""``embedlab curate dedup``: which rows to keep, with the evidence for each row that goes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from embedlab.cli._console import emit_json, handles_errors, setup
+from embedlab.cli._options import (
+    ColumnOpt,
+    DataArg,
+    IdColumnOpt,
+    JsonOpt,
+    OnInvalidOpt,
+    QuietOpt,
+    SeedOpt,
+    VerboseOpt,
+    on_invalid_policy,
+)
+from embedlab.curate import DEDUP_METHODS, KEEP_POLICIES, deduplicate
+from embedlab.exceptions import ConfigurationError
+from embedlab.io import load
+from embedlab.io.writers import write_table
+
+curate_app = typer.Typer(
+    name="curate",
+    help="Deduplicate an embedding set: which rows to keep, and why each other row goes.",
+    no_args_is_help=True,
+)
+
+
+@curate_app.command("dedup")
+@handles_errors
+def dedup(
+    data: DataArg,
+    method: Annotated[
+        str, typer.Option(help=f"{', '.join(DEDUP_METHODS)}: byte-identical rows, kNN groups, or SemDeDup.")
+    ] = "semdedup",
+    threshold: Annotated[
+        float, typer.Option(help="Cosine similarity of a near duplicate (near; semdedup's default --eps is 1 - it).")
+    ] = 0.98,
+    eps: Annotated[
+        float | None, typer.Option(help="SemDeDup: remove rows more similar than 1 - eps to an earlier-ranked row.")
+    ] = None,
+    remove_fraction: Annotated[
+        float | None, typer.Option("--remove-fraction", help="SemDeDup: remove exactly this fraction instead.")
+    ] = None,
+    keep: Annotated[
+        str,
+        typer.Option(
+            help=f"SemDeDup: which duplicate stays ({', '.join(KEEP_POLICIES)}; hard: the farthest from its centroid)."
+        ),
+    ] = "hard",
+    n_clusters: Annotated[
+        int | None, typer.Option("--n-clusters", help="SemDeDup: k-means clusters (default: one per 10,000 rows).")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", help="near: neighbours searched per row.")] = 10,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Parquet of id, keep, reason, group, duplicate_of, similarity, weight."),
+    ] = None,
+    column: ColumnOpt = None,
+    id_column: IdColumnOpt = None,
+    on_invalid: OnInvalidOpt = "fail",
+    json_output: JsonOpt = False,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Decide for every row of DATA whether it is kept; DATA itself is never changed."""
+    progress = setup(quiet, verbose)
+    if output is not None and output.resolve() == data.resolve():
+        raise ConfigurationError(f"--output {output} is the input: embedlab never overwrites its input.")
+    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+    result = deduplicate(
+        emb,
+        method=method,
+        threshold=threshold,
+        k=k,
+        eps=eps,
+        remove_fraction=remove_fraction,
+        keep=keep,
+        n_clusters=n_clusters,
+        random_state=seed,
+        progress=progress,
+    )
+    if output is not None:
+        write_table(result.to_table(emb.ids), output)
+    document = {**result.to_dict(), "output": None if output is None else str(output)}
+    if json_output:
+        emit_json(document)
+        return
+    written = f" -> {output}" if output is not None else ""
+    console = Console()
+    console.print(
+        f"[bold]{data.name}[/]: {document['kept']:,} of {document['n']:,} rows kept, {document['removed']:,} "
+        f"removed by {result.method}{written}"
+    )
+    if result.removal_curve:
+        curve = ", ".join(f"eps {e:g}: {f:.1%}" for e, f in result.removal_curve.items())
+        console.print(f"removed at other thresholds: {curve}")
