@@ -69,3 +69,16 @@ def test_options_of_another_method_and_bad_values_are_refused(planted):
         deduplicate(planted, remove_fraction=1.0)
     with pytest.raises(ConfigurationError, match="method must be one of"):
         deduplicate(planted, method="minhash")
+
+
+def test_d4_deduplicates_then_prunes_the_rows_closest_to_their_centroid(planted):
+    found = deduplicate(planted, method="d4", eps=0.01, remove_fraction=0.25, n_clusters=3)
+    reasons = found.to_table(planted.ids).column("reason").to_pylist()
+    assert found.n_removed == 100 and reasons.count("semdedup") == 30 and reasons.count("prototypical") == 70
+    semdedup = deduplicate(planted, method="semdedup", eps=0.01, n_clusters=3)
+    dropped = np.array([r == "semdedup" for r in reasons])
+    np.testing.assert_array_equal(dropped, ~semdedup.keep)  # the same first stage
+    pruned = np.array([r == "prototypical" for r in reasons])
+    assert np.isnan(found.similarity[found.keep]).all() and (found.similarity[pruned] > 0).all()  # cosine to centroid
+    # SemDeDup alone already removes more than 5%: nothing is pruned
+    assert deduplicate(planted, method="d4", eps=0.01, remove_fraction=0.05, n_clusters=3).n_removed == 30

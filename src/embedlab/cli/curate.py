@@ -37,7 +37,10 @@ curate_app = typer.Typer(
 def dedup(
     data: DataArg,
     method: Annotated[
-        str, typer.Option(help=f"{', '.join(DEDUP_METHODS)}: byte-identical rows, kNN groups, or SemDeDup.")
+        str,
+        typer.Option(
+            help=f"{', '.join(DEDUP_METHODS)}: identical rows, kNN groups, SemDeDup, or SemDeDup then pruning."
+        ),
     ] = "semdedup",
     threshold: Annotated[
         float, typer.Option(help="Cosine similarity of a near duplicate (near; semdedup's default --eps is 1 - it).")
@@ -46,7 +49,8 @@ def dedup(
         float | None, typer.Option(help="SemDeDup: remove rows more similar than 1 - eps to an earlier-ranked row.")
     ] = None,
     remove_fraction: Annotated[
-        float | None, typer.Option("--remove-fraction", help="SemDeDup: remove exactly this fraction instead.")
+        float | None,
+        typer.Option("--remove-fraction", help="semdedup: remove exactly this fraction instead; d4: in all (0.5)."),
     ] = None,
     keep: Annotated[
         str,
@@ -101,4 +105,4 @@ def dedup(
     )
     if result.removal_curve:
         curve = ", ".join(f"eps {e:g}: {f:.1%}" for e, f in result.removal_curve.items())
-        console.print(f"removed at other thresholds: {curve}")
+        console.print(f"SemDeDup would remove at other thresholds: {curve}")

@@ -1,5 +1,5 @@
 """``deduplicate``: one decision per row (keep or not, why, and the row it duplicates) by exact identity, near
-duplicate groups on the cosine kNN graph, or SemDeDup."""
+duplicate groups on the cosine kNN graph, SemDeDup, or D4 (SemDeDup, then the most prototypical rows pruned)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,27 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+from sklearn.utils import check_random_state
 
 from embedlab._checks import check_choice, check_int
 from embedlab._json import plain
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab.cluster import KMeans
 from embedlab.curate._groups import duplicate_groups
-from embedlab.curate._semdedup import KEEP_POLICIES, KeepPolicy, SemDeDup, check_eps
+from embedlab.curate._semdedup import KEEP_POLICIES, KeepPolicy, SemDeDup, check_eps, check_fraction
 from embedlab.exceptions import ConfigurationError
 from embedlab.geometry import exact_duplicates
 from embedlab.io import EmbeddingSet
 from embedlab.io.embedding_set import ID_COLUMN
-from embedlab.io.validation import prepare
+from embedlab.io.validation import Rows, prepare
 from embedlab.neighbors import knn_graph
 
 __all__ = ["DEDUP_METHODS", "EPS_GRID", "Deduplication", "deduplicate"]
 
-DedupMethod = Literal["exact", "near", "semdedup"]
-DEDUP_METHODS: tuple[str, ...] = ("exact", "near", "semdedup")
+DedupMethod = Literal["exact", "near", "semdedup", "d4"]
+DEDUP_METHODS: tuple[str, ...] = ("exact", "near", "semdedup", "d4")
+#: Why D4 removes a row that SemDeDup kept.
+PROTOTYPICAL = "prototypical"
 #: The thresholds of SemDeDup's removal curve.
 EPS_GRID: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 #: Rows a SemDeDup cluster holds on average when ``n_clusters`` is not given.
@@ -42,14 +46,18 @@ class Deduplication:
         The settings that decided (threshold, eps, keep policy, clusters).
     keep : ndarray of shape (n,), bool
     group : ndarray of shape (n,), int64
-        The row's group of duplicates (exact, near) or its cluster (semdedup); -1 for a row in no group.
+        The row's group of duplicates (exact, near) or its SemDeDup cluster (semdedup, d4); -1 for a row in no
+        group.
     duplicate_of : ndarray of shape (n,), int64
         For a removed row, the row it duplicates (kept or itself removed); -1 otherwise.
     similarity : ndarray of shape (n,), float32
         For a removed row, its cosine similarity to ``duplicate_of``; under SemDeDup, every row's largest
         similarity to a row ranked before it; NaN where there is none.
     removal_curve : dict of float to float
-        SemDeDup only: the fraction removed at each ``eps`` of :data:`EPS_GRID`.
+        SemDeDup and D4: the fraction SemDeDup removes at each ``eps`` of :data:`EPS_GRID`.
+    reason : ndarray of shape (n,), str, optional
+        Why each row goes ("" when kept): the method, or under D4 "semdedup" or "prototypical" (whose
+        ``similarity`` is then its cosine to its centroid); by default the method for every removed row.
     """
 
     method: str
@@ -59,6 +67,7 @@ class Deduplication:
     duplicate_of: np.ndarray = field(repr=False)
     similarity: np.ndarray = field(repr=False)
     removal_curve: dict[float, float] = field(default_factory=dict)
+    reason: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_removed(self) -> int:
@@ -68,8 +77,7 @@ class Deduplication:
         """One row per input row: ``id``, ``keep``, ``reason``, ``group``, ``duplicate_of`` (an id, null when
         kept), ``similarity`` and ``weight`` (1.0: every kept row stands for itself)."""
         ids = np.asarray(ids)
-        removed = ~self.keep
-        reason = np.where(removed, self.method, "")
+        reason = np.where(~self.keep, self.method, "") if self.reason is None else self.reason
         duplicate_ids = pa.array(ids[np.maximum(self.duplicate_of, 0)], mask=self.duplicate_of < 0)
         return pa.table(
             {
@@ -129,6 +137,9 @@ def deduplicate(
     * ``"near"``: groups of rows joined by cosine similarity >= ``threshold`` among each row's ``k`` nearest
       neighbours (:func:`duplicate_groups`); the first of each group is kept.
     * ``"semdedup"``: :class:`SemDeDup` at ``eps`` (default ``1 - threshold``) or at ``remove_fraction``.
+    * ``"d4"`` (Tirumala et al. 2023): SemDeDup at ``eps``, then the kept rows clustered again by spherical
+      k-means and the most prototypical of them (closest to their centroid) removed until ``remove_fraction``
+      of all rows are gone (default 0.5); nothing more when SemDeDup already removed that many.
 
     Parameters
     ----------
@@ -142,7 +153,8 @@ def deduplicate(
     eps : float, optional
         SemDeDup's threshold in (0, 2).
     remove_fraction : float, optional
-        SemDeDup only: remove exactly this fraction in [0, 1) instead of thresholding.
+        SemDeDup: remove exactly this fraction in [0, 1) instead of thresholding. D4: the fraction removed in
+        all (default 0.5).
     keep : {"hard", "easy", "random"}, default="hard"
         SemDeDup's keep policy.
     n_clusters : int, optional
@@ -163,12 +175,16 @@ def deduplicate(
     ----------
     Abbas, Tirumala, Simig, Ganguli and Morcos (2023), "SemDeDup: Data-efficient learning at web-scale through
     semantic deduplication", arXiv:2303.09540.
+    Tirumala, Simig, Aghajanyan and Morcos (2023), "D4: Improving LLM pretraining via document de-duplication
+    and diversification", NeurIPS 36.
+    Sorscher, Geirhos, Shekhar, Ganguli and Morcos (2022), "Beyond neural scaling laws: beating power law scaling
+    via data pruning", NeurIPS 35 (the prototypicality metric).
     """
     check_choice(method, "method", DEDUP_METHODS)
     check_choice(keep, "keep", KEEP_POLICIES)
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 < threshold <= 1.0:
         raise ConfigurationError(f"threshold must be a cosine similarity in (0, 1], got {threshold!r}.")
-    if method != "semdedup" and (eps is not None or remove_fraction is not None or n_clusters is not None):
+    if method in ("exact", "near") and (eps is not None or remove_fraction is not None or n_clusters is not None):
         raise ConfigurationError(f"eps, remove_fraction and n_clusters are SemDeDup's; method={method!r} takes none.")
     emb = data if isinstance(data, EmbeddingSet) else EmbeddingSet(np.asarray(data))
     if method == "exact":
@@ -183,6 +199,8 @@ def deduplicate(
         return _from_groups(method, {"threshold": float(threshold), "k": int(k)}, groups.group, best)
     rows = prepare(emb.vectors, "cosine")
     clusters = max(1, -(-rows.n // _ROWS_PER_CLUSTER)) if n_clusters is None else check_int(n_clusters, "n_clusters")
+    if method == "d4":
+        return _d4(rows, clusters, threshold, eps, remove_fraction, keep, random_state, progress)
     if remove_fraction is not None and eps is not None:
         raise ConfigurationError("give eps or remove_fraction, not both.")
     if remove_fraction is None:
@@ -196,3 +214,39 @@ def deduplicate(
     curve = dict(zip(EPS_GRID, model.removal_curve(EPS_GRID).tolist(), strict=True))
     duplicate_of = np.where(kept, -1, model.duplicate_of_)
     return Deduplication("semdedup", parameters, kept, model.labels_, duplicate_of, similarity, curve)
+
+
+def _d4(
+    rows: Rows,
+    n_clusters: int,
+    threshold: float,
+    eps: float | None,
+    remove_fraction: float | None,
+    keep: str,
+    random_state: int | None,
+    progress: ProgressReporter,
+) -> Deduplication:
+    """SemDeDup at ``eps``, then the most prototypical kept rows pruned to ``remove_fraction`` of all rows."""
+    eps = check_eps(1.0 - float(threshold) if eps is None else eps)
+    fraction = check_fraction(0.5 if remove_fraction is None else remove_fraction)
+    rng = check_random_state(random_state)
+    model = SemDeDup(n_clusters, keep=keep, random_state=rng).fit(rows, progress=progress)
+    kept = model.keep_mask(eps=eps)
+    reason = np.where(kept, "", "semdedup").astype(object)
+    similarity = np.where(kept, np.nan, model.max_similarity_).astype(np.float32)
+    duplicate_of = np.where(kept, -1, model.duplicate_of_)
+    survivors = np.flatnonzero(kept)
+    to_prune = int(fraction * rows.n) - (rows.n - survivors.size)
+    clusters = min(n_clusters, survivors.size)
+    if to_prune > 0 and clusters >= 1:
+        kmeans = KMeans(clusters, metric="cosine", random_state=rng).fit(rows.take(survivors))
+        centers = kmeans.cluster_centers_ / np.linalg.norm(kmeans.cluster_centers_, axis=1, keepdims=True)
+        labels = np.asarray(kmeans.labels_, dtype=np.int64)
+        cosine = np.einsum("ij,ij->i", rows.vectors[survivors], centers[labels])
+        pruned = survivors[np.lexsort((survivors, -cosine))[:to_prune]]  # closest to their centroid first
+        kept[pruned] = False
+        reason[pruned] = PROTOTYPICAL
+        similarity[pruned] = cosine[np.searchsorted(survivors, pruned)]
+    parameters = {"eps": eps, "remove_fraction": fraction, "keep": keep, "n_clusters": n_clusters}
+    curve = dict(zip(EPS_GRID, model.removal_curve(EPS_GRID).tolist(), strict=True))
+    return Deduplication("d4", parameters, kept, model.labels_, duplicate_of, similarity, curve, reason.astype(str))
