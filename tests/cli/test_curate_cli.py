@@ -58,3 +58,23 @@ def test_bad_requests_exit_2_and_write_nothing(data, tmp_path, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.parquet"]
+
+
+def test_leakage_finds_test_rows_copied_from_training(data, tmp_path, rng):
+    import embedlab
+
+    train = embedlab.load(data)
+    test_vectors = rng.normal(size=(40, 16)).astype(np.float32)
+    test_vectors[5] = train.vectors[123]
+    test = EmbeddingSet(test_vectors, [f"q{i}" for i in range(40)]).to_parquet(tmp_path / "test.parquet")
+    out = tmp_path / "leaks.parquet"
+    result = _run("curate", "leakage", data, test, "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    example = document["examples"][0]
+    assert document["leaked"] == 1 and (example["test_id"], example["train_id"]) == ("q5", "doc-123")
+    assert example["similarity"] == pytest.approx(1.0, abs=1e-6)
+    assert pq.read_table(out).column("leaked").to_pylist().count(True) == 1
+    other = EmbeddingSet(rng.normal(size=(5, 8)).astype(np.float32)).to_parquet(tmp_path / "other.parquet")
+    refused = _run("curate", "leakage", data, other)
+    assert refused.exit_code == 2 and "dimension 16 and the test set 8" in refused.output

@@ -1,4 +1,5 @@
-"""``embedlab curate dedup``: which rows to keep, with the evidence for each row that goes."""
+"""``embedlab curate dedup|leakage``: which rows to keep, with the evidence for each row that goes; which test rows
+have a near duplicate in the training set."""
 
 from __future__ import annotations
 
@@ -20,14 +21,15 @@ from embedlab.cli._options import (
     VerboseOpt,
     on_invalid_policy,
 )
-from embedlab.curate import DEDUP_METHODS, KEEP_POLICIES, deduplicate
+from embedlab.curate import DEDUP_METHODS, KEEP_POLICIES, deduplicate, find_leakage
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import load
 from embedlab.io.writers import write_table
 
 curate_app = typer.Typer(
     name="curate",
-    help="Deduplicate an embedding set: which rows to keep, and why each other row goes.",
+    help="Deduplicate an embedding set (which rows to keep, and why each other row goes) and find test rows that "
+    "leak from a training set.",
     no_args_is_help=True,
 )
 
@@ -106,3 +108,45 @@ def dedup(
     if result.removal_curve:
         curve = ", ".join(f"eps {e:g}: {f:.1%}" for e, f in result.removal_curve.items())
         console.print(f"SemDeDup would remove at other thresholds: {curve}")
+
+
+@curate_app.command("leakage")
+@handles_errors
+def leakage(
+    train: Annotated[Path, typer.Argument(help="The training set (any embeddings format).")],
+    test: Annotated[Path, typer.Argument(help="The test set, embedded by the same model.")],
+    threshold: Annotated[
+        float, typer.Option(help="Cosine similarity at or above which a test row leaks from its nearest training row.")
+    ] = 0.98,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Parquet of id, leaked, train_id, similarity per test row.")
+    ] = None,
+    column: ColumnOpt = None,
+    id_column: IdColumnOpt = None,
+    json_output: JsonOpt = False,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Find the rows of TEST with a near duplicate in TRAIN; neither file is changed."""
+    progress = setup(quiet, verbose)
+    if output is not None and output.resolve() in (train.resolve(), test.resolve()):
+        raise ConfigurationError(f"--output {output} is an input: embedlab never overwrites its input.")
+    train_set = load(train, column=column, id_column=id_column)
+    test_set = load(test, column=column, id_column=id_column)
+    found = find_leakage(train_set, test_set, threshold=threshold, random_state=seed, progress=progress)
+    if output is not None:
+        write_table(found.to_table(test_set.ids, train_set.ids), output)
+    document = {**found.to_dict(test_set.ids, train_set.ids), "output": None if output is None else str(output)}
+    if json_output:
+        emit_json(document)
+        return
+    console = Console()
+    search = "exact search" if found.exact else f"approximate search, recall@1 {found.recall:.3f}"
+    console.print(
+        f"[bold]{test.name}[/]: {document['leaked']:,} of {document['n_test']:,} test rows "
+        f"({document['fraction']:.1%}) have a training row at cosine >= {threshold:g} in {train.name} ({search})"
+        + (f" -> {output}" if output is not None else "")
+    )
+    for example in document["examples"]:
+        console.print(f"  {example['test_id']} ~ {example['train_id']}: {example['similarity']:.4f}")
