@@ -50,7 +50,7 @@ def test_semdedup_prints_its_removal_curve(data):
         (("--remove-fraction", 1.5), "remove_fraction must be a number in [0, 1)"),
         (("--method", "exact", "--eps", 0.1), "SemDeDup's"),
         (("--keep", "oldest"), "keep must be one of"),
-        (("-o", "{data}"), "is the input"),
+        (("-o", "{data}"), "is an input"),
     ],
 )
 def test_bad_requests_exit_2_and_write_nothing(data, tmp_path, args, message):
@@ -78,3 +78,51 @@ def test_leakage_finds_test_rows_copied_from_training(data, tmp_path, rng):
     other = EmbeddingSet(rng.normal(size=(5, 8)).astype(np.float32)).to_parquet(tmp_path / "other.parquet")
     refused = _run("curate", "leakage", data, other)
     assert refused.exit_code == 2 and "dimension 16 and the test set 8" in refused.output
+
+
+@pytest.mark.parametrize("method", ["balanced", "sensitivity", "representatives", "random"])
+def test_sample_writes_one_row_per_input_row(data, tmp_path, method):
+    before = data.read_bytes()
+    out = tmp_path / "sample.parquet"
+    result = _run("curate", "sample", data, "--size", 30, "--method", method, "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["n"], document["size"], document["method"]) == (300, 30, method)
+    table = pq.read_table(out)
+    assert table.column_names == ["id", "keep", "reason", "group", "weight"]
+    assert table.num_rows == 300 and sum(table.column("keep").to_pylist()) == 30
+    assert sum(table.column("weight").to_pylist()) == pytest.approx(300, rel=0.5)
+    assert data.read_bytes() == before
+
+
+def test_sample_prints_the_rows_taken_per_cluster(data):
+    result = _run("curate", "sample", data, "--size", 40, "--n-clusters", "12,4")
+    assert result.exit_code == 0, result.output
+    assert "40 of 300 rows sampled (balanced)" in result.stdout and "in the 4 clusters" in result.stdout
+
+
+def test_batches_write_id_lists(data, tmp_path):
+    out = tmp_path / "batches.parquet"
+    result = _run("curate", "batches", data, "--batch-size", 32, "--n-clusters", 3, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "10 batches of 32 (cluster, 3 clusters)" in result.stdout
+    ids = [i for batch in pq.read_table(out).column("ids").to_pylist() for i in batch]
+    assert sorted(ids) == sorted(f"doc-{i}" for i in range(300))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("sample", "{data}", "--size", 301), "size must be an integer between 1 and 300 (the set has 300 rows)"),
+        (("sample", "{data}", "--size", 10, "--n-clusters", "a,b"), "--n-clusters must be integers"),
+        (("sample", "{data}", "--size", 10, "--method", "sensitivity", "--n-clusters", "4,2"), "takes one number"),
+        (("sample", "{data}", "--size", 10, "--id-column", "uid"), "uid"),
+        (("batches", "{data}", "--batch-size", 0), "batch_size must be an integer between 1 and 300"),
+        (("batches", "{data}", "--batch-size", 8, "--mode", "mixed"), "mode must be one of"),
+    ],
+)
+def test_bad_sample_and_batch_requests_exit_2_and_write_nothing(data, tmp_path, args, message):
+    result = _run("curate", *[str(a).format(data=data) for a in args], "-o", tmp_path / "out.parquet")
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.parquet"]

@@ -1,5 +1,6 @@
-"""``embedlab curate dedup|leakage``: which rows to keep, with the evidence for each row that goes; which test rows
-have a near duplicate in the training set."""
+"""``embedlab curate dedup|sample|leakage|batches``: which rows to keep, with the evidence for each row that goes; a
+balanced, weighted or representative subset; which test rows have a near duplicate in the training set; a batch
+order drawn from clusters."""
 
 from __future__ import annotations
 
@@ -21,17 +22,33 @@ from embedlab.cli._options import (
     VerboseOpt,
     on_invalid_policy,
 )
-from embedlab.curate import DEDUP_METHODS, KEEP_POLICIES, deduplicate, find_leakage
+from embedlab.curate import (
+    BATCH_MODES,
+    DEDUP_METHODS,
+    KEEP_POLICIES,
+    SAMPLE_METHODS,
+    WITHIN_CLUSTER,
+    deduplicate,
+    find_leakage,
+    sample,
+    stratified_batches,
+)
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import load
 from embedlab.io.writers import write_table
 
 curate_app = typer.Typer(
     name="curate",
-    help="Deduplicate an embedding set (which rows to keep, and why each other row goes) and find test rows that "
-    "leak from a training set.",
+    help="Deduplicate an embedding set (which rows to keep, and why each other row goes), sample a balanced or "
+    "representative subset, find test rows that leak from a training set, and order batches by cluster.",
     no_args_is_help=True,
 )
+
+
+def _check_output(output: Path | None, *inputs: Path) -> None:
+    """Refuse an output path that is one of the inputs, before any work."""
+    if output is not None and output.resolve() in {path.resolve() for path in inputs}:
+        raise ConfigurationError(f"--output {output} is an input: embedlab never overwrites its input.")
 
 
 @curate_app.command("dedup")
@@ -78,8 +95,7 @@ def dedup(
 ) -> None:
     """Decide for every row of DATA whether it is kept; DATA itself is never changed."""
     progress = setup(quiet, verbose)
-    if output is not None and output.resolve() == data.resolve():
-        raise ConfigurationError(f"--output {output} is the input: embedlab never overwrites its input.")
+    _check_output(output, data)
     emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
     result = deduplicate(
         emb,
@@ -130,8 +146,7 @@ def leakage(
 ) -> None:
     """Find the rows of TEST with a near duplicate in TRAIN; neither file is changed."""
     progress = setup(quiet, verbose)
-    if output is not None and output.resolve() in (train.resolve(), test.resolve()):
-        raise ConfigurationError(f"--output {output} is an input: embedlab never overwrites its input.")
+    _check_output(output, train, test)
     train_set = load(train, column=column, id_column=id_column)
     test_set = load(test, column=column, id_column=id_column)
     found = find_leakage(train_set, test_set, threshold=threshold, random_state=seed, progress=progress)
@@ -150,3 +165,131 @@ def leakage(
     )
     for example in document["examples"]:
         console.print(f"  {example['test_id']} ~ {example['train_id']}: {example['similarity']:.4f}")
+
+
+@curate_app.command("sample")
+@handles_errors
+def sample_command(
+    data: DataArg,
+    size: Annotated[int, typer.Option("--size", "-n", help="Rows to choose (at most the rows of DATA).")],
+    method: Annotated[
+        str,
+        typer.Option(
+            help=f"{', '.join(SAMPLE_METHODS)}: balanced over a hierarchical k-means tree, weighted by sensitivity, "
+            "k-medoids, or uniform."
+        ),
+    ] = "balanced",
+    n_clusters: Annotated[
+        str | None,
+        typer.Option(
+            "--n-clusters",
+            help="balanced: clusters per level, bottom first, e.g. '300,30' (default about sqrt(n), then tenths); "
+            "sensitivity: k of the k-means (default size / 10).",
+        ),
+    ] = None,
+    within: Annotated[
+        str, typer.Option(help=f"balanced: rows taken inside a bottom cluster ({', '.join(WITHIN_CLUSTER)}).")
+    ] = "random",
+    resamples: Annotated[
+        int, typer.Option("--resamples", help="balanced: resampling steps per level of the tree (the paper: 10).")
+    ] = 3,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Parquet of id, keep, reason, group, weight per row.")
+    ] = None,
+    column: ColumnOpt = None,
+    id_column: IdColumnOpt = None,
+    on_invalid: OnInvalidOpt = "fail",
+    json_output: JsonOpt = False,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Choose --size rows of DATA, each with the number of rows it stands for; DATA itself is never changed."""
+    progress = setup(quiet, verbose)
+    _check_output(output, data)
+    levels = _levels(n_clusters)
+    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+    if levels is not None and method == "sensitivity" and len(levels) > 1:
+        raise ConfigurationError("--n-clusters takes one number for sensitivity sampling (k of its k-means).")
+    result = sample(
+        emb,
+        size,
+        method=method,
+        n_clusters=levels if levels is None or method == "balanced" else levels[0],
+        within=within,
+        n_resamples=resamples,
+        random_state=seed,
+        progress=progress,
+    )
+    if output is not None:
+        write_table(result.to_table(emb.ids), output)
+    document = {**result.to_dict(), "output": None if output is None else str(output)}
+    if json_output:
+        emit_json(document)
+        return
+    console = Console()
+    written = f" -> {output}" if output is not None else ""
+    console.print(f"[bold]{data.name}[/]: {result.size:,} of {result.n:,} rows sampled ({result.method}){written}")
+    clusters = document["clusters"]
+    if clusters:
+        shown = ", ".join(f"{c['sampled']}/{c['rows']}" for c in clusters[:10])
+        more = f" and {len(clusters) - 10} more" if len(clusters) > 10 else ""
+        console.print(f"sampled/rows in the {len(clusters)} clusters, largest first: {shown}{more}")
+
+
+def _levels(text: str | None) -> tuple[int, ...] | None:
+    """``"300,30"`` as (300, 30)."""
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigurationError(f"--n-clusters must be integers separated by commas, got {text!r}.") from None
+
+
+@curate_app.command("batches")
+@handles_errors
+def batches(
+    data: DataArg,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Rows per batch.")],
+    mode: Annotated[
+        str,
+        typer.Option(help=f"{', '.join(BATCH_MODES)}: each batch from one cluster, or every batch over all clusters."),
+    ] = "cluster",
+    n_clusters: Annotated[
+        int | None,
+        typer.Option(
+            "--n-clusters", help="k-means clusters (default: ten batches per cluster; balanced: --batch-size)."
+        ),
+    ] = None,
+    drop_last: Annotated[bool, typer.Option("--drop-last", help="Leave out the last batch when it is short.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Parquet of batch, cluster, size, ids (a list) per batch.")
+    ] = None,
+    column: ColumnOpt = None,
+    id_column: IdColumnOpt = None,
+    on_invalid: OnInvalidOpt = "fail",
+    json_output: JsonOpt = False,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Order the rows of DATA into training batches drawn from its k-means clusters; DATA is never changed."""
+    progress = setup(quiet, verbose)
+    _check_output(output, data)
+    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+    result = stratified_batches(
+        emb, batch_size, mode=mode, n_clusters=n_clusters, drop_last=drop_last, random_state=seed, progress=progress
+    )
+    if output is not None:
+        write_table(result.to_table(emb.ids), output)
+    document = {**result.to_dict(), "output": None if output is None else str(output)}
+    if json_output:
+        emit_json(document)
+        return
+    written = f" -> {output}" if output is not None else ""
+    Console().print(
+        f"[bold]{data.name}[/]: {document['n_batches']:,} batches of {batch_size} ({result.mode}, "
+        f"{result.parameters['n_clusters']} clusters), {document['single_cluster_batches']:,} from a single "
+        f"cluster, {document['clusters_per_batch']['mean']:.1f} clusters per batch on average{written}"
+    )

@@ -14,7 +14,7 @@ from embedlab.cluster._hierarchical import HierarchicalKMeans, KMeansLevel
 from embedlab.cluster._kmeans import KMeans, MiniBatchKMeans
 from embedlab.cluster._report import METHODS, ClusterReport, find_clusters
 from embedlab.cluster._select_k import DEFAULT_K_VALUES, KSelection, select_k
-from embedlab.cluster._sharded import SHARDED_METHODS, ShardedClusters, cluster_shards
+from embedlab.cluster._sharded import SHARDED_METHODS, ShardedClusters, cluster_shards, nearest_centers
 from embedlab.cluster._stability import STABLE_JACCARD, ClusterStability, cluster_stability
 from embedlab.cluster._stream import StreamedClusters, kmeans_stream
 from embedlab.cluster.metrics import (
@@ -66,6 +66,7 @@ __all__ = [
     "kmeans_stream",
     "match_clusters",
     "medoids",
+    "nearest_centers",
     "reduce_dimensions",
     "select_k",
     "size_distribution",

@@ -46,6 +46,7 @@ __all__ = [
     "fit_centers",
     "fit_shards",
     "hierarchical_level_shards",
+    "nearest_centers",
     "row_mask",
 ]
 
@@ -336,6 +337,33 @@ def hierarchical_level_shards(
 def _assign(sharded: ShardedSet, backend: Backend, metric: str, centers: np.ndarray) -> _Nearest:
     parts = backend.map(_nearest_shard, sharded.shards, centers, metric, description="Assigning rows")
     return _Nearest(np.concatenate([p.labels for p in parts]), np.concatenate([p.sq for p in parts]))
+
+
+def nearest_centers(
+    X: object, centers: np.ndarray, *, metric: str = "cosine", backend: str | Backend = "local"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest of ``centers`` to each row of ``X`` and the squared Euclidean distance to it.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d) or ShardedSet
+        Rows (unit-normalised under cosine, as the clusterers see them); a sharded set is assigned shard by
+        shard on ``backend``, in one pass.
+    centers : ndarray of shape (k, d)
+    metric : {"cosine", "l2"}, default="cosine"
+    backend : {"local", "ray"} or Backend, default="local"
+
+    Returns
+    -------
+    labels : ndarray of shape (n,), int64
+    sq_distances : ndarray of shape (n,), float32
+    """
+    check_choice(metric, "metric", _METRICS)
+    if isinstance(X, ShardedSet):
+        found = _assign(X, get_backend(backend), metric, centers)
+        return found.labels, found.sq
+    sq, idx = _nearest_centers(prepare(X, metric).vectors, centers)
+    return idx[:, 0].copy(), sq[:, 0].copy()
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,45 @@
 """Curate: deduplicate (exact, near-duplicate groups, SemDeDup, D4), find leakage between sets, and choose what to
-keep of a large set."""
+keep of a large set (balanced, sensitivity and representative samples) and in what batches to train on it."""
 
+from embedlab.curate._batches import BATCH_MODES, Batches, stratified_batches
 from embedlab.curate._dedup import DEDUP_METHODS, EPS_GRID, Deduplication, deduplicate
 from embedlab.curate._groups import DuplicateGroups, duplicate_groups
 from embedlab.curate._leakage import Leakage, find_leakage
+from embedlab.curate._sample import (
+    SAMPLE_METHODS,
+    WITHIN_CLUSTER,
+    Sample,
+    balanced_caps,
+    default_levels,
+    k_medoids,
+    sample,
+    sensitivity_probabilities,
+)
 from embedlab.curate._semdedup import KEEP_POLICIES, SemDeDup, check_eps, check_fraction, max_similarity_to_earlier
 
 __all__ = [
+    "BATCH_MODES",
     "DEDUP_METHODS",
     "EPS_GRID",
     "KEEP_POLICIES",
+    "SAMPLE_METHODS",
+    "WITHIN_CLUSTER",
+    "Batches",
     "Deduplication",
     "DuplicateGroups",
     "Leakage",
+    "Sample",
     "SemDeDup",
+    "balanced_caps",
     "check_eps",
     "check_fraction",
     "deduplicate",
+    "default_levels",
     "duplicate_groups",
     "find_leakage",
+    "k_medoids",
     "max_similarity_to_earlier",
+    "sample",
+    "sensitivity_probabilities",
+    "stratified_batches",
 ]
