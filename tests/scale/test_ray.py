@@ -324,3 +324,21 @@ def test_intrinsic_dimension_on_ray_equals_local(cluster, tmp_path):
         local = estimate(sharded, n_queries=500, random_state=2)
         distributed = estimate(sharded, n_queries=500, backend="ray", random_state=2)
         assert distributed == local and local.value == pytest.approx(3.0, abs=0.5)
+
+
+def test_curation_on_ray_equals_local(cluster, tmp_path):
+    from embedlab.curate import SemDeDup, sample
+
+    rng = np.random.default_rng(3)
+    X = (3 * rng.normal(size=(8, 12))[rng.integers(0, 8, 3000)] + rng.normal(size=(3000, 12))).astype(np.float32)
+    X[2500:] = X[:500] + 0.01 * rng.normal(size=(500, 12)).astype(np.float32)
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    sharded = open_shards(path, shard_rows=700)
+    local = SemDeDup(8, random_state=1, bucket_bytes=50_000).fit(sharded)
+    distributed = SemDeDup(8, random_state=1, bucket_bytes=50_000, backend="ray", work_dir=str(tmp_path)).fit(sharded)
+    np.testing.assert_array_equal(distributed.max_similarity_, local.max_similarity_)
+    np.testing.assert_array_equal(distributed.duplicate_of_, local.duplicate_of_)
+    assert (~distributed.keep_mask(eps=0.001)).sum() == 500
+    balanced = sample(sharded, 100, n_clusters=(30, 8), random_state=2)
+    assert np.array_equal(sample(sharded, 100, n_clusters=(30, 8), random_state=2, backend="ray").rows, balanced.rows)

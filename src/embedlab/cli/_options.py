@@ -36,6 +36,14 @@ BackendOpt = Annotated[
         help="Where the shards are processed: 'local' (this process, one shard at a time) or 'ray' (the scale extra).",
     ),
 ]
+ShardsBackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="Process the shards of DATA out of core: 'local' (this process, one shard at a time) or 'ray' (a Ray "
+        "cluster, the scale extra); --output is then a directory of one Parquet file per shard. Default: in memory.",
+    ),
+]
 RayAddressOpt = Annotated[
     str | None,
     typer.Option("--ray-address", help="Ray cluster for --backend ray ('auto', host:6379); default: a new local one."),

@@ -16,11 +16,16 @@ from embedlab.cli._options import (
     DataArg,
     IdColumnOpt,
     JsonOpt,
+    MemoryBudgetOpt,
     OnInvalidOpt,
     QuietOpt,
+    RayAddressOpt,
     SeedOpt,
+    ShardRowsOpt,
+    ShardsBackendOpt,
     VerboseOpt,
     on_invalid_policy,
+    sharded_run,
 )
 from embedlab.curate import (
     BATCH_MODES,
@@ -35,6 +40,7 @@ from embedlab.curate import (
 )
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import load
+from embedlab.io.shards import read_ids, write_columns
 from embedlab.io.writers import write_table
 
 curate_app = typer.Typer(
@@ -85,6 +91,14 @@ def dedup(
         Path | None,
         typer.Option("--output", "-o", help="Parquet of id, keep, reason, group, duplicate_of, similarity, weight."),
     ] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option("--work-dir", help="--backend: where SemDeDup's shuffle writes scratch files (as large as DATA)."),
+    ] = None,
+    backend: ShardsBackendOpt = None,
+    ray_address: RayAddressOpt = None,
+    memory_budget: MemoryBudgetOpt = None,
+    shard_rows: ShardRowsOpt = None,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
@@ -93,12 +107,18 @@ def dedup(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Decide for every row of DATA whether it is kept; DATA itself is never changed."""
+    """Decide for every row of DATA whether it is kept; DATA itself is never changed.
+
+    With --backend (SemDeDup only) the shards of DATA are deduplicated out of core, and --output is a directory
+    of one Parquet file per shard whose duplicate_of_row holds row numbers.
+    """
     progress = setup(quiet, verbose)
     _check_output(output, data)
-    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
+    if run is None:
+        emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
     result = deduplicate(
-        emb,
+        emb if run is None else run[0],
         method=method,
         threshold=threshold,
         k=k,
@@ -107,10 +127,14 @@ def dedup(
         keep=keep,
         n_clusters=n_clusters,
         random_state=seed,
+        backend="local" if run is None else run[1],
+        work_dir=None if work_dir is None else str(work_dir),
         progress=progress,
     )
-    if output is not None:
+    if output is not None and run is None:
         write_table(result.to_table(emb.ids), output)
+    elif output is not None:
+        write_columns(run[0], result.columns(), output, document={"method": result.method}, backend=run[1])
     document = {**result.to_dict(), "output": None if output is None else str(output)}
     if json_output:
         emit_json(document)
@@ -196,6 +220,10 @@ def sample_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Parquet of id, keep, reason, group, weight per row.")
     ] = None,
+    backend: ShardsBackendOpt = None,
+    ray_address: RayAddressOpt = None,
+    memory_budget: MemoryBudgetOpt = None,
+    shard_rows: ShardRowsOpt = None,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
@@ -204,25 +232,34 @@ def sample_command(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Choose --size rows of DATA, each with the number of rows it stands for; DATA itself is never changed."""
+    """Choose --size rows of DATA, each with the number of rows it stands for; DATA itself is never changed.
+
+    With --backend (balanced, sensitivity, random) the shards of DATA are sampled out of core, and --output is a
+    directory of one Parquet file per shard.
+    """
     progress = setup(quiet, verbose)
     _check_output(output, data)
     levels = _levels(n_clusters)
-    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
     if levels is not None and method == "sensitivity" and len(levels) > 1:
         raise ConfigurationError("--n-clusters takes one number for sensitivity sampling (k of its k-means).")
+    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
+    if run is None:
+        emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
     result = sample(
-        emb,
+        emb if run is None else run[0],
         size,
         method=method,
         n_clusters=levels if levels is None or method == "balanced" else levels[0],
         within=within,
         n_resamples=resamples,
         random_state=seed,
+        backend="local" if run is None else run[1],
         progress=progress,
     )
-    if output is not None:
+    if output is not None and run is None:
         write_table(result.to_table(emb.ids), output)
+    elif output is not None:
+        write_columns(run[0], result.columns(), output, document={"method": result.method}, backend=run[1])
     document = {**result.to_dict(), "output": None if output is None else str(output)}
     if json_output:
         emit_json(document)
@@ -266,6 +303,10 @@ def batches(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Parquet of batch, cluster, size, ids (a list) per batch.")
     ] = None,
+    backend: ShardsBackendOpt = None,
+    ray_address: RayAddressOpt = None,
+    memory_budget: MemoryBudgetOpt = None,
+    shard_rows: ShardRowsOpt = None,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
@@ -274,15 +315,28 @@ def batches(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Order the rows of DATA into training batches drawn from its k-means clusters; DATA is never changed."""
+    """Order the rows of DATA into training batches drawn from its k-means clusters; DATA is never changed.
+
+    With --backend the k-means runs over the shards of DATA out of core; the batches' id lists are one file.
+    """
     progress = setup(quiet, verbose)
     _check_output(output, data)
-    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
+    if run is None:
+        emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
     result = stratified_batches(
-        emb, batch_size, mode=mode, n_clusters=n_clusters, drop_last=drop_last, random_state=seed, progress=progress
+        emb if run is None else run[0],
+        batch_size,
+        mode=mode,
+        n_clusters=n_clusters,
+        drop_last=drop_last,
+        random_state=seed,
+        backend="local" if run is None else run[1],
+        progress=progress,
     )
     if output is not None:
-        write_table(result.to_table(emb.ids), output)
+        ids = emb.ids if run is None else read_ids(run[0], backend=run[1])
+        write_table(result.to_table(ids), output)
     document = {**result.to_dict(), "output": None if output is None else str(output)}
     if json_output:
         emit_json(document)

@@ -20,8 +20,10 @@ from embedlab.exceptions import ConfigurationError
 from embedlab.geometry import exact_duplicates
 from embedlab.io import EmbeddingSet
 from embedlab.io.embedding_set import ID_COLUMN
+from embedlab.io.shards import ShardedSet
 from embedlab.io.validation import Rows, prepare
 from embedlab.neighbors import knn_graph
+from embedlab.scale import Backend
 
 __all__ = ["DEDUP_METHODS", "EPS_GRID", "Deduplication", "deduplicate"]
 
@@ -75,21 +77,33 @@ class Deduplication:
 
     def to_table(self, ids: np.ndarray) -> pa.Table:
         """One row per input row: ``id``, ``keep``, ``reason``, ``group``, ``duplicate_of`` (an id, null when
-        kept), ``similarity`` and ``weight`` (1.0: every kept row stands for itself)."""
+        kept), ``similarity`` (null where there is none) and ``weight`` (1.0: every kept row stands for itself)."""
         ids = np.asarray(ids)
-        reason = np.where(~self.keep, self.method, "") if self.reason is None else self.reason
-        duplicate_ids = pa.array(ids[np.maximum(self.duplicate_of, 0)], mask=self.duplicate_of < 0)
+        columns = self.columns()
+        duplicate_of = columns.pop("duplicate_of_row")
+        columns["similarity"] = pa.array(self.similarity, mask=np.isnan(self.similarity))
         return pa.table(
             {
                 ID_COLUMN: pa.array(ids),
-                "keep": pa.array(self.keep),
-                "reason": pa.array(reason.astype(str)),
-                "group": pa.array(self.group),
-                "duplicate_of": duplicate_ids,
-                "similarity": pa.array(self.similarity, mask=np.isnan(self.similarity)),
-                "weight": pa.array(np.ones(self.keep.size)),
+                **{name: columns[name] for name in ("keep", "reason", "group")},
+                "duplicate_of": pa.array(ids[np.maximum(duplicate_of, 0)], mask=duplicate_of < 0),
+                **{name: columns[name] for name in ("similarity", "weight")},
             }
         )
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The per-row columns without ids (what a sharded run writes beside each shard's ids): ``keep``,
+        ``reason``, ``group``, ``duplicate_of_row`` (the row number, -1 when kept), ``similarity`` (NaN where
+        there is none) and ``weight``."""
+        reason = np.where(~self.keep, self.method, "") if self.reason is None else self.reason
+        return {
+            "keep": self.keep,
+            "reason": reason.astype(str),
+            "group": self.group,
+            "duplicate_of_row": self.duplicate_of,
+            "similarity": self.similarity,
+            "weight": np.ones(self.keep.size),
+        }
 
     def to_dict(self) -> dict:
         """JSON-ready summary (without the per-row arrays)."""
@@ -129,6 +143,8 @@ def deduplicate(
     keep: KeepPolicy = "hard",
     n_clusters: int | None = None,
     random_state: int | None = 0,
+    backend: str | Backend = "local",
+    work_dir: str | None = None,
     progress: ProgressReporter = NULL_PROGRESS,
 ) -> Deduplication:
     """Decide, for every row, whether it is kept or is a duplicate of another row.
@@ -143,8 +159,10 @@ def deduplicate(
 
     Parameters
     ----------
-    data : EmbeddingSet or array-like of shape (n, d)
-    method : {"exact", "near", "semdedup"}, default="semdedup"
+    data : EmbeddingSet, ShardedSet or array-like of shape (n, d)
+        A sharded set is deduplicated by SemDeDup shard by shard on ``backend``, in bounded memory (only the
+        per-row results, 21 bytes a row, are held whole).
+    method : {"exact", "near", "semdedup", "d4"}, default="semdedup"
     threshold : float, default=0.98
         Cosine similarity of a near duplicate (``near``; under ``semdedup`` the default ``eps`` is
         ``1 - threshold``).
@@ -160,6 +178,9 @@ def deduplicate(
     n_clusters : int, optional
         SemDeDup's k-means clusters; by default one per 10,000 rows.
     random_state : int or None, default=0
+    backend : {"local", "ray"} or Backend, default="local"
+    work_dir : str, optional
+        On shards: where SemDeDup's shuffle writes its scratch files (:class:`SemDeDup`).
     progress : ProgressReporter, optional
 
     Returns
@@ -186,7 +207,16 @@ def deduplicate(
         raise ConfigurationError(f"threshold must be a cosine similarity in (0, 1], got {threshold!r}.")
     if method in ("exact", "near") and (eps is not None or remove_fraction is not None or n_clusters is not None):
         raise ConfigurationError(f"eps, remove_fraction and n_clusters are SemDeDup's; method={method!r} takes none.")
-    emb = data if isinstance(data, EmbeddingSet) else EmbeddingSet(np.asarray(data))
+    if isinstance(data, ShardedSet):
+        if method != "semdedup":
+            raise ConfigurationError(
+                f"on shards deduplicate runs method='semdedup' (a shuffle by cluster); {method!r} needs the set in "
+                "memory (on the command line, leave out --backend)."
+            )
+        rows, n = data, data.n_rows
+    else:
+        emb = data if isinstance(data, EmbeddingSet) else EmbeddingSet(np.asarray(data))
+        rows, n = None, len(emb)
     if method == "exact":
         found = exact_duplicates(emb.vectors)
         return _from_groups(method, {}, found.group, np.ones(len(emb)))
@@ -197,15 +227,16 @@ def deduplicate(
         np.maximum.at(best, groups.a, groups.similarity)
         np.maximum.at(best, groups.b, groups.similarity)
         return _from_groups(method, {"threshold": float(threshold), "k": int(k)}, groups.group, best)
-    rows = prepare(emb.vectors, "cosine")
-    clusters = max(1, -(-rows.n // _ROWS_PER_CLUSTER)) if n_clusters is None else check_int(n_clusters, "n_clusters")
+    rows = prepare(emb.vectors, "cosine") if rows is None else rows
+    clusters = max(1, -(-n // _ROWS_PER_CLUSTER)) if n_clusters is None else check_int(n_clusters, "n_clusters")
     if method == "d4":
         return _d4(rows, clusters, threshold, eps, remove_fraction, keep, random_state, progress)
     if remove_fraction is not None and eps is not None:
         raise ConfigurationError("give eps or remove_fraction, not both.")
     if remove_fraction is None:
         eps = check_eps(1.0 - float(threshold) if eps is None else eps)
-    model = SemDeDup(clusters, keep=keep, random_state=random_state).fit(rows, progress=progress)
+    model = SemDeDup(clusters, keep=keep, random_state=random_state, backend=backend, work_dir=work_dir)
+    model.fit(rows, progress=progress)
     kept = model.keep_mask(eps=eps) if remove_fraction is None else model.keep_mask(remove_fraction=remove_fraction)
     similarity = np.where(np.isfinite(model.max_similarity_), model.max_similarity_, np.nan).astype(np.float32)
     parameters = {"eps": eps, "remove_fraction": remove_fraction, "keep": keep, "n_clusters": clusters}

@@ -97,18 +97,14 @@ class Sample:
     def to_table(self, ids: np.ndarray) -> pa.Table:
         """One row per row of the set: ``id``, ``keep``, ``reason`` ("not sampled" or ""), ``group`` (the
         cluster) and ``weight`` (0 for a row not chosen)."""
+        return pa.table({ID_COLUMN: pa.array(np.asarray(ids)), **self.columns()})
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The per-row columns without ids (what a sharded run writes beside each shard's ids)."""
         keep = self.keep
         weight = np.zeros(self.n)
         weight[self.rows] = self.weight
-        return pa.table(
-            {
-                ID_COLUMN: pa.array(np.asarray(ids)),
-                "keep": pa.array(keep),
-                "reason": pa.array(np.where(keep, "", NOT_SAMPLED)),
-                "group": pa.array(self.cluster),
-                "weight": pa.array(weight),
-            }
-        )
+        return {"keep": keep, "reason": np.where(keep, "", NOT_SAMPLED), "group": self.cluster, "weight": weight}
 
     def to_dict(self) -> dict:
         """JSON-ready summary: sizes, weight range, and rows of the set and of the sample per cluster."""
@@ -350,7 +346,7 @@ def sample(
         parameters.update(n_clusters=k)
         return Sample(method, parameters, rows, 1.0 / probability[rows], labels)
     if sharded is not None:
-        raise ConfigurationError("representatives need the rows in memory: load the set instead of opening shards.")
+        raise ConfigurationError("representatives need the rows in memory (on the command line, leave out --backend).")
     if n_clusters is not None:
         raise ConfigurationError("representatives are one per cluster: n_clusters is the size, leave it out.")
     labels, chosen = k_medoids(data.vectors, size, max_iter=max_iter, random_state=rng, progress=progress)

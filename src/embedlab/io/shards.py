@@ -22,6 +22,7 @@ from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.embedding_set import ID_COLUMN
 from embedlab.io.readers import Part, RawChunk, SourceInfo, open_source
+from embedlab.io.validation import prepare
 from embedlab.io.writers import atomic_directory, write_json, write_table
 from embedlab.scale import Backend, get_backend, worker_cache
 
@@ -33,6 +34,7 @@ __all__ = [
     "gather_rows",
     "open_shards",
     "part_name",
+    "read_ids",
     "write_columns",
     "write_parts",
 ]
@@ -104,6 +106,18 @@ class Shard:
             rows = slice(offset, offset + batch_size)
             metadata = None if whole.metadata is None else whole.metadata.slice(offset, batch_size)
             yield RawChunk(whole.vectors[rows], whole.ids[rows], metadata, whole.start + offset)
+
+    def iter_prepared(self, metric: str, batch_size: int = 65_536) -> Iterator[tuple[RawChunk, np.ndarray]]:
+        """Each chunk with its rows validated and prepared for ``metric`` (unit rows under cosine).
+
+        Raises
+        ------
+        EmbeddingDataError
+            On an unreadable shard or an invalid row, naming the file and the rows.
+        """
+        for chunk in self.iter_chunks(batch_size):
+            name = f"{self.part.file} (rows {chunk.start}-{chunk.stop - 1})"
+            yield chunk, prepare(chunk.vectors, metric, name=name).vectors
 
     def _read_whole(self) -> tuple[RawChunk, int]:
         """The shard as one chunk, and the bytes it holds (what a worker cache counts)."""
@@ -282,6 +296,17 @@ def gather_rows(sharded: ShardedSet, positions: np.ndarray, *, backend: str | Ba
     return found
 
 
+def _shard_ids(shard: Shard) -> np.ndarray:
+    ids = [chunk.ids for chunk in shard.iter_chunks()]
+    return np.concatenate(ids) if ids else np.empty(0, np.int64)
+
+
+def read_ids(sharded: ShardedSet, *, backend: str | Backend = "local") -> np.ndarray:
+    """The ids of every row of the set, in row order (each shard reads its own)."""
+    parts = get_backend(backend).map(_shard_ids, sharded.shards, description="Reading ids")
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+
 def part_name(shard: Shard) -> str:
     """The file a shard's part of a per-shard output is written to: ``part-NNNNN.parquet``."""
     return f"part-{shard.number:05d}.parquet"
@@ -317,8 +342,7 @@ def write_parts(
 def _columns_part(item: tuple[Shard, dict[str, np.ndarray]], folder: str) -> tuple[str, int]:
     """The shard's ids beside its slice of the columns, as one Parquet file."""
     shard, columns = item
-    ids = [chunk.ids for chunk in shard.iter_chunks()]
-    table = pa.table({ID_COLUMN: pa.array(np.concatenate(ids) if ids else np.empty(0, np.int64)), **columns})
+    table = pa.table({ID_COLUMN: pa.array(_shard_ids(shard)), **columns})
     write_table(table, Path(folder) / part_name(shard))  # a retried task writes the same file again
     return part_name(shard), table.num_rows
 
