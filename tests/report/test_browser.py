@@ -91,9 +91,12 @@ def test_page_loads_without_errors_and_draws_every_section(page, report_file):
     assert page.locator("#clusters table").last.locator("tbody tr").count() == 3
     assert page.locator("#clusters th", has_text="stability").count() == 1
     assert page.locator("#clusters .pill.good").count() == 3  # all 3 known clusters are stable
+    assert page.locator("#curation figure[data-chart=semdedup] path").count() >= 1
+    assert page.locator("#curation table").count() == 2  # the duplicate groups and the balanced sample
+    assert page.locator("#curation table").first.locator("tbody tr").count() == 4  # the 4 planted pairs
     assert page.locator("#compression figure[data-chart=frontier] path").count() >= 3  # anchors are diamonds
     assert page.locator("#compression table tbody tr").count() > 20
-    for section in ("summary", "geometry", "clusters", "map", "compression"):
+    for section in ("summary", "geometry", "clusters", "curation", "map", "compression"):
         assert page.locator(f"#{section} .note").filter(has_text="could not be drawn").count() == 0
     shot = report_file.with_suffix(".png")
     page.screenshot(path=str(shot), full_page=True)

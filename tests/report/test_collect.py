@@ -128,3 +128,14 @@ def test_bad_arguments_are_refused_before_any_work(small_set, kwargs, error, mes
 def test_too_few_rows_are_refused_naming_the_set():
     with pytest.raises(EmbeddingDataError, match="tiny.npy: a report needs at least 10 rows, got 5"):
         build_report(EmbeddingSet(np.eye(5, dtype=np.float32)), name="tiny.npy")
+
+
+def test_the_curation_section_finds_the_planted_duplicates(report):
+    curation = report.to_dict()["curation"]
+    near = curation["near_duplicates"]
+    assert near["n_groups"] == 4 and [g["size"] for g in near["largest"]] == [2, 2, 2, 2]
+    assert {g["ids"][0] for g in near["largest"]} == {"row-0", "row-1", "row-2", "row-3"}
+    assert curation["semdedup"]["removed_fraction"][0] == pytest.approx(4 / 605)
+    balanced = curation["balanced"]
+    assert sum(c["balanced"] for c in balanced["clusters"]) == balanced["target"] == 60
+    assert report.to_dict()["texts"]["row-600"]["text"] == "alpha item 600"  # a duplicate's text, for its table

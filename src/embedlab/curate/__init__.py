@@ -5,6 +5,7 @@ from embedlab.curate._batches import BATCH_MODES, Batches, stratified_batches
 from embedlab.curate._dedup import DEDUP_METHODS, EPS_GRID, Deduplication, deduplicate
 from embedlab.curate._groups import DuplicateGroups, duplicate_groups
 from embedlab.curate._leakage import Leakage, find_leakage
+from embedlab.curate._overview import CURVE_EPS, CurationOverview, curation_overview
 from embedlab.curate._sample import (
     SAMPLE_METHODS,
     WITHIN_CLUSTER,
@@ -19,12 +20,14 @@ from embedlab.curate._semdedup import KEEP_POLICIES, SemDeDup, check_eps, check_
 
 __all__ = [
     "BATCH_MODES",
+    "CURVE_EPS",
     "DEDUP_METHODS",
     "EPS_GRID",
     "KEEP_POLICIES",
     "SAMPLE_METHODS",
     "WITHIN_CLUSTER",
     "Batches",
+    "CurationOverview",
     "Deduplication",
     "DuplicateGroups",
     "Leakage",
@@ -33,6 +36,7 @@ __all__ = [
     "balanced_caps",
     "check_eps",
     "check_fraction",
+    "curation_overview",
     "deduplicate",
     "default_levels",
     "duplicate_groups",

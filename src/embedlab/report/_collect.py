@@ -1,5 +1,6 @@
-"""Everything the report shows, measured once: inspect, clusters with automatic k, a quick compression plan
-with faiss anchors, a 2-D map, and the plain-language recommendations drawn from those figures."""
+"""Everything the report shows, measured once: inspect, clusters with automatic k, what curation would do, a
+quick compression plan with faiss anchors, a 2-D map, and the plain-language recommendations drawn from those
+figures."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from embedlab.cluster import (
     select_k,
 )
 from embedlab.compress import CompressionPlan, plan_compression
+from embedlab.curate import CurationOverview, curation_overview
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError, MissingDependencyError
 from embedlab.geometry import GeometryReport, inspect_geometry
 from embedlab.io import EmbeddingSet
@@ -164,6 +166,7 @@ class Report:
     k_selection_rows: int
     clusters: ClusterReport
     cluster_support: dict
+    curation: CurationOverview
     compression: CompressionPlan | None
     compression_note: str | None
     map: MapPoints
@@ -192,6 +195,7 @@ class Report:
                 "recommendations": self.recommendations,
                 "geometry": self.geometry.to_dict(),
                 "clusters": clusters,
+                "curation": self.curation.to_dict(),
                 "compression": None if self.compression is None else self.compression.to_dict(),
                 "compression_note": self.compression_note,
                 "map": {
@@ -217,6 +221,7 @@ class Report:
             wanted.update((pair["a"], pair["b"]))
         wanted.update(geometry["outliers"]["ids"])
         wanted.update(hub["id"] for hub in geometry["hubness"]["top_hubs"])
+        wanted.update(plain(identifier) for identifier in self.curation.ids)
         position = {plain(identifier): i for i, identifier in enumerate(self.ids.tolist())}
         found = {}
         for identifier in wanted:
@@ -403,9 +408,11 @@ def build_report(
        ``selection_sample`` rows, then :func:`embedlab.cluster.find_clusters` (k-means) with that k on every
        row, named by c-TF-IDF keywords when there is text; each cluster's support is its stability
        (:func:`embedlab.cluster.cluster_stability`) and its members' mean silhouette.
-    3. A quick :func:`embedlab.compress.plan_compression` of :func:`quick_codecs` with rescoring up to 10 x
+    3. :func:`embedlab.curate.curation_overview`: SemDeDup's removal curve, the largest near-duplicate groups,
+       and what a balanced sample of a tenth of the rows keeps of each cluster.
+    4. A quick :func:`embedlab.compress.plan_compression` of :func:`quick_codecs` with rescoring up to 10 x
        and the faiss anchors of :func:`quick_anchors`, on ``compression_queries`` held-out rows.
-    4. A 2-D map (:func:`map_points`), sampled beyond ``max_map_points`` rows.
+    5. A 2-D map (:func:`map_points`), sampled beyond ``max_map_points`` rows.
 
     Parameters
     ----------
@@ -473,6 +480,8 @@ def build_report(
             progress=progress,
         )
         support = _cluster_support(emb, clusters.labels, metric, random_state)
+    with _step("curation", seconds):
+        curation = curation_overview(emb, clusters.labels, random_state=random_state, progress=progress)
     plan, plan_note = None, None
     if not compression:
         plan_note = "compression plan not run (asked to skip it)"
@@ -505,6 +514,7 @@ def build_report(
         k_selection_rows=min(n, selection_sample),
         clusters=clusters,
         cluster_support=support,
+        curation=curation,
         compression=plan,
         compression_note=plan_note,
         map=layout,

@@ -302,6 +302,33 @@
       [false, true, true, true, false, false])));
   }
 
+  function curation() {
+    var section = document.getElementById("curation");
+    var cu = DATA.curation, sd = cu.semdedup, nd = cu.near_duplicates, bal = cu.balanced;
+    section.appendChild(how("What curating this set would do (embedlab curate dedup | sample). SemDeDup (Abbas et al. 2023): spherical k-means into " +
+      int(sd.n_clusters) + " clusters; inside each, a row goes when its cosine to a row ranked before it (farther from the centroid) exceeds 1 - eps."));
+    var curve = sd.eps.map(function (e, i) { return [e, sd.removed_fraction[i], "eps " + fmt(e, 4) + ": " + fmt(100 * sd.removed_fraction[i], 2) + "% removed"]; });
+    var fig = chart({ id: "semdedup", title: "Rows SemDeDup removes", xLabel: "eps (log scale)", yLabel: "fraction removed", xLog: true,
+      series: [{ name: "removed", color: "#4e79a7", points: curve, line: true }] });
+    fig.appendChild(how("One pass gives every threshold: each row's largest similarity to an earlier-ranked row is stored once."));
+    section.appendChild(fig);
+    section.appendChild(el("h3", { text: "Largest groups of near duplicates" }));
+    section.appendChild(how(int(nd.n_grouped) + " rows in " + int(nd.n_groups) + " groups joined by cosine >= " + nd.threshold +
+      " among each row's nearest neighbours; the first row of each group would be kept."));
+    if (nd.largest.length) {
+      section.appendChild(el("div", { "class": "scroll" }, table(["rows", "weakest link", "ids", "texts"], nd.largest.map(function (g) {
+        return [int(g.size), fmt(g.min_similarity, 4), g.ids.map(String).join(", "), g.ids.map(textOf).filter(Boolean).slice(0, 3).join(" | ")];
+      }), [true, true, false, false])));
+    }
+    section.appendChild(el("h3", { text: "A balanced sample of " + int(bal.target) + " rows" }));
+    section.appendChild(how("Vo et al. (2024): each cluster gives min(size, cap) rows, the cap found by bisection so the counts sum to the target; " +
+      "a uniform sample would keep each cluster in proportion to its size."));
+    section.appendChild(el("div", { "class": "scroll" }, table(["cluster", "rows", "balanced keeps", "uniform keeps (expected)"], bal.clusters.map(function (c) {
+      var sw = el("span", {}, el("span", { "class": "swatch", style: "background:" + colour(c.cluster) }), String(c.cluster));
+      return [sw, int(c.rows), int(c.balanced), fmt(c.uniform, 1)];
+    }), [false, true, true, true])));
+  }
+
   // ---------- interactive map ----------
   function mapSection() {
     var section = document.getElementById("map");
@@ -504,7 +531,7 @@
   }
 
   var report = { errors: [] };
-  [["subtitle", subtitle], ["summary", summary], ["geometry", geometry], ["clusters", clusters], ["map", function () { report.map = mapSection(); }], ["compression", compression]]
+  [["subtitle", subtitle], ["summary", summary], ["geometry", geometry], ["clusters", clusters], ["curation", curation], ["map", function () { report.map = mapSection(); }], ["compression", compression]]
     .forEach(function (step) {
       try { step[1](); } catch (error) {
         report.errors.push(step[0] + ": " + error.message);
