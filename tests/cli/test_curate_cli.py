@@ -126,3 +126,11 @@ def test_bad_sample_and_batch_requests_exit_2_and_write_nothing(data, tmp_path, 
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.parquet"]
+
+
+def test_near_duplicates_relative_to_the_spacing(data):
+    result = _run("curate", "dedup", data, "--method", "near", "--relative", 0.13, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["removed"] == 10 and document["parameters"]["relative"] == 0.13
+    assert 0.9 < document["parameters"]["threshold"] < 0.99  # 1 - 0.13 x the median neighbour distance (~0.34)

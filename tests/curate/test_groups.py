@@ -53,3 +53,25 @@ def test_a_threshold_outside_the_interval_is_refused(rng, threshold):
 def test_a_graph_of_another_metric_is_refused(rng):
     with pytest.raises(ConfigurationError, match="needs a cosine kNN graph"):
         duplicate_groups(knn(rng.normal(size=(20, 4)), 3, metric="l2"), 0.9)
+
+
+def test_the_relative_threshold_follows_the_spacing_of_the_set():
+    from embedlab.curate import deduplicate, relative_threshold
+
+    # 200 unit vectors 0.01 rad apart on a circle (each one's nearest neighbour at cosine distance 1 - cos 0.01),
+    # and two near copies, 0.0005 rad from rows 10 and 100
+    angles = np.r_[np.arange(200) * 0.01, 0.1005, 1.0005]
+    X = np.c_[np.cos(angles), np.sin(angles)].astype(np.float32)
+    graph = knn(X, 3, metric="cosine")
+    spacing = 1 - np.cos(0.01)
+    assert relative_threshold(graph, 0.13) == pytest.approx(1 - 0.13 * spacing, abs=1e-6)
+    found = deduplicate(X, method="near", relative=0.13, k=3)
+    assert sorted(np.flatnonzero(~found.keep).tolist()) == [200, 201]
+    assert found.duplicate_of[200] == 10 and found.duplicate_of[201] == 100
+    assert found.parameters["relative"] == 0.13
+    # a fixed 0.98 would call every neighbour on the circle a duplicate
+    assert (~deduplicate(X, method="near", threshold=0.98, k=3).keep).sum() == 201
+    with pytest.raises(ConfigurationError, match="relative is a rule of method='near'"):
+        deduplicate(X, method="semdedup", relative=0.1)
+    with pytest.raises(ConfigurationError, match=r"relative factor must be a number in \(0, 1\]"):
+        relative_threshold(graph, 0)

@@ -70,6 +70,13 @@ def dedup(
     threshold: Annotated[
         float, typer.Option(help="Cosine similarity of a near duplicate (near; semdedup's default --eps is 1 - it).")
     ] = 0.98,
+    relative: Annotated[
+        float | None,
+        typer.Option(
+            help="near: a pair is a duplicate below this fraction of the median nearest-neighbour distance "
+            "(Cleanlab's rule, 0.13) instead of a fixed --threshold; carries across models and modalities."
+        ),
+    ] = None,
     eps: Annotated[
         float | None, typer.Option(help="SemDeDup: remove rows more similar than 1 - eps to an earlier-ranked row.")
     ] = None,
@@ -121,6 +128,7 @@ def dedup(
         emb if run is None else run[0],
         method=method,
         threshold=threshold,
+        relative=relative,
         k=k,
         eps=eps,
         remove_fraction=remove_fraction,
@@ -145,6 +153,11 @@ def dedup(
         f"[bold]{data.name}[/]: {document['kept']:,} of {document['n']:,} rows kept, {document['removed']:,} "
         f"removed by {result.method}{written}"
     )
+    if relative is not None and result.method == "near":
+        console.print(
+            f"near duplicates at cosine >= {result.parameters['threshold']:.6f}: {relative:g} x the median "
+            "nearest-neighbour distance"
+        )
     if result.removal_curve:
         curve = ", ".join(f"eps {e:g}: {f:.1%}" for e, f in result.removal_curve.items())
         console.print(f"SemDeDup would remove at other thresholds: {curve}")

@@ -3,7 +3,7 @@ keep of a large set (balanced, sensitivity and representative samples) and in wh
 
 from embedlab.curate._batches import BATCH_MODES, Batches, stratified_batches
 from embedlab.curate._dedup import DEDUP_METHODS, EPS_GRID, Deduplication, deduplicate
-from embedlab.curate._groups import DuplicateGroups, duplicate_groups
+from embedlab.curate._groups import DuplicateGroups, duplicate_groups, relative_threshold
 from embedlab.curate._leakage import Leakage, find_leakage
 from embedlab.curate._overview import CURVE_EPS, CurationOverview, curation_overview
 from embedlab.curate._sample import (
@@ -43,6 +43,7 @@ __all__ = [
     "find_leakage",
     "k_medoids",
     "max_similarity_to_earlier",
+    "relative_threshold",
     "sample",
     "sensitivity_probabilities",
     "stratified_batches",

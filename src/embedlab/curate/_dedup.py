@@ -14,7 +14,7 @@ from embedlab._checks import check_choice, check_int
 from embedlab._json import plain
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.cluster import KMeans
-from embedlab.curate._groups import duplicate_groups
+from embedlab.curate._groups import duplicate_groups, relative_threshold
 from embedlab.curate._semdedup import KEEP_POLICIES, KeepPolicy, SemDeDup, check_eps, check_fraction
 from embedlab.exceptions import ConfigurationError
 from embedlab.geometry import exact_duplicates
@@ -137,6 +137,7 @@ def deduplicate(
     *,
     method: DedupMethod = "semdedup",
     threshold: float = 0.98,
+    relative: float | None = None,
     k: int = 10,
     eps: float | None = None,
     remove_fraction: float | None = None,
@@ -166,6 +167,11 @@ def deduplicate(
     threshold : float, default=0.98
         Cosine similarity of a near duplicate (``near``; under ``semdedup`` the default ``eps`` is
         ``1 - threshold``).
+    relative : float, optional
+        ``near``: instead of ``threshold``, a pair is a near duplicate when its cosine distance is below
+        ``relative`` times the median distance of the rows to their nearest neighbour
+        (:func:`relative_threshold`; Cleanlab's rule, whose default is 0.13), which carries across models and
+        modalities where a fixed cosine does not.
     k : int, default=10
         Neighbours searched per row (``near``).
     eps : float, optional
@@ -207,6 +213,8 @@ def deduplicate(
         raise ConfigurationError(f"threshold must be a cosine similarity in (0, 1], got {threshold!r}.")
     if method in ("exact", "near") and (eps is not None or remove_fraction is not None or n_clusters is not None):
         raise ConfigurationError(f"eps, remove_fraction and n_clusters are SemDeDup's; method={method!r} takes none.")
+    if relative is not None and method != "near":
+        raise ConfigurationError(f"relative is a rule of method='near'; method={method!r} takes a threshold or eps.")
     if isinstance(data, ShardedSet):
         if method != "semdedup":
             raise ConfigurationError(
@@ -222,11 +230,14 @@ def deduplicate(
         return _from_groups(method, {}, found.group, np.ones(len(emb)))
     if method == "near":
         graph = knn_graph(emb, check_int(k, "k"), metric="cosine", random_state=random_state, progress=progress)
+        if relative is not None:
+            threshold = relative_threshold(graph, relative)
         groups = duplicate_groups(graph, threshold)
         best = np.full(len(emb), -np.inf)
         np.maximum.at(best, groups.a, groups.similarity)
         np.maximum.at(best, groups.b, groups.similarity)
-        return _from_groups(method, {"threshold": float(threshold), "k": int(k)}, groups.group, best)
+        parameters = {"threshold": float(threshold), "relative": relative, "k": int(k)}
+        return _from_groups(method, parameters, groups.group, best)
     rows = prepare(emb.vectors, "cosine") if rows is None else rows
     clusters = max(1, -(-n // _ROWS_PER_CLUSTER)) if n_clusters is None else check_int(n_clusters, "n_clusters")
     if method == "d4":

@@ -13,7 +13,7 @@ from embedlab.exceptions import ConfigurationError
 from embedlab.geometry import similar_pairs
 from embedlab.neighbors import KnnResult
 
-__all__ = ["DuplicateGroups", "duplicate_groups"]
+__all__ = ["DuplicateGroups", "duplicate_groups", "relative_threshold"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,39 @@ class DuplicateGroups:
     def sizes(self) -> np.ndarray:
         """Rows in each group."""
         return np.bincount(self.group[self.group >= 0], minlength=self.n_groups)
+
+
+def relative_threshold(graph: KnnResult, factor: float = 0.13) -> float:
+    """The cosine similarity of a near duplicate relative to how far apart the set's rows are: a pair is a near
+    duplicate when its cosine distance is below ``factor`` times the median distance of the rows to their nearest
+    neighbour (the rule of Cleanlab's near-duplicate check, whose default factor is 0.13).
+
+    A fixed cosine threshold does not carry across models and modalities: 0.98 flags a handful of text pairs but
+    tens of thousands of pixel-vector pairs. Exact copies (distance 0) are left out of the median.
+
+    Parameters
+    ----------
+    graph : KnnResult
+        Cosine kNN graph of the set against itself.
+    factor : float, default=0.13
+        In (0, 1].
+
+    Returns
+    -------
+    float
+        A cosine similarity in (0, 1].
+    """
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0.0 < factor <= 1.0:
+        raise ConfigurationError(f"the relative factor must be a number in (0, 1], got {factor!r}.")
+    indices = np.asarray(graph.indices)
+    distances = np.asarray(graph.distances, dtype=np.float64)
+    rows = np.arange(indices.shape[0])[:, None]
+    valid = (indices >= 0) & (indices != rows) & (distances > 0)
+    nearest = np.where(valid, distances, np.inf).min(axis=1)
+    nearest = nearest[np.isfinite(nearest)]
+    if nearest.size == 0:
+        return 1.0
+    return float(min(1.0, max(1.0 - factor * float(np.median(nearest)), np.finfo(np.float32).eps)))
 
 
 def duplicate_groups(graph: KnnResult, threshold: float = 0.98) -> DuplicateGroups:
