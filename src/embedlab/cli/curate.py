@@ -33,15 +33,18 @@ from embedlab.curate import (
     KEEP_POLICIES,
     SAMPLE_METHODS,
     WITHIN_CLUSTER,
+    Deduplication,
+    Sample,
     deduplicate,
     find_leakage,
     sample,
     stratified_batches,
 )
 from embedlab.exceptions import ConfigurationError
-from embedlab.io import load
-from embedlab.io.shards import read_ids, write_columns
+from embedlab.io import EmbeddingSet, load
+from embedlab.io.shards import ShardedSet, read_ids, write_columns
 from embedlab.io.writers import write_table
+from embedlab.scale import Backend
 
 curate_app = typer.Typer(
     name="curate",
@@ -55,6 +58,33 @@ def _check_output(output: Path | None, *inputs: Path) -> None:
     """Refuse an output path that is one of the inputs, before any work."""
     if output is not None and output.resolve() in {path.resolve() for path in inputs}:
         raise ConfigurationError(f"--output {output} is an input: embedlab never overwrites its input.")
+
+
+def _source(
+    data: Path,
+    backend: str | None,
+    ray_address: str | None,
+    memory_budget: str | None,
+    shard_rows: int | None,
+    column: str | None,
+    id_column: str | None,
+    on_invalid: str,
+) -> tuple[EmbeddingSet | ShardedSet, str | Backend]:
+    """What to curate and where: the shards of DATA and their backend under --backend, else the loaded set."""
+    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
+    if run is not None:
+        return run
+    return load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid)), "local"
+
+
+def _write_rows(
+    result: Deduplication | Sample, source: EmbeddingSet | ShardedSet, runner: str | Backend, output: Path
+) -> None:
+    """One row per row of DATA: a Parquet file from a loaded set, a directory of one file per shard from shards."""
+    if isinstance(source, EmbeddingSet):
+        write_table(result.to_table(source.ids), output)
+    else:
+        write_columns(source, result.columns(), output, document={"method": result.method}, backend=runner)
 
 
 @curate_app.command("dedup")
@@ -121,11 +151,9 @@ def dedup(
     """
     progress = setup(quiet, verbose)
     _check_output(output, data)
-    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
-    if run is None:
-        emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+    source, runner = _source(data, backend, ray_address, memory_budget, shard_rows, column, id_column, on_invalid)
     result = deduplicate(
-        emb if run is None else run[0],
+        source,
         method=method,
         threshold=threshold,
         relative=relative,
@@ -135,14 +163,12 @@ def dedup(
         keep=keep,
         n_clusters=n_clusters,
         random_state=seed,
-        backend="local" if run is None else run[1],
+        backend=runner,
         work_dir=None if work_dir is None else str(work_dir),
         progress=progress,
     )
-    if output is not None and run is None:
-        write_table(result.to_table(emb.ids), output)
-    elif output is not None:
-        write_columns(run[0], result.columns(), output, document={"method": result.method}, backend=run[1])
+    if output is not None:
+        _write_rows(result, source, runner, output)
     document = {**result.to_dict(), "output": None if output is None else str(output)}
     if json_output:
         emit_json(document)
@@ -255,24 +281,20 @@ def sample_command(
     levels = _levels(n_clusters)
     if levels is not None and method == "sensitivity" and len(levels) > 1:
         raise ConfigurationError("--n-clusters takes one number for sensitivity sampling (k of its k-means).")
-    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
-    if run is None:
-        emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+    source, runner = _source(data, backend, ray_address, memory_budget, shard_rows, column, id_column, on_invalid)
     result = sample(
-        emb if run is None else run[0],
+        source,
         size,
         method=method,
         n_clusters=levels if levels is None or method == "balanced" else levels[0],
         within=within,
         n_resamples=resamples,
         random_state=seed,
-        backend="local" if run is None else run[1],
+        backend=runner,
         progress=progress,
     )
-    if output is not None and run is None:
-        write_table(result.to_table(emb.ids), output)
-    elif output is not None:
-        write_columns(run[0], result.columns(), output, document={"method": result.method}, backend=run[1])
+    if output is not None:
+        _write_rows(result, source, runner, output)
     document = {**result.to_dict(), "output": None if output is None else str(output)}
     if json_output:
         emit_json(document)
@@ -334,21 +356,19 @@ def batches(
     """
     progress = setup(quiet, verbose)
     _check_output(output, data)
-    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
-    if run is None:
-        emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+    source, runner = _source(data, backend, ray_address, memory_budget, shard_rows, column, id_column, on_invalid)
     result = stratified_batches(
-        emb if run is None else run[0],
+        source,
         batch_size,
         mode=mode,
         n_clusters=n_clusters,
         drop_last=drop_last,
         random_state=seed,
-        backend="local" if run is None else run[1],
+        backend=runner,
         progress=progress,
     )
     if output is not None:
-        ids = emb.ids if run is None else read_ids(run[0], backend=run[1])
+        ids = source.ids if isinstance(source, EmbeddingSet) else read_ids(source, backend=runner)
         write_table(result.to_table(ids), output)
     document = {**result.to_dict(), "output": None if output is None else str(output)}
     if json_output:
