@@ -101,3 +101,21 @@ def test_the_cli_writes_one_file_per_shard(planted, tmp_path):
     assert sum(pq.read_table(tmp_path / "s").column("keep").to_pylist()) == 50
     refused = CliRunner().invoke(app, ["curate", "dedup", str(path), "--backend", "local", "--method", "exact"])
     assert refused.exit_code == 2 and "leave out --backend" in refused.output
+
+
+def test_leakage_from_a_sharded_training_set(planted, rng):
+    from embedlab import EmbeddingSet
+    from embedlab.curate import find_leakage
+
+    X, path = planted
+    test = EmbeddingSet(np.r_[X[[10, 2500, 5999]] + 1e-4, rng.normal(size=(5, 24))].astype(np.float32))
+    expected = find_leakage(EmbeddingSet(X), test, method="exact")
+    found = find_leakage(open_shards(path, shard_rows=1000), test)
+    assert found.leaked.tolist() == [True] * 3 + [False] * 5 and found.exact
+    np.testing.assert_array_equal(found.nearest, expected.nearest)
+    np.testing.assert_allclose(found.similarity, expected.similarity, atol=1e-6)
+    test_path = path.with_name("test.npy")
+    np.save(test_path, test.vectors)
+    result = CliRunner().invoke(app, ["curate", "leakage", str(path), str(test_path), "--backend", "local", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"leaked": 3' in result.stdout

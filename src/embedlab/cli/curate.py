@@ -200,6 +200,10 @@ def leakage(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Parquet of id, leaked, train_id, similarity per test row.")
     ] = None,
+    backend: ShardsBackendOpt = None,
+    ray_address: RayAddressOpt = None,
+    memory_budget: MemoryBudgetOpt = None,
+    shard_rows: ShardRowsOpt = None,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     json_output: JsonOpt = False,
@@ -207,15 +211,19 @@ def leakage(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Find the rows of TEST with a near duplicate in TRAIN; neither file is changed."""
+    """Find the rows of TEST with a near duplicate in TRAIN; neither file is changed.
+
+    With --backend the training set is searched shard by shard, exactly, out of core.
+    """
     progress = setup(quiet, verbose)
     _check_output(output, train, test)
-    train_set = load(train, column=column, id_column=id_column)
+    train_set, runner = _source(train, backend, ray_address, memory_budget, shard_rows, column, id_column, "fail")
     test_set = load(test, column=column, id_column=id_column)
-    found = find_leakage(train_set, test_set, threshold=threshold, random_state=seed, progress=progress)
+    found = find_leakage(train_set, test_set, threshold=threshold, random_state=seed, backend=runner, progress=progress)
+    train_ids = train_set.ids if isinstance(train_set, EmbeddingSet) else read_ids(train_set, backend=runner)
     if output is not None:
-        write_table(found.to_table(test_set.ids, train_set.ids), output)
-    document = {**found.to_dict(test_set.ids, train_set.ids), "output": None if output is None else str(output)}
+        write_table(found.to_table(test_set.ids, train_ids), output)
+    document = {**found.to_dict(test_set.ids, train_ids), "output": None if output is None else str(output)}
     if json_output:
         emit_json(document)
         return

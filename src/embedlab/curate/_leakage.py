@@ -11,8 +11,10 @@ from embedlab._json import plain
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io import EmbeddingSet
-from embedlab.neighbors import knn
+from embedlab.io.shards import ShardedSet
+from embedlab.neighbors import ShardedSearcher, knn
 from embedlab.neighbors.params import SearchParams
+from embedlab.scale import Backend
 
 __all__ = ["Leakage", "find_leakage"]
 
@@ -80,27 +82,32 @@ class Leakage:
 
 
 def find_leakage(
-    train: EmbeddingSet,
+    train: EmbeddingSet | ShardedSet,
     test: EmbeddingSet,
     *,
     threshold: float = 0.98,
     method: str | SearchParams = "auto",
     random_state: int | None = 0,
+    backend: str | Backend = "local",
     progress: ProgressReporter = NULL_PROGRESS,
 ) -> Leakage:
     """The rows of ``test`` whose nearest row of ``train`` has cosine similarity >= ``threshold``.
 
     Each test row is searched against the training rows (:func:`embedlab.neighbors.knn`, ``k = 1``); an
-    approximate ``method`` reports its measured recall.
+    approximate ``method`` reports its measured recall. A sharded training set is searched exactly, shard by
+    shard on ``backend`` (:class:`~embedlab.neighbors.ShardedSearcher`), in bounded memory.
 
     Parameters
     ----------
-    train, test : EmbeddingSet
-        Of one dimension, and of one model when both name theirs.
+    train : EmbeddingSet or ShardedSet
+    test : EmbeddingSet
+        Of the training set's dimension, and of its model when both name theirs.
     threshold : float, default=0.98
         Cosine similarity in (0, 1].
     method : {"auto", "exact", "hnsw", "ivf", "ivfpq"} or SearchParams, default="auto"
     random_state : int or None, default=0
+    backend : {"local", "ray"} or Backend, default="local"
+        Where the shards of a sharded training set are searched.
     progress : ProgressReporter, optional
 
     Returns
@@ -128,6 +135,17 @@ def find_leakage(
         raise EmbeddingDataError(
             f"the training set has dimension {train.dim} and the test set {test.dim}: leakage compares vectors of "
             "one model; embed both sets with the same model."
+        )
+    if isinstance(train, ShardedSet):
+        found = ShardedSearcher(train, "cosine", backend=backend).search(test.vectors, 1, progress=progress)
+        similarity = 1.0 - found.distances[:, 0]
+        return Leakage(
+            threshold=float(threshold),
+            leaked=similarity >= threshold,
+            nearest=found.indices[:, 0].astype(np.int64),
+            similarity=similarity.astype(np.float32),
+            exact=True,
+            recall=None,
         )
     if train.model and test.model and train.model != test.model:
         raise EmbeddingDataError(
