@@ -1,6 +1,6 @@
 """Near duplicates planted in clustered rows: embedlab's ``deduplicate`` against SemHash and Cleanlab, quality and time.
 
-Data (seeded, cached in ``benchmarks/.cache/curate/``): ``--rows`` x 384 float32 unit rows (default 1,000,000):
+Data (seeded, cached in ``benchmarks/.cache/curate/``), one set of n x 384 float32 unit rows per size n:
 1,000 Gaussian clusters around random unit centres (noise of norm 0.6, so that the nearest unrelated row of a row
 has cosine about 0.75, logged), then 5% of the final rows planted as copies: each chosen original gets 1-4 copies
 ``cos * x + sin * u`` (``u`` a random unit vector orthogonal to ``x``), each copy at a level drawn from
@@ -8,31 +8,37 @@ has cosine about 0.75, logged), then 5% of the final rows planted as copies: eac
 the pairs inside one planted group whose exact cosine is >= T, and their connected components (the true groups).
 Every method and the truth use ``T - 1e-5``, so a copy planted exactly at T is not a float32 coin flip.
 
-Methods, each in a fresh child process on the first ``n`` rows (``--sizes``), reporting the wall seconds of the
-call and the child's peak RSS (``getrusage``; the data itself, ``n x 1.5 KB``, is in it):
+Methods, each in a fresh child process on the same set, reporting the wall seconds of the call, its CPU seconds
+(all threads; less disturbed by other load) and the child's peak RSS (``getrusage``; the data itself, ``n x 1.5
+KB``, is in it):
 
 * ``embedlab-near``: ``deduplicate(X, method="near", threshold=T, k=10)``; its pairs are those of
-  ``duplicate_groups`` on the kNN graph that the call cached;
+  ``duplicate_groups`` on the exact ``threshold_neighbors`` links the call made (made again, untimed);
 * ``embedlab-semdedup``: ``deduplicate(X, method="semdedup", eps=1 - T)``, scored on the rows it removes only;
 * ``semhash``: ``SemHash.from_embeddings(X, records, model=...)`` then ``self_deduplicate(threshold=T)``; its
   groups are the kept records with the records filtered as their duplicates, its pairs the neighbours at >= T
-  that its ANN threshold query found;
+  that its ANN threshold query found (default usearch index, which stores bfloat16);
+* ``semhash-exact``: the same with ``ann_backend="basic"`` (exhaustive search), up to ``--exact-max-rows``;
 * ``cleanlab``: ``Datalab.find_issues(features=X, issue_types={"near_duplicate": {"k": 10}})``, whose rule is
   cosine distance < threshold x the median nearest-neighbour distance, so it runs once, reads that median and runs
   again (on its stored kNN graph) at ``threshold = (1 - T) / median``; groups are connected components of its
-  ``near_duplicate_sets``, of which all rows but the first would be removed. Only up to ``--cleanlab-max-rows``.
+  ``near_duplicate_sets``, of which all rows but the first would be removed. Only up to ``--exact-max-rows``.
   Datalab needs the ``datasets`` package: ``.venv/bin/pip install --target benchmarks/.cache/pydeps --no-deps
   datasets dill multiprocess xxhash``.
 
 Scores: pair precision / recall (a predicted pair outside the truth counts as right when its cosine is >= T after
 all), true groups recovered exactly, predicted groups that are exactly a true group, adjusted Rand index, and the
-removed rows (right: at most all but one of each true group; wrong: the rest; missed). Goals: pair recall >= 0.99 at
+removed rows (right: at most all but one of each true group; wrong: the rest), and the true pairs left with both
+rows kept (zero for a method that keeps no two rows at >= T, though it may keep more than one row of a group, as
+SemHash and SemDeDup do: two copies of one original are about level^2 apart). Goals: pair recall >= 0.99 at
 precision >= 0.99, and embedlab-near >= 5x faster than the fastest anchor of equal quality (within 0.01).
 
 Run from the repository root (nothing else running)::
 
-    .venv/bin/python benchmarks/bench_curate_dedup.py [--rows 1000000] [--sizes 100000,200000] [--thresholds 0.95,0.98]
-        [--methods embedlab-near,embedlab-semdedup,semhash,cleanlab] [--cleanlab-max-rows 200000] [--timeout 1800]
+    .venv/bin/python benchmarks/bench_curate_dedup.py [--rows 1000000] [--sizes 100000,1000000]
+        [--thresholds 0.95,0.98]
+        [--methods embedlab-near,embedlab-semdedup,semhash,semhash-exact,cleanlab] [--exact-max-rows 100000]
+        [--timeout 1800]
 """
 
 from __future__ import annotations
@@ -49,7 +55,16 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import CACHE_DIR, log, markdown_table, setup_logging, warn_if_busy, write_results
+from _common import (
+    CACHE_DIR,
+    RESULTS_DIR,
+    load_average,
+    log,
+    markdown_table,
+    setup_logging,
+    warn_if_busy,
+    write_results,
+)
 
 NAME = "bench_curate_dedup"
 DIM = 384
@@ -72,6 +87,12 @@ PYDEPS = CACHE_DIR / "pydeps"
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def clock(since: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float]:
+    """(wall, CPU of all this process's threads) seconds, less ``since``: CPU time is the figure less disturbed
+    by other processes competing for the cores."""
+    return time.perf_counter() - since[0], time.process_time() - since[1]
 
 
 # ------------------------------------------------------------------------------------- child: the data
@@ -107,9 +128,8 @@ def generate(path: Path, n_rows: int) -> dict:
     levels = np.full(n_rows, np.nan)
     levels[n_base:] = level
     order = rng.permutation(n_rows)
-    out = np.lib.format.open_memmap(
-        path.with_name(path.name + ".tmp.npy"), mode="w+", dtype=np.float32, shape=(n_rows, DIM)
-    )
+    tmp = path.with_name(path.name + ".tmp.npy")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_rows, DIM))
     for start in range(0, n_rows, PIECE_ROWS):
         out[start : start + PIECE_ROWS] = rows[order[start : start + PIECE_ROWS]]
     out.flush()
@@ -124,10 +144,8 @@ def generate(path: Path, n_rows: int) -> dict:
         nearest = np.maximum(nearest, np.where(same, -np.inf, sim).max(axis=0))
     del out
     np.savez(path.with_name(path.stem + "-truth.npz"), group=group, level=levels)
-    path.with_name(path.name + ".tmp.npy").replace(path)
-    quantiles = dict(
-        zip(("min", "q50", "q99", "q999", "max"), np.quantile(nearest, [0, 0.5, 0.99, 0.999, 1]), strict=True)
-    )
+    tmp.replace(path)
+    quantiles = {f"q{q:g}": float(np.quantile(nearest, q)) for q in (0, 0.5, 0.99, 0.999, 1)}
     return {"rows": n_rows, "copies": n_copies, "originals": n_orig, "nearest_unrelated_cosine": quantiles}
 
 
@@ -159,40 +177,38 @@ def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def run_method(method: str, X: np.ndarray, threshold: float) -> tuple[float, dict, dict]:
-    """(wall seconds of the method's own call, its groups / keep / pairs, the settings it ran with)."""
+def run_method(method: str, X: np.ndarray, threshold: float) -> tuple[tuple[float, float], dict, dict]:
+    """((wall, CPU) seconds of the method's own call, its groups / keep / pairs, the settings it ran with)."""
     n = len(X)
     if method.startswith("embedlab"):
         from embedlab.curate import deduplicate, duplicate_groups
         from embedlab.io import EmbeddingSet
-        from embedlab.neighbors import knn_graph
+        from embedlab.neighbors import threshold_neighbors
 
-        started = time.perf_counter()
+        started = clock()
         emb = EmbeddingSet(X)
         if method == "embedlab-semdedup":
             found = deduplicate(emb, method="semdedup", eps=1.0 - threshold)
-            return time.perf_counter() - started, {"keep": found.keep}, found.parameters
+            return clock(started), {"keep": found.keep}, found.parameters
         found = deduplicate(emb, method="near", threshold=threshold, k=K)
-        seconds = time.perf_counter() - started
-        graph = knn_graph(emb, K, metric="cosine", random_state=0)  # the graph deduplicate cached on emb
+        seconds = clock(started)
+        graph = threshold_neighbors(X, threshold, K, random_state=0)  # the links deduplicate made, again, untimed
         groups = duplicate_groups(graph, threshold)
         assert np.array_equal(groups.group, found.group)
-        params = {**found.parameters, "knn": graph.method}
+        params = {**found.parameters, "links": "threshold_neighbors (exact)"}
         return seconds, {"group": found.group, "keep": found.keep, "a": groups.a, "b": groups.b}, params
     if method.startswith("semhash"):
         from semhash import SemHash
 
-        class Precomputed:
-            """The encoder SemHash asks for; self-deduplication of given embeddings never calls it."""
-
+        class Precomputed:  # the encoder SemHash asks for; self-deduplication of given embeddings never calls it
             def encode(self, inputs, **kwargs):
                 raise RuntimeError("the embeddings are precomputed")
 
-        started = time.perf_counter()
+        started = clock()
         backend = "basic" if method == "semhash-exact" else "usearch"
         semhash = SemHash.from_embeddings(X, [str(i) for i in range(n)], model=Precomputed(), ann_backend=backend)
         result = semhash.self_deduplicate(threshold=threshold)
-        seconds = time.perf_counter() - started
+        seconds = clock(started)
         keep = np.zeros(n, dtype=bool)
         keep[np.array(result.selected, dtype=np.int64)] = True
         of = np.arange(n)
@@ -209,27 +225,23 @@ def run_method(method: str, X: np.ndarray, threshold: float) -> tuple[float, dic
             sys.path.append(str(PYDEPS))  # Datalab's datasets package, installed there rather than in the venv
         from cleanlab import Datalab
 
-        started = time.perf_counter()
+        started = clock()
         lab = Datalab(data={"row": np.arange(n)})
         with contextlib.redirect_stdout(sys.stderr):
             lab.find_issues(features=X, issue_types={"near_duplicate": {"k": K}})
-            median = float(lab.get_info("near_duplicate")["median_distance_to_nearest_neighbor"])
+            first_info = lab.get_info("near_duplicate")
+            median = float(first_info["median_distance_to_nearest_neighbor"])
             relative = (1.0 - threshold) / median
             lab.find_issues(features=X, issue_types={"near_duplicate": {"k": K, "threshold": relative}})
-        seconds = time.perf_counter() - started
+        seconds = clock(started)
         info = lab.get_info("near_duplicate")
         a, b = pairs_from_lists(info["near_duplicate_sets"], None, threshold)
         group = components(n, a, b)
         keep = group < 0
         first = np.flatnonzero(group >= 0)[np.unique(group[group >= 0], return_index=True)[1]]
         keep[first] = True
-        params = {
-            "k": K,
-            "threshold": relative,
-            "median_nn_distance": median,
-            "metric": info["metric"],
-            "rule": "cosine distance < threshold x median_nn_distance, i.e. < 1 - T",
-        }
+        params = {"k": K, "threshold": relative, "median_nn_distance": median, "metric": first_info["metric"],
+                  "rule": "cosine distance < threshold x median_nn_distance, i.e. < 1 - T"}  # fmt: skip
         return seconds, {"group": group, "keep": keep, "a": a, "b": b}, params
     raise SystemExit(f"unknown method {method!r}")
 
@@ -241,10 +253,11 @@ def child(args: argparse.Namespace) -> None:
         found = generate(path, args.rows)
         found.update(seconds=time.perf_counter() - started, peak_rss_mb=peak_rss_mb())
     else:
-        X = np.ascontiguousarray(np.load(path, mmap_mode="r")[: args.n])
+        X = np.ascontiguousarray(np.load(path))
         loaded = peak_rss_mb()
-        seconds, arrays, params = run_method(args.child, X, args.threshold)
-        found = {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_after_load_mb": loaded, "params": params}
+        (seconds, cpu), arrays, params = run_method(args.child, X, args.threshold)
+        found = {"seconds": seconds, "cpu_s": cpu, "peak_rss_mb": peak_rss_mb(), "rss_after_load_mb": loaded}
+        found["params"] = params
         np.savez(args.out, **arrays)
     print(json.dumps(found, default=float))
 
@@ -294,7 +307,7 @@ def truth(X: np.ndarray, group: np.ndarray, level: np.ndarray, threshold: float)
     ok = cosine(X, a, b) >= threshold
     a, b = a[ok], b[ok]
     pair_level = np.where(np.isnan(level[a]), level[b], np.where(np.isnan(level[b]), level[a], 0.0))
-    return {"keys": a * n + b, "level": pair_level, "group": components(n, a, b)}
+    return {"a": a, "b": b, "keys": a * n + b, "level": pair_level, "group": components(n, a, b)}
 
 
 def cosine(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -347,6 +360,7 @@ def score(X: np.ndarray, true: dict, found: dict, threshold: float) -> dict:
             ),
         )
     removed = ~found["keep"]
+    out["pairs_left"] = int((found["keep"][true["a"]] & found["keep"][true["b"]]).sum())  # both rows kept
     in_true = np.bincount(t_group[removed & (t_group >= 0)], minlength=sizes_t.size)
     right = int(np.minimum(in_true, sizes_t - 1).sum())
     should = int((sizes_t - 1).clip(0).sum())
@@ -360,21 +374,57 @@ def score(X: np.ndarray, true: dict, found: dict, threshold: float) -> dict:
     return {key: float(value) if isinstance(value, np.floating) else value for key, value in out.items()}
 
 
+YES_NO = {True: "yes", False: "**no**", None: "-"}
+HEADERS = (
+    "rows|T|method|seconds|CPU s|peak RSS (MiB)|pair P|pair R|true groups exact|found groups exact|ARI|removed right|"
+)
+HEADERS += "removed wrong|pairs >= T left|P, R >= 0.99"
+
+
 def fmt(value: object, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def table_row(run: dict) -> list:
+    s = run.get("scores", {})
+    met = s.get("pair_recall", 0) >= GOAL_RECALL and s.get("pair_precision", 0) >= GOAL_PRECISION
+    run["quality_goal_met"] = met if "pair_recall" in s else None
+    seconds = fmt(run.get("seconds"), ".1f") if run["status"] == "ok" else run["status"]
+    cells = [fmt(s.get(key)) for key in ("pair_precision", "pair_recall", "true_groups_recovered")]
+    cells += [fmt(s.get(key)) for key in ("found_groups_exact", "ari")]
+    removal = [f"{s['removed_right']:,} / {s['should_remove']:,}", f"{s['removed_wrong']:,}", f"{s['pairs_left']:,}"]
+    head = [f"{run['rows']:,}", run["threshold"], run["method"], seconds, fmt(run.get("cpu_s"), ".1f")]
+    head.append(fmt(run.get("peak_rss_mb"), ",.0f"))
+    return head + cells + (removal if s else ["-"] * 3) + [YES_NO[run["quality_goal_met"]]]
+
+
+def speed_entry(here: dict) -> dict:
+    """embedlab-near's time against the fastest anchor whose pair precision and recall are within 0.01 of its."""
+    ours = here["embedlab-near"]["scores"]
+
+    def equal(s: dict) -> bool:
+        return s["pair_recall"] >= ours["pair_recall"] - 0.01 and s["pair_precision"] >= ours["pair_precision"] - 0.01
+
+    anchors = [here[m] for m in ANCHORS if m in here and equal(here[m]["scores"])]
+    anchor = min(anchors, key=lambda r: r["seconds"]) if anchors else None
+    seconds = here["embedlab-near"]["seconds"]
+    ratio = anchor["seconds"] / seconds if anchor else None
+    cpu = anchor["cpu_s"] / here["embedlab-near"]["cpu_s"] if anchor and "cpu_s" in anchor else None
+    met = None if ratio is None else ratio >= GOAL_SPEEDUP
+    return {"embedlab_s": seconds, "anchor": anchor and anchor["method"], "anchor_s": anchor and anchor["seconds"],
+            "speedup": ratio, "cpu_speedup": cpu, "speed_goal_met": met}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows generated (and the largest size run)")
-    parser.add_argument("--sizes", default="100000,200000", help="first-n subsets run besides --rows")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="the largest set")
+    parser.add_argument("--sizes", default="100000,1000000", help="sets run (those <= --rows; else --rows)")
     parser.add_argument("--thresholds", default="0.95,0.98")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--exact-max-rows", type=int, default=200_000, help="largest size for " + ", ".join(EXACT))
+    parser.add_argument("--exact-max-rows", type=int, default=100_000, help="largest size for " + ", ".join(EXACT))
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before a method's child is killed")
     for hidden in ("--child", "--path", "--out"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
-    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--threshold", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -382,139 +432,64 @@ def main() -> None:
         return
     setup_logging()
     results: dict = {"load_average_at_start": warn_if_busy(), "dim": DIM, "k": K, "tolerance": TOL}
-    path, generated = dataset(args.rows)
-    results["generated"] = generated
-    log.info("generated: %s", generated)
-    X = np.load(path, mmap_mode="r")
-    with np.load(path.with_name(path.stem + "-truth.npz")) as planted:
-        planted_group, planted_level = planted["group"], planted["level"]
-    sizes = sorted({int(s) for s in args.sizes.split(",") if s and int(s) < args.rows} | {args.rows})
-    methods = [m for m in args.methods.split(",") if m]
-    results["runs"] = runs = []
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s and int(s) <= args.rows}) or [args.rows]
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    planned = {(n, t, m) for n in sizes for t in thresholds for m in args.methods.split(",")}
+    try:  # an earlier run's figures stay beside this one's, except those run again
+        earlier = json.loads((RESULTS_DIR / f"{NAME}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = {}
+    runs = [r for r in earlier.get("runs", []) if (r["rows"], r["threshold"], r["method"]) not in planned]
+    results["runs"], results["generated"] = runs, earlier.get("generated", {})
     work = DATA_DIR / "work"
-    work.mkdir(exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     for n in sizes:
-        for nominal in (float(t) for t in args.thresholds.split(",")):
+        path, results["generated"][str(n)] = dataset(n)
+        log.info("generated: %s", results["generated"][str(n)])
+        X = np.load(path, mmap_mode="r")
+        with np.load(path.with_name(path.stem + "-truth.npz")) as planted:
+            planted_group, planted_level = planted["group"], planted["level"]
+        for nominal in thresholds:
             threshold = nominal - TOL
-            true = truth(X, planted_group[:n], planted_level[:n], threshold)
-            log.info(
-                "%d rows, T = %g: %d true pairs in %d groups",
-                n,
-                nominal,
-                true["keys"].size,
-                int((np.bincount(true["group"][true["group"] >= 0]) >= 2).sum()),
-            )
-            for method in methods:
+            true = truth(X, planted_group, planted_level, threshold)
+            groups = int((np.bincount(true["group"][true["group"] >= 0]) >= 2).sum())
+            log.info("%d rows, T = %g: %d true pairs in %d groups", n, nominal, true["keys"].size, groups)
+            for method in args.methods.split(","):
                 if method in EXACT and n > args.exact_max_rows:
                     continue
                 out = work / f"{method}-{n}-{nominal}.npz"
                 log.info("%s on %d rows at T = %g", method, n, nominal)
-                found = in_child(
-                    "--child",
-                    method,
-                    "--path",
-                    str(path),
-                    "--n",
-                    str(n),
-                    "--threshold",
-                    repr(threshold),
-                    "--out",
-                    str(out),
-                    timeout=args.timeout,
-                )
-                run = {"rows": n, "threshold": nominal, "method": method, **found}
-                if found["status"] == "ok":
+                argv = f"--child {method} --path {path} --threshold {threshold!r} --out {out}".split()
+                run = {"rows": n, "threshold": nominal, "method": method, "load_average_before": load_average()}
+                run.update(in_child(*argv, timeout=args.timeout))
+                if run["status"] == "ok":
                     with np.load(out) as arrays:
                         run["scores"] = score(X, true, dict(arrays), threshold)
                     out.unlink()
                 log.info("%s", {k: v for k, v in run.items() if k != "stderr"})
                 runs.append(run)
                 write_results(NAME, results)
-    table, speed = [], []
-    for run in runs:
-        s = run.get("scores", {})
-        ok = s.get("pair_recall", 0) >= GOAL_RECALL and s.get("pair_precision", 0) >= GOAL_PRECISION
-        run["quality_goal_met"] = ok if "pair_recall" in s else None
-        table.append(
-            [
-                f"{run['rows']:,}",
-                run["threshold"],
-                run["method"],
-                fmt(run.get("seconds"), ".1f") if run["status"] == "ok" else run["status"],
-                fmt(run.get("peak_rss_mb"), ",.0f"),
-                fmt(s.get("pair_precision")),
-                fmt(s.get("pair_recall")),
-                fmt(s.get("true_groups_recovered")),
-                fmt(s.get("found_groups_exact")),
-                fmt(s.get("ari")),
-                f"{s['removed_right']:,} / {s['should_remove']:,}" if s else "-",
-                f"{s['removed_wrong']:,}" if s else "-",
-                {True: "yes", False: "**no**", None: "-"}[run["quality_goal_met"]],
-            ]
-        )
-    for n in sizes:
-        for nominal in (float(t) for t in args.thresholds.split(",")):
-            here = {r["method"]: r for r in runs if r["rows"] == n and r["threshold"] == nominal and "scores" in r}
-            ours = here.get("embedlab-near")
-            if ours is None:
-                continue
-            q = ours["scores"]
-            equal = [
-                here[m]
-                for m in ANCHORS
-                if m in here
-                and here[m]["scores"]["pair_recall"] >= q["pair_recall"] - 0.01
-                and here[m]["scores"]["pair_precision"] >= q["pair_precision"] - 0.01
-            ]
-            anchor = min(equal, key=lambda r: r["seconds"]) if equal else None
-            ratio = anchor["seconds"] / ours["seconds"] if anchor else None
-            entry = {
-                "rows": n,
-                "threshold": nominal,
-                "embedlab_s": ours["seconds"],
-                "anchor": anchor and anchor["method"],
-                "anchor_s": anchor and anchor["seconds"],
-                "speedup": ratio,
-                "speed_goal_met": None if ratio is None else ratio >= GOAL_SPEEDUP,
-            }
-            results.setdefault("speed", []).append(entry)
-            speed.append(
-                [
-                    f"{n:,}",
-                    nominal,
-                    fmt(ours["seconds"], ".1f"),
-                    entry["anchor"] or "none of equal quality",
-                    fmt(entry["anchor_s"], ".1f"),
-                    fmt(ratio, ".2f"),
-                    {True: "yes", False: "**no**", None: "-"}[entry["speed_goal_met"]],
-                ]
-            )
-    results_path = write_results(NAME, results)
-    log.info("wrote %s", results_path)
-    print(f"\nNear duplicates planted in {args.rows:,} x {DIM} rows (first n rows), k = {K}, T less {TOL:g}\n")
-    print(
-        markdown_table(
-            [
-                "rows",
-                "T",
-                "method",
-                "seconds",
-                "peak RSS (MiB)",
-                "pair P",
-                "pair R",
-                "true groups exact",
-                "found groups exact",
-                "ARI",
-                "removed right",
-                "removed wrong",
-                "P, R >= 0.99",
-            ],
-            table,
-        )
-    )
+    runs.sort(key=lambda r: (r["rows"], r["threshold"], METHODS.index(r["method"])))
+    results["speed"] = speed = []
+    for n, nominal in sorted({(r["rows"], r["threshold"]) for r in runs}):
+        here = {r["method"]: r for r in runs if r["rows"] == n and r["threshold"] == nominal and "scores" in r}
+        if "embedlab-near" in here:
+            speed.append({"rows": n, "threshold": nominal, **speed_entry(here)})
+    table = [table_row(run) for run in runs]
+    log.info("wrote %s", write_results(NAME, results))
+    print(f"\nNear duplicates planted in n x {DIM} rows, 5% copies, k = {K}, every threshold T less {TOL:g}\n")
+    print(markdown_table(HEADERS.split("|"), table))
     if speed:
         print(f"\nembedlab-near against the fastest anchor of equal quality (goal >= {GOAL_SPEEDUP:g}x)\n")
-        print(markdown_table(["rows", "T", "embedlab s", "anchor", "anchor s", "speedup", ">= 5x"], speed))
+        rows = [
+            [f"{e['rows']:,}", e["threshold"], fmt(e["embedlab_s"], ".1f"), e["anchor"] or "none of equal quality",
+             fmt(e["anchor_s"], ".1f"), fmt(e["speedup"], ".2f"), fmt(e.get("cpu_speedup"), ".2f"),
+             YES_NO[e["speed_goal_met"]]]
+            for e in speed
+        ]  # fmt: skip
+        print(
+            markdown_table(["rows", "T", "embedlab s", "anchor", "anchor s", "speedup", "CPU speedup", ">= 5x"], rows)
+        )
 
 
 if __name__ == "__main__":

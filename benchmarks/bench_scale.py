@@ -12,6 +12,8 @@ step then runs in a fresh child process on the local backend, which reports its 
 * ``hierarchical``: hierarchical k-means, levels (1000, 100, 10), one resampling step per level, 10 Lloyd
   iterations per k-means run;
 * ``twonn``: TwoNN from 10,000 sampled query rows searched exactly against every row;
+* ``semdedup``: SemDeDup (one cluster per 10,000 rows, 10 Lloyd iterations) with its shuffle by cluster
+  through scratch files; the rows removed at eps 0.001, 0.01 and 0.05 against the planted exact duplicates;
 * ``knn``: the 10-nearest-neighbour graph of a planted set of ``--knn-rows`` rows (default 2,000,000; exact
   search would cost ``n^2 d``): an index per shard tuned to recall 0.95 on the first shard
   (``build_shard_indexes``), then every shard's rows searched through every shard's index; the graph's recall
@@ -61,7 +63,7 @@ PIECE_ROWS = 65_536
 SEED = 0
 RSS_TARGET_MB = 4 * 1000**3 / 2**20  # 4 GB
 RAY_OVERHEAD_TARGET = 1.3
-STEPS = ("describe", "kmeans", "hierarchical", "twonn", "knn")
+STEPS = ("describe", "kmeans", "hierarchical", "twonn", "knn", "semdedup")
 KNN_RECALL_QUERIES = 1000
 SCALE_DIR = CACHE_DIR / "scale"
 
@@ -145,9 +147,31 @@ def run_step(step: str, path: Path, work: Path) -> dict:
         found.update(intrinsic_dimension=estimate.value, ci=[estimate.ci_low, estimate.ci_high], n_queries=estimate.n)
     elif step == "knn":
         found.update(knn_graph(path, sharded, work))
+    elif step == "semdedup":
+        found.update(semdedup(sharded, work))
     else:
         raise SystemExit(f"unknown step {step!r}")
     return found
+
+
+def semdedup(sharded, work: Path) -> dict:
+    """SemDeDup with one cluster per 10,000 rows and 10 Lloyd iterations; rows removed at three thresholds,
+    against the exact duplicates (every copy of an earlier row), which are the only rows closer than 0.999."""
+    import numpy as np
+
+    from embedlab.curate import SemDeDup
+
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    model = SemDeDup(sharded.n_rows // 10_000, max_iter=10, random_state=SEED, work_dir=str(work)).fit(sharded)
+    sizes = np.bincount(model.labels_)
+    return {
+        "n_clusters": int(sizes.size),
+        "largest_cluster": int(sizes.max()),
+        "fit_s": time.perf_counter() - started,
+        "removed": {str(eps): int((~model.keep_mask(eps=eps)).sum()) for eps in (0.001, 0.01, 0.05)},
+        "exact_copies_removed": int((model.max_similarity_ >= 1.0 - 1e-6).sum()),
+    }
 
 
 def knn_graph(path: Path, sharded, work: Path) -> dict:
@@ -301,6 +325,10 @@ def _outcome(step: str, found: dict, generated: dict | None) -> str:
             f"{found['rows']:,} rows: indexes {found['index_build_s']:.0f} s, graph {found['graph_s']:.0f} s, "
             f"recall@10 {found['recall_at_10']:.3f} ({found['params']})"
         )
+    if step == "semdedup":
+        removed = ", ".join(f"eps {eps}: {n:,}" for eps, n in found["removed"].items())
+        planted = "" if generated is None else f" (planted duplicates {generated['planted_duplicates']:,})"
+        return f"{found['n_clusters']:,} clusters (largest {found['largest_cluster']:,}); removed {removed}{planted}"
     return f"TwoNN {found['intrinsic_dimension']:.1f} [{found['ci'][0]:.1f}, {found['ci'][1]:.1f}]"
 
 

@@ -34,7 +34,7 @@ def test_near_groups_exact_and_near_copies_alike(planted):
     assert np.flatnonzero(~found.keep).tolist() == list(range(300, 330))
     assert found.duplicate_of[310:330].tolist() == list(range(20, 40))
     assert (found.similarity[310:330] > 0.99).all()
-    assert found.parameters == {"threshold": 0.99, "k": 10}
+    assert found.parameters == {"threshold": 0.99, "relative": None, "k": 10}
 
 
 def test_semdedup_removes_one_of_each_pair_and_reports_its_curve(planted):

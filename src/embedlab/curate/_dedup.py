@@ -22,7 +22,7 @@ from embedlab.io import EmbeddingSet
 from embedlab.io.embedding_set import ID_COLUMN
 from embedlab.io.shards import ShardedSet
 from embedlab.io.validation import Rows, prepare
-from embedlab.neighbors import knn_graph
+from embedlab.neighbors import knn_graph, threshold_neighbors
 from embedlab.scale import Backend
 
 __all__ = ["DEDUP_METHODS", "EPS_GRID", "Deduplication", "deduplicate"]
@@ -151,8 +151,9 @@ def deduplicate(
     """Decide, for every row, whether it is kept or is a duplicate of another row.
 
     * ``"exact"``: byte-identical rows; the first of each group is kept.
-    * ``"near"``: groups of rows joined by cosine similarity >= ``threshold`` among each row's ``k`` nearest
-      neighbours (:func:`duplicate_groups`); the first of each group is kept.
+    * ``"near"``: groups of rows joined by cosine similarity >= ``threshold``, each row joined to its ``k`` most
+      similar rows at that threshold, found exactly (:func:`~embedlab.neighbors.threshold_neighbors`), then
+      grouped (:func:`duplicate_groups`); the first of each group is kept.
     * ``"semdedup"``: :class:`SemDeDup` at ``eps`` (default ``1 - threshold``) or at ``remove_fraction``.
     * ``"d4"`` (Tirumala et al. 2023): SemDeDup at ``eps``, then the kept rows clustered again by spherical
       k-means and the most prototypical of them (closest to their centroid) removed until ``remove_fraction``
@@ -173,7 +174,8 @@ def deduplicate(
         (:func:`relative_threshold`; Cleanlab's rule, whose default is 0.13), which carries across models and
         modalities where a fixed cosine does not.
     k : int, default=10
-        Neighbours searched per row (``near``).
+        ``near``: links kept per row, to its ``k`` most similar rows at the threshold; the groups are the
+        connected components of the links.
     eps : float, optional
         SemDeDup's threshold in (0, 2).
     remove_fraction : float, optional
@@ -229,9 +231,11 @@ def deduplicate(
         found = exact_duplicates(emb.vectors)
         return _from_groups(method, {}, found.group, np.ones(len(emb)))
     if method == "near":
-        graph = knn_graph(emb, check_int(k, "k"), metric="cosine", random_state=random_state, progress=progress)
+        k = check_int(k, "k")
         if relative is not None:
-            threshold = relative_threshold(graph, relative)
+            spacing = knn_graph(emb, min(k, len(emb) - 1), metric="cosine", random_state=random_state)
+            threshold = relative_threshold(spacing, relative)
+        graph = threshold_neighbors(emb.vectors, threshold, k, random_state=random_state, progress=progress)
         groups = duplicate_groups(graph, threshold)
         best = np.full(len(emb), -np.inf)
         np.maximum.at(best, groups.a, groups.similarity)

@@ -10,6 +10,7 @@ from embedlab.neighbors._sharded import (
     ShardSearchers,
     knn_graph_shards,
 )
+from embedlab.neighbors._threshold import threshold_neighbors
 from embedlab.neighbors.engine import AUTO_EXACT_MAX_PAIRS, Method, Metric, knn, knn_graph, search_params
 from embedlab.neighbors.evaluation import recall_at_k
 from embedlab.neighbors.params import ExactParams, HNSWParams, IVFParams, IVFPQParams, SearchParams, Storage
@@ -53,6 +54,7 @@ __all__ = [
     "refine_l2",
     "rerank",
     "search_params",
+    "threshold_neighbors",
     "to_distances",
     "unit_rows",
 ]
