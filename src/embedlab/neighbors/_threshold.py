@@ -19,32 +19,37 @@ __all__ = ["threshold_neighbors"]
 
 #: Query-by-member similarities computed at once (float32 entries).
 _BLOCK_VALUES = 2**23
-#: Slack on the pruning bound, far above the float32 error of the distances it compares.
+#: Slack on the pruning bound (squared distances), far above their float32 error.
 _SLACK = 1e-3
 #: Rows per centroid the partition is trained on (faiss's own cap).
 _POINTS_PER_CENTROID = 256
 
 
 def _cells(n: int) -> int:
-    """Cells of the partition: about sqrt(n), which balances the cost of assigning the rows (n cells d) against
-    that of comparing the rows of a cell (n^2 d / cells), with at least 64 rows a cell."""
-    return max(1, min(math.isqrt(n), n // 64))
+    """Cells of the partition: small cells prune best, but assigning the rows costs n x cells x d; about
+    4 sqrt(n), at least 64 rows a cell."""
+    return max(1, min(4 * math.isqrt(n), n // 64))
 
 
 def _probes(queries: np.ndarray, centroids: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each query's nearest cell, and every (query, cell) pair the bound cannot rule out."""
+    """Each query's nearest cell, and every (query, cell) pair that the bound cannot rule out.
+
+    A row within ``radius`` of query a that lies in cell j is nearer c_j than a's nearest centroid c_h, so the
+    distance from a to that half-space, ``(||a - c_j||^2 - ||a - c_h||^2) / (2 ||c_j - c_h||)``, is at most
+    ``radius``.
+    """
     norms = np.einsum("ij,ij->i", centroids, centroids)
+    between = np.sqrt(np.maximum(norms[:, None] + norms[None, :] - 2.0 * (centroids @ centroids.T), 0.0))
     home = np.empty(queries.shape[0], dtype=np.int64)
     pairs_q, pairs_c = [], []
     step = max(1, _BLOCK_VALUES // centroids.shape[0])
     for start in range(0, queries.shape[0], step):
         block = queries[start : start + step]
         sq = norms[None, :] - 2.0 * (block @ centroids.T) + np.einsum("ij,ij->i", block, block)[:, None]
-        distance = np.sqrt(np.maximum(sq, 0.0))
-        nearest = distance.argmin(axis=1)
+        nearest = sq.argmin(axis=1)
         home[start : start + block.shape[0]] = nearest
-        bound = distance[np.arange(block.shape[0]), nearest] + 2.0 * radius + _SLACK
-        q, c = np.nonzero(distance <= bound[:, None])
+        excess = sq - sq[np.arange(block.shape[0]), nearest][:, None]
+        q, c = np.nonzero(excess <= 2.0 * radius * between[nearest] + _SLACK)
         pairs_q.append(q + start)
         pairs_c.append(c)
     return home, np.concatenate(pairs_q), np.concatenate(pairs_c)
@@ -78,13 +83,14 @@ def threshold_neighbors(
 ) -> KnnResult:
     """Each row's up to ``k`` most similar other rows among those at cosine similarity >= ``threshold``, exactly.
 
-    The rows are partitioned into about sqrt(n) Voronoi cells by spherical k-means (faiss, trained on a sample
-    of 256 rows a cell). Two unit rows at cosine >= t are within Euclidean distance r = sqrt(2 (1 - t)); if b
-    lies in cell j, then ``||a - c_j|| <= ||a - c_h|| + 2r``, with c_h the centroid nearest to a, by the triangle
-    inequality and b's being nearer c_j than c_h. So each row is compared with the rows of the cells that meet
-    that bound only, and no pair at or above the threshold is missed, whatever the partition. Near duplicates
-    (t near 1) are close, so a row usually meets one or two cells and the cost is about ``n^2 d / sqrt(n)``
-    rather than ``n^2 d``; for a low threshold the bound admits every cell and the search becomes exhaustive.
+    The rows are partitioned into Voronoi cells (about 4 sqrt(n)) by spherical k-means (faiss, trained on a
+    sample of 256 rows a cell). Two unit rows at cosine >= t are within Euclidean distance r = sqrt(2 (1 - t)).
+    A row b of cell j is nearer c_j than c_h, the centroid nearest to a, so it lies in the half-space of points
+    nearer c_j than c_h; b can be within r of a only if that half-space is, i.e. if
+    ``||a - c_j||^2 - ||a - c_h||^2 <= 2 r ||c_j - c_h||``. Each row is compared with the rows of the cells that
+    meet that bound only, so no pair at or above the threshold is missed, whatever the partition. Near
+    duplicates (t near 1) are close, so a row meets a few cells and the cost falls far below the ``n^2 d`` of an
+    exhaustive search; for a low threshold the bound admits every cell and the search becomes exhaustive.
 
     Parameters
     ----------
