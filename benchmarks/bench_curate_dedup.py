@@ -23,8 +23,7 @@ KB``, is in it):
   cosine distance < threshold x the median nearest-neighbour distance, so it runs once, reads that median and runs
   again (on its stored kNN graph) at ``threshold = (1 - T) / median``; groups are connected components of its
   ``near_duplicate_sets``, of which all rows but the first would be removed. Only up to ``--exact-max-rows``.
-  Datalab needs the ``datasets`` package: ``.venv/bin/pip install --target benchmarks/.cache/pydeps --no-deps
-  datasets dill multiprocess xxhash``.
+  (Datalab needs the ``datasets`` package, which the ``bench`` extra installs.)
 
 Scores: pair precision / recall (a predicted pair outside the truth counts as right when its cosine is >= T after
 all), true groups recovered exactly, predicted groups that are exactly a true group, adjusted Rand index, and the
@@ -45,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import resource
 import subprocess
@@ -82,7 +80,6 @@ METHODS = ("embedlab-near", "embedlab-semdedup", "semhash", "semhash-exact", "cl
 ANCHORS = ("semhash", "semhash-exact", "cleanlab")
 EXACT = ("semhash-exact", "cleanlab")  # exhaustive search: run up to --exact-max-rows only
 DATA_DIR = CACHE_DIR / "curate"
-PYDEPS = CACHE_DIR / "pydeps"
 
 
 def peak_rss_mb() -> float:
@@ -221,8 +218,6 @@ def run_method(method: str, X: np.ndarray, threshold: float) -> tuple[tuple[floa
         a, b = pairs_from_lists([ids for ids, _ in neighbours], [s for _, s in neighbours], threshold)
         return seconds, {"group": group, "keep": keep, "a": a, "b": b}, {"threshold": threshold, "ann_backend": backend}
     if method == "cleanlab":
-        if importlib.util.find_spec("datasets") is None:
-            sys.path.append(str(PYDEPS))  # Datalab's datasets package, installed there rather than in the venv
         from cleanlab import Datalab
 
         started = clock()
