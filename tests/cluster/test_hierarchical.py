@@ -72,8 +72,17 @@ def test_closest_per_cluster_keeps_the_nearest_points():
         ({"n_clusters": (10, 0)}, "positive integers"),
         ({"n_clusters": (10, 5), "sample_sizes": (3,)}, "sample_sizes has 1 entries"),
         ({"n_clusters": (50,)}, "level 0 asks for 50 clusters but has only 20 points"),
+        ({"n_clusters": True}, "non-empty, non-increasing"),
     ],
 )
 def test_bad_levels(degenerate, kwargs, message):
     with pytest.raises(ConfigurationError, match=message):
         HierarchicalKMeans(**{"metric": "l2", **kwargs}).fit(degenerate["constant_dim"])
+
+
+def test_an_integer_is_one_level(rng):
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    as_int = HierarchicalKMeans(6, metric="l2", n_resamples=1, random_state=0).fit(X)
+    as_tuple = HierarchicalKMeans((6,), metric="l2", n_resamples=1, random_state=0).fit(X)
+    np.testing.assert_array_equal(as_int.labels_, as_tuple.labels_)
+    assert as_int.labels_per_level_.shape == (300, 1)

@@ -65,8 +65,8 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_clusters : sequence of int
-        Clusters per level, bottom first and non-increasing, e.g. ``(1000, 100, 10)``.
+    n_clusters : int or sequence of int
+        Clusters per level, bottom first and non-increasing, e.g. ``(1000, 100, 10)``; an int is one level.
     metric : {"cosine", "l2"}, default="cosine"
         Cosine runs spherical k-means at every level.
     n_resamples : int, default=10
@@ -110,7 +110,7 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_clusters: Sequence[int],
+        n_clusters: int | Sequence[int],
         *,
         metric: ClusterMetric = "cosine",
         n_resamples: int = 10,
@@ -169,7 +169,10 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
         return self
 
     def _check_levels(self) -> list[int]:
-        sizes = [int(k) for k in self.n_clusters] if isinstance(self.n_clusters, Sequence) else []
+        levels = self.n_clusters
+        if isinstance(levels, int | np.integer) and not isinstance(levels, bool | np.bool_):
+            levels = (levels,)  # one level: plain k-means with its resampling steps
+        sizes = [int(k) for k in levels] if isinstance(levels, Sequence) else []
         if not sizes or min(sizes) < 1 or any(a < b for a, b in pairwise(sizes)):
             raise ConfigurationError(
                 f"n_clusters must be a non-empty, non-increasing sequence of positive integers (bottom level "
