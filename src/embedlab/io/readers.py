@@ -554,7 +554,9 @@ def open_source(path: str | os.PathLike, *, column: str | None = None, id_column
     ----------
     path : path-like
         ``.npy``, ``.npz``, ``.parquet`` / ``.pq`` (or a directory of them), ``.arrow`` / ``.feather`` /
-        ``.ipc``, or a Lance dataset directory (``.lance``).
+        ``.ipc``, a Lance dataset directory (``.lance``), or a vector store's URI (``lancedb://DIR/TABLE``,
+        ``qdrant://DIR/COLLECTION``, ``postgresql://USER@HOST/DB?table=T``, ...; see
+        :mod:`embedlab.io.stores`), whose secret comes from the store's environment variable.
     column : str, optional
         The vector column (Parquet, Arrow, Lance) or array (npz); auto-detected when omitted.
     id_column : str, optional
@@ -565,6 +567,11 @@ def open_source(path: str | os.PathLike, *, column: str | None = None, id_column
     EmbeddingDataError
         If the file is missing, of an unknown format, unreadable, or holds no usable vector column.
     """
+    if isinstance(path, str) and "://" in path:
+        from embedlab.io.stores import StoreSource, is_store_uri, open_store
+
+        if is_store_uri(path):
+            return StoreSource(open_store(path, column=column, id_column=id_column))
     p = Path(path)
     if not p.exists():
         raise EmbeddingDataError(f"{p}: no such file or directory.")
