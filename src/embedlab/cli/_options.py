@@ -10,6 +10,7 @@ import typer
 
 from embedlab.exceptions import ConfigurationError
 from embedlab.io.shards import ShardedSet, open_shards
+from embedlab.io.stores import is_store_uri, parse_uri
 from embedlab.io.validation import OnInvalid
 from embedlab.scale import Backend, get_backend
 
@@ -57,7 +58,28 @@ MemoryBudgetOpt = Annotated[
     ),
 ]
 ShardRowsOpt = Annotated[int | None, typer.Option("--shard-rows", help="Rows per shard (default: 256 MiB of vectors).")]
-DataArg = Annotated[Path, typer.Argument(help="Embeddings: .npy, .npz, .parquet, .arrow/.feather or a Lance dataset.")]
+DataArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="DATA",
+        help="Embeddings: .npy, .npz, .parquet, .arrow/.feather, a Lance dataset, or a vector store's URI "
+        "(lancedb://DIR/TABLE, qdrant://DIR/COLLECTION, milvus://FILE.db/COLLECTION, chroma://DIR/COLLECTION, "
+        "postgresql://USER@HOST/DB?table=T; secrets from the store's environment variable, see docs/stores.md).",
+    ),
+]
+
+
+def data_name(data: str) -> str:
+    """How messages call DATA: a file's name, or a store's collection.
+
+    Examples
+    --------
+    >>> data_name("runs/x.parquet"), data_name("qdrant://db/docs")
+    ('x.parquet', 'docs')
+    """
+    if is_store_uri(data):
+        return parse_uri(data).collection
+    return Path(data).name
 
 
 def on_invalid_policy(value: str) -> OnInvalid:
@@ -93,7 +115,7 @@ def parse_bytes(text: str | None) -> int | None:
 
 
 def sharded_run(
-    data: Path,
+    data: str,
     backend: str | None,
     ray_address: str | None,
     memory_budget: str | None,

@@ -20,9 +20,12 @@ from embedlab.cli._options import (
     QuietOpt,
     SeedOpt,
     VerboseOpt,
+    data_name,
     on_invalid_policy,
 )
+from embedlab.exceptions import ConfigurationError
 from embedlab.io import EmbeddingSet, load
+from embedlab.io.stores import import_store, is_store_uri
 
 align_app = typer.Typer(
     name="align",
@@ -34,8 +37,10 @@ align_app = typer.Typer(
 @align_app.command("fit")
 @handles_errors
 def fit(
-    old: Annotated[Path, typer.Argument(help="The corpus embedded by the OLD model (any embeddings format).")],
-    new: Annotated[Path, typer.Argument(help="The same items embedded by the NEW model, with the same ids.")],
+    old: Annotated[
+        str, typer.Argument(help="The corpus embedded by the OLD model (any embeddings format, or a store URI).")
+    ],
+    new: Annotated[str, typer.Argument(help="The same items embedded by the NEW model, with the same ids.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Adapter JSON to write (atomically).")],
     pairs: Annotated[int, typer.Option("--pairs", help="Most id-matched pairs used to select and fit.")] = 10_000,
     direction: Annotated[
@@ -137,7 +142,15 @@ def _render_fit(result: Alignment, output: Path, k: int) -> None:
 def apply(
     adapter_path: Annotated[Path, typer.Argument(help="An adapter written by 'embedlab align fit'.")],
     data: DataArg,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Mapped embeddings Parquet to write (atomically).")],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Mapped embeddings: a Parquet file (written atomically) or a NEW store collection (a store URI; "
+            "the mapped vectors never overwrite a collection).",
+        ),
+    ],
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
@@ -146,19 +159,23 @@ def apply(
     verbose: VerboseOpt = 0,
 ) -> None:
     """Map every row of DATA with the adapter and write them, with the same ids and columns, to --output."""
-    setup(quiet, verbose)
+    progress = setup(quiet, verbose)
     adapter = load_adapter(adapter_path)
-    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
-    mapped = adapter.transform(emb.vectors, name=str(data))
-    EmbeddingSet(
-        mapped, emb.ids, emb.metadata, source=str(data), model=f"{emb.model or 'unknown'} via {adapter_path.name}"
-    ).to_parquet(output)
+    if is_store_uri(output):
+        n = _apply_to_store(adapter, data, output, column, id_column, on_invalid, progress)
+    else:
+        emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+        mapped = adapter.transform(emb.vectors, name=str(data))
+        EmbeddingSet(
+            mapped, emb.ids, emb.metadata, source=str(data), model=f"{emb.model or 'unknown'} via {adapter_path.name}"
+        ).to_parquet(output)
+        n = len(emb)
     document = {
         "adapter": str(adapter_path),
         "method": adapter.name,
         "data": str(data),
         "output": str(output),
-        "n": len(emb),
+        "n": n,
         "dim_in": adapter.n_features_in_,
         "dim_out": adapter.n_features_out_,
     }
@@ -166,6 +183,22 @@ def apply(
         emit_json(document)
         return
     Console().print(
-        f"{len(emb):,} rows of {data.name} mapped by the {adapter.name} adapter "
+        f"{n:,} rows of {data_name(data)} mapped by the {adapter.name} adapter "
         f"({adapter.n_features_in_} -> {adapter.n_features_out_} dimensions) -> {output}"
     )
+
+
+def _apply_to_store(adapter, data: str, output: str, column, id_column, on_invalid: str, progress) -> int:
+    """Stream DATA through the adapter into a new collection (``import_store`` with mode create)."""
+    if on_invalid != "fail":
+        raise ConfigurationError("--on-invalid drop cannot be used when --output is a store: fix the rows first.")
+    result = import_store(
+        data,
+        output,
+        mode="create",
+        column=column,
+        id_column=id_column,
+        transform=lambda vectors: adapter.transform(vectors, name=str(data)),
+        progress=progress,
+    )
+    return result.n_rows

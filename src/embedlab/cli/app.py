@@ -17,6 +17,7 @@ from embedlab.cli.info import info
 from embedlab.cli.inspect import inspect
 from embedlab.cli.knn import knn
 from embedlab.cli.report import report
+from embedlab.cli.store import store_app
 
 app = typer.Typer(
     name="embedlab",
@@ -36,6 +37,7 @@ app.add_typer(index_app)
 app.command()(search)
 app.command()(compare)
 app.add_typer(align_app)
+app.add_typer(store_app)
 app.command()(report)
 app.command()(demo)
 

@@ -138,7 +138,7 @@ def cluster(
 
 
 def _stream(
-    data: Path,
+    data: str,
     method: str,
     k: str,
     metric: str,

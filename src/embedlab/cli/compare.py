@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +18,7 @@ from embedlab.cli._options import (
     QuietOpt,
     SeedOpt,
     VerboseOpt,
+    data_name,
     on_invalid_policy,
 )
 from embedlab.compare import Comparison, compare_spaces
@@ -28,7 +28,7 @@ from embedlab.io import load
 @handles_errors
 def compare(
     a: DataArg,
-    b: Annotated[Path, typer.Argument(help="The same items embedded by the other model, paired with A by id.")],
+    b: Annotated[str, typer.Argument(help="The same items embedded by the other model, paired with A by id.")],
     k: Annotated[int, typer.Option("--k", "-k", help="Neighbours per row (cosine) for the neighbour scores.")] = 10,
     permutations: Annotated[
         int, typer.Option("--permutations", help="Random re-pairings of the rows for the null (0: none).")
@@ -75,7 +75,7 @@ def compare(
     if json_output:
         emit_json(result.to_dict())
         return
-    _render(result, a.name, b.name)
+    _render(result, data_name(a), data_name(b))
 
 
 def _render(result: Comparison, name_a: str, name_b: str) -> None:

@@ -22,6 +22,7 @@ from embedlab.cli._options import (
     SeedOpt,
     ShardRowsOpt,
     VerboseOpt,
+    data_name,
     on_invalid_policy,
     sharded_run,
 )
@@ -224,7 +225,7 @@ def apply(
         return
     kept = " and the full vectors for rescoring" if collection.vectors is not None else ""
     Console().print(
-        f"{len(collection):,} rows of {data.name} encoded as {collection.spec} "
+        f"{len(collection):,} rows of {data_name(data)} encoded as {collection.spec} "
         f"({collection.codec.bytes_per_vector} bytes per vector, {collection.codes.nbytes / 2**20:.1f} MiB of codes"
         f"{kept}) -> {output}"
     )

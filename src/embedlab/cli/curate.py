@@ -24,6 +24,7 @@ from embedlab.cli._options import (
     ShardRowsOpt,
     ShardsBackendOpt,
     VerboseOpt,
+    data_name,
     on_invalid_policy,
     sharded_run,
 )
@@ -43,6 +44,7 @@ from embedlab.curate import (
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import EmbeddingSet, load
 from embedlab.io.shards import ShardedSet, read_ids, write_columns
+from embedlab.io.stores import is_store_uri
 from embedlab.io.writers import write_table
 from embedlab.scale import Backend
 
@@ -54,14 +56,15 @@ curate_app = typer.Typer(
 )
 
 
-def _check_output(output: Path | None, *inputs: Path) -> None:
-    """Refuse an output path that is one of the inputs, before any work."""
-    if output is not None and output.resolve() in {path.resolve() for path in inputs}:
+def _check_output(output: Path | None, *inputs: str) -> None:
+    """Refuse an output path that is one of the inputs, before any work (a store URI is never a path)."""
+    files = {Path(path).resolve() for path in inputs if not is_store_uri(path)}
+    if output is not None and output.resolve() in files:
         raise ConfigurationError(f"--output {output} is an input: embedlab never overwrites its input.")
 
 
 def _source(
-    data: Path,
+    data: str,
     backend: str | None,
     ray_address: str | None,
     memory_budget: str | None,
@@ -176,7 +179,7 @@ def dedup(
     written = f" -> {output}" if output is not None else ""
     console = Console()
     console.print(
-        f"[bold]{data.name}[/]: {document['kept']:,} of {document['n']:,} rows kept, {document['removed']:,} "
+        f"[bold]{data_name(data)}[/]: {document['kept']:,} of {document['n']:,} rows kept, {document['removed']:,} "
         f"removed by {result.method}{written}"
     )
     if relative is not None and result.method == "near":
@@ -192,8 +195,8 @@ def dedup(
 @curate_app.command("leakage")
 @handles_errors
 def leakage(
-    train: Annotated[Path, typer.Argument(help="The training set (any embeddings format).")],
-    test: Annotated[Path, typer.Argument(help="The test set, embedded by the same model.")],
+    train: Annotated[str, typer.Argument(help="The training set (any embeddings format or store URI).")],
+    test: Annotated[str, typer.Argument(help="The test set, embedded by the same model.")],
     threshold: Annotated[
         float, typer.Option(help="Cosine similarity at or above which a test row leaks from its nearest training row.")
     ] = 0.98,
@@ -230,8 +233,8 @@ def leakage(
     console = Console()
     search = "exact search" if found.exact else f"approximate search, recall@1 {found.recall:.3f}"
     console.print(
-        f"[bold]{test.name}[/]: {document['leaked']:,} of {document['n_test']:,} test rows "
-        f"({document['fraction']:.1%}) have a training row at cosine >= {threshold:g} in {train.name} ({search})"
+        f"[bold]{data_name(test)}[/]: {document['leaked']:,} of {document['n_test']:,} test rows "
+        f"({document['fraction']:.1%}) have a training row at cosine >= {threshold:g} in {data_name(train)} ({search})"
         + (f" -> {output}" if output is not None else "")
     )
     for example in document["examples"]:
@@ -309,7 +312,9 @@ def sample_command(
         return
     console = Console()
     written = f" -> {output}" if output is not None else ""
-    console.print(f"[bold]{data.name}[/]: {result.size:,} of {result.n:,} rows sampled ({result.method}){written}")
+    console.print(
+        f"[bold]{data_name(data)}[/]: {result.size:,} of {result.n:,} rows sampled ({result.method}){written}"
+    )
     clusters = document["clusters"]
     if clusters:
         shown = ", ".join(f"{c['sampled']}/{c['rows']}" for c in clusters[:10])
@@ -384,7 +389,7 @@ def batches(
         return
     written = f" -> {output}" if output is not None else ""
     Console().print(
-        f"[bold]{data.name}[/]: {document['n_batches']:,} batches of {batch_size} ({result.mode}, "
+        f"[bold]{data_name(data)}[/]: {document['n_batches']:,} batches of {batch_size} ({result.mode}, "
         f"{result.parameters['n_clusters']} clusters), {document['single_cluster_batches']:,} from a single "
         f"cluster, {document['clusters_per_batch']['mean']:.1f} clusters per batch on average{written}"
     )

@@ -20,6 +20,7 @@ from embedlab.cli._options import (
     QuietOpt,
     SeedOpt,
     VerboseOpt,
+    data_name,
     on_invalid_policy,
 )
 from embedlab.io import load
@@ -67,7 +68,7 @@ def report(
     emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
     result = build_report(
         emb,
-        name=data.name,
+        name=data_name(data),
         labels=labels,
         text_column=text,
         metric=metric,

@@ -92,7 +92,11 @@ class LanceDBStore(Store):
         start = 0
         with self.errors("reading rows"):
             dataset = self._open().to_lance()
-            for batch in dataset.to_batches(columns=columns, batch_size=batch_size):
+            # Lance reads ahead many batches and fragments by default (twice the memory at 1M x 384)
+            batches = dataset.to_batches(
+                columns=columns, batch_size=batch_size, batch_readahead=1, fragment_readahead=1
+            )
+            for batch in batches:
                 yield self._batch(batch, layout, start, with_vectors, with_metadata)
                 start += batch.num_rows
 

@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 MODES = ("create", "append", "overwrite")
 #: Rows whose vectors are read back and compared after a transfer.
 VERIFY_ROWS = 100
+#: Bytes of vectors an export reads (and writes as one Parquet row group) at a time.
+READ_BYTES = 16 * 2**20
 #: float32 values read back may differ this much (stores that keep float32 differ by nothing).
 _ATOL, _RTOL = 1e-6, 1e-5
 
@@ -220,7 +222,7 @@ def export_store(
     with store:
         source = StoreSource(store)
         info = source.info
-        batch = check_int(batch_size, "batch_size") if batch_size is not None else store.batch_rows(info.dim)
+        batch = check_int(batch_size, "batch_size") if batch_size is not None else _read_rows(store, info.dim)
         sampler = _Sampler(_sample_positions(info.n_rows, verify_rows, random_state))
         seen: list[np.ndarray] = []
         provenance = json.dumps({"source": store.uri.text, "model": None, "store": store.uri.store})
@@ -261,6 +263,12 @@ def export_store(
     return ExportResult(
         store.uri.text, str(output), written, info.dim, info.metadata_columns, verification, time.perf_counter() - began
     )
+
+
+def _read_rows(store: Store, dim: int) -> int:
+    """Rows a read request asks for: the store's limit, and at most ``READ_BYTES`` of vectors (each batch is also
+    a Parquet row group, encoded and compressed in memory before it is written)."""
+    return max(1, min(store.batch_rows(dim), READ_BYTES // (4 * max(dim, 1))))
 
 
 def _export_table(ids, vectors, metadata, dim: int, name: str) -> pa.Table:
