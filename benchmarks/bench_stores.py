@@ -212,6 +212,7 @@ def naive_export(store: str, location: Path, socket: str | None, out: Path) -> i
         from pymilvus import MilvusClient
 
         client = MilvusClient(str(location / "milvus.db"))
+        client.load_collection("embedlab")
         iterator = client.query_iterator("embedlab", batch_size=NAIVE_BATCH, output_fields=["*"])
         while rows := iterator.next():
             for row in rows:
@@ -241,7 +242,7 @@ def naive_export(store: str, location: Path, socket: str | None, out: Path) -> i
             register_vector(conn)
             for row in conn.execute("SELECT id, embedding, label FROM embedlab").fetchall():
                 ids.append(row[0])
-                vectors.append(row[1])
+                vectors.append(row[1].to_numpy())  # pgvector's Vector
                 labels.append(row[2])
     flat = pa.array(np.asarray(vectors, dtype=np.float32).reshape(-1))
     pq.write_table(
