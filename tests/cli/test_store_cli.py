@@ -135,3 +135,43 @@ def test_a_killed_import_resumes_from_its_checkpoint(tmp_path):
     got = embedlab.load(uri)
     assert len(got) == 20_000 and len(set(got.ids.tolist())) == 20_000
     c.assert_same_rows(got, emb)
+
+
+def test_a_killed_export_resumes_from_its_work_folder(tmp_path):
+    """SIGKILL in the middle of an export, then the same command: it reads only the rows not yet kept, and the
+    file holds every row once."""
+    path, emb = c.dataset(tmp_path, n=20_000, dim=8)
+    uri, out = f"lancedb://{tmp_path}/db/exported", tmp_path / "exported.parquet"
+    imported = runner.invoke(app, ["store", "import", str(path), uri, "--checkpoint", str(tmp_path / "i.json")])
+    assert imported.exit_code == 0, imported.output
+    state = tmp_path / "exported.parquet.parts" / "checkpoint.json"
+    command = [sys.executable, "-m", "embedlab", "store", "export", uri, "-o", str(out), "--batch-size", "100"]
+    process = subprocess.Popen([*command, "--quiet"], env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if state.exists() and json.loads(state.read_text() or "{}").get("rows_done", 0) >= 2000:
+            break
+        time.sleep(0.02)
+    if process.poll() is not None:
+        pytest.fail(f"the export finished (code {process.returncode}) before it could be killed; give it more rows")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = json.loads(state.read_text())["rows_done"]
+    assert 2000 <= done < 20_000 and not out.exists()
+    result = runner.invoke(app, ["store", "export", uri, "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["resumed_from"] >= done and document["verification"]["passed"]
+    assert not state.parent.exists()
+    c.assert_same_rows(embedlab.load(out), emb)
+
+
+def test_an_export_over_another_ones_work_folder_is_refused(imported, tmp_path):
+    uri, _emb, _ = imported
+    work = tmp_path / "o.parquet.parts"
+    work.mkdir()
+    (work / "checkpoint.json").write_text('{"uri": "lancedb:///elsewhere/t", "fingerprint": [], "files": []}')
+    result = runner.invoke(app, ["store", "export", uri, "-o", str(tmp_path / "o.parquet")])
+    assert result.exit_code == 2 and "--restart" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["store", "export", uri, "-o", str(tmp_path / "o.parquet"), "--restart", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["n_rows"] == 1200

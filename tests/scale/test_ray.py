@@ -342,3 +342,25 @@ def test_curation_on_ray_equals_local(cluster, tmp_path):
     assert (~distributed.keep_mask(eps=0.001)).sum() == 500
     balanced = sample(sharded, 100, n_clusters=(30, 8), random_state=2)
     assert np.array_equal(sample(sharded, 100, n_clusters=(30, 8), random_state=2, backend="ray").rows, balanced.rows)
+
+
+def test_a_store_is_read_in_shards_on_ray(cluster, tmp_path):
+    """A LanceDB table read by Ray workers as row ranges, each opening the store by its URI: the same summary as
+    the local read, every row once."""
+    from tests.io.stores.conformance import require
+
+    require("lancedb", "lancedb")
+    from embedlab.io.stores import import_store
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(900, 12)).astype(np.float32)
+    X[800:] = X[:100]
+    table = pa.table({"id": np.arange(900) * 3, "embedding": pa.array(list(X), type=pa.list_(pa.float32(), 12))})
+    pq.write_table(table, tmp_path / "rows.parquet")
+    uri = f"lancedb://{tmp_path}/db/rows"
+    import_store(tmp_path / "rows.parquet", uri, metric="l2", checkpoint=tmp_path / "c.json")
+    sharded = open_shards(uri, shard_rows=200)
+    assert len(sharded.shards) == 5
+    local, distributed = describe(sharded), describe(sharded, backend="ray")
+    assert distributed == local
+    assert (local.n, local.duplicate_rows, local.duplicate_ids) == (900, 100, 0)

@@ -14,8 +14,7 @@ from rich.console import Console
 from embedlab.cli._console import emit_json, handles_errors, setup, stderr_console
 from embedlab.cli._options import ColumnOpt, DataArg, IdColumnOpt, JsonOpt, QuietOpt, SeedOpt, VerboseOpt
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
-from embedlab.io.stores import METRICS, export_store, import_store, write_back
-from embedlab.io.stores._transfer import MODES, Verification
+from embedlab.io.stores import METRICS, MODES, PARTS_SUFFIX, Verification, export_store, import_store, write_back
 
 store_app = typer.Typer(
     name="store",
@@ -63,30 +62,45 @@ def export(
     ] = None,
     credentials: CredentialsOpt = None,
     batch_size: BatchOpt = None,
+    restart: Annotated[
+        bool,
+        typer.Option("--restart", help="Discard the work folder of an export that does not match and start again."),
+    ] = False,
     json_output: JsonOpt = False,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Stream the collection URI into one Parquet file (id, embedding, payload columns), verified against the
-    store (row count before and after, unique ids, sampled vectors read again) before it appears."""
+    store (row count before and after, unique ids, sampled vectors read again) before it appears. The batches
+    read are kept in OUTPUT.parts until then: interrupted, the same command resumes where it stopped."""
     progress = setup(quiet, verbose)
-    result = export_store(
-        uri,
-        output,
-        column=column,
-        id_column=id_column,
-        credentials=credentials,
-        batch_size=batch_size,
-        random_state=seed,
-        progress=progress,
-    )
+    try:
+        result = export_store(
+            uri,
+            output,
+            column=column,
+            id_column=id_column,
+            credentials=credentials,
+            batch_size=batch_size,
+            restart=restart,
+            random_state=seed,
+            progress=progress,
+        )
+    except KeyboardInterrupt:
+        stderr_console().print(
+            f"[bold yellow]interrupted:[/] the rows read so far are kept in {output}{PARTS_SUFFIX}; run the same "
+            "command again to resume (or delete that folder).",
+            highlight=False,
+        )
+        raise typer.Exit(INTERRUPTED) from None
     if json_output:
         emit_json(result.to_dict())
         return
     columns = f" and {', '.join(result.metadata_columns)}" if result.metadata_columns else ""
+    resumed = f" (resumed after {result.resumed_from:,})" if result.resumed_from else ""
     Console().print(
-        f"{result.n_rows:,} rows of dimension {result.dim}{columns} -> {output} in {result.seconds:.1f} s "
+        f"{result.n_rows:,} rows{resumed} of dimension {result.dim}{columns} -> {output} in {result.seconds:.1f} s "
         f"({result.n_rows / max(result.seconds, 1e-9):,.0f} rows/s); {_verified(result.verification)}"
     )
 

@@ -30,7 +30,7 @@ from embedlab.exceptions import EmbeddingDataError
 from embedlab.io.embedding_set import PROVENANCE_KEY, EmbeddingSet
 from embedlab.io.validation import InvalidRows, OnInvalid, ValidationReport
 
-__all__ = ["Part", "RawChunk", "SourceInfo", "id_keys", "iter_batches", "load", "open_source"]
+__all__ = ["Part", "RawChunk", "SourceInfo", "id_keys", "iter_batches", "load", "open_source", "row_ranges"]
 
 PREFERRED_VECTOR_COLUMNS = ("embedding", "embeddings", "vector", "vectors", "emb", "features", "X")
 PREFERRED_ID_COLUMNS = ("id", "ids")
@@ -100,8 +100,8 @@ class Part:
     file : str
         The file holding the rows (the dataset directory for Lance).
     pieces : tuple of int
-        Parquet row groups or Lance fragment ids; empty for a row range of a .npy file, a whole .npz or Arrow
-        IPC file.
+        Parquet row groups or Lance fragment ids; empty for a row range (of a .npy file or a vector store's scan
+        order), a whole .npz or Arrow IPC file.
     """
 
     start: int
@@ -126,6 +126,12 @@ class _Source(ABC):
     def parts(self, rows: int) -> list[Part]:
         """The source cut into parts of about ``rows`` rows where its layout allows, else one part."""
         return [Part(0, self.info.n_rows, self.info.path)]
+
+
+def row_ranges(n_rows: int, rows: int, file: str) -> list[Part]:
+    """Parts of ``rows`` consecutive rows (the last may be shorter) of a source whose rows can be read from any
+    position; one empty part for an empty source."""
+    return [Part(start, min(rows, n_rows - start), file) for start in range(0, n_rows, rows)] or [Part(0, 0, file)]
 
 
 def _row_ids(start: int, stop: int) -> np.ndarray:
@@ -167,8 +173,7 @@ class _NpySource(_Source):
         return RawChunk(vectors, _row_ids(0, self.info.n_rows), None, 0)
 
     def parts(self, rows: int) -> list[Part]:
-        n = self.info.n_rows
-        return [Part(start, min(rows, n - start), self.info.path) for start in range(0, n, rows)] or super().parts(rows)
+        return row_ranges(self.info.n_rows, rows, self.info.path)
 
     def iter_chunks(self, batch_size: int, part: Part | None = None) -> Iterator[RawChunk]:
         first, last = (0, self.info.n_rows) if part is None else (part.start, part.start + part.n_rows)

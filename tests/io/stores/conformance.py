@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import embedlab
-from embedlab import EmbeddingDataError
+from embedlab import ConfigurationError, EmbeddingDataError
 from embedlab.io.readers import iter_batches
+from embedlab.io.shards import gather_rows, open_shards, read_ids
 from embedlab.io.stores import (
     StoreError,
     StoreSource,
@@ -220,3 +221,62 @@ def check_export_of_empty_payload(make, tmp_path) -> None:
     order = np.argsort(table.column("id").to_numpy())
     got = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))[order]
     np.testing.assert_array_equal(got, X)
+
+
+def check_row_ranges(make, tmp_path, *, string_ids: bool = False) -> None:
+    """Scans of row ranges give the rows of the full scan's order there, and a collection cut into shards (what
+    ``--memory-budget`` and ``--backend ray`` read) covers it once, in that order."""
+    path, emb = dataset(tmp_path, n=1000, string_ids=string_ids, name="ranges")
+    uri = make("ranges")
+    import_store(path, uri, batch_size=250, checkpoint=tmp_path / "r.json")
+    with open_store(uri) as store:
+        order = np.concatenate([b.ids for b in store.scan(128, with_vectors=False, with_metadata=False)])
+        assert sorted(order.tolist()) == sorted(emb.ids.tolist())
+        for start, stop in [(0, 0), (0, 1), (5, 300), (299, 301), (990, None), (990, 5000), (1000, None), (1500, 9)]:
+            batches = list(store.scan(100, start=start, stop=stop, with_metadata=False))
+            got = np.concatenate([b.ids for b in batches]) if batches else np.empty(0, order.dtype)
+            assert got.tolist() == order[start:stop].tolist(), (start, stop)
+            assert all(len(b) <= 100 for b in batches)
+            for batch in batches:
+                assert batch.vectors.shape == (len(batch), DIM)
+    sharded = open_shards(uri, shard_rows=300)
+    assert [shard.n_rows for shard in sharded.shards] == [300, 300, 300, 100]
+    assert read_ids(sharded).tolist() == order.tolist()
+    where = _by_id(emb)
+    positions = np.array([999, 0, 301, 42])
+    expected = emb.vectors[[where[key] for key in order[positions].tolist()]]
+    got = gather_rows(sharded, positions)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731 - cosine stores may normalise
+    np.testing.assert_allclose(unit(got), unit(expected), rtol=1e-5, atol=1e-6)
+    budget = open_shards(uri, memory_budget=2 * 4 * DIM * 400)
+    assert len(budget.shards) == 3 and max(shard.n_rows for shard in budget.shards) <= 400
+
+
+def check_export_resume(make, tmp_path) -> None:
+    """An export stopped after three batches leaves no output, resumes from its work folder reading only the rest,
+    and gives the file an uninterrupted export gives; a collection changed in between is refused."""
+    path, emb = dataset(tmp_path, n=1000, name="exp")
+    uri, out = make("export_resume"), tmp_path / "exp-out.parquet"
+    import_store(path, uri, checkpoint=tmp_path / "e.json")
+    with pytest.raises(KeyboardInterrupt):
+        export_store(uri, out, batch_size=300, progress=_Interrupt(2))
+    parts = tmp_path / "exp-out.parquet.parts"
+    assert not out.exists() and json.loads((parts / "checkpoint.json").read_text())["rows_done"] == 900
+    (parts / "batch-000003.arrow").write_bytes(b"half-written by a killed process")
+    result = export_store(uri, out, batch_size=77)
+    assert result.resumed_from == 900 and result.n_rows == 1000 and result.verification.passed
+    assert not parts.exists()
+    assert pq.ParquetFile(out).metadata.num_row_groups == 4  # the kept batches of 300, then 100
+    assert_same_rows(embedlab.load(out), emb, unit=not _keeps_norms(uri))
+    with pytest.raises(KeyboardInterrupt):
+        export_store(uri, out, batch_size=400, progress=_Interrupt(1))
+    with open_store(uri) as store:
+        store.write(np.array([123_456_789]), np.ones((1, DIM), np.float32), None, upsert=False)
+    with pytest.raises(ConfigurationError, match="restart"):
+        export_store(uri, out)
+    assert export_store(uri, out, restart=True).n_rows == 1001
+
+
+def _keeps_norms(uri: str) -> bool:
+    with open_store(uri) as store:
+        return store.keeps_norms

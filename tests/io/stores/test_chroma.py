@@ -50,6 +50,18 @@ def test_bad_inputs(make, tmp_path):
     c.check_bad_inputs(make, tmp_path)
 
 
+def test_row_ranges(make, tmp_path):
+    c.check_row_ranges(make, tmp_path)
+
+
+def test_export_resume(make, tmp_path):
+    c.check_export_resume(make, tmp_path)
+
+
+def test_row_ranges_of_string_ids(make, tmp_path):
+    c.check_row_ranges(make, tmp_path, string_ids=True)
+
+
 def test_plain_npy(make, tmp_path):
     c.check_export_of_empty_payload(make, tmp_path)
 

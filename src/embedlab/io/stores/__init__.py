@@ -15,6 +15,8 @@ import os
 
 from embedlab.io.stores._base import METRICS, Store, StoreBatch, StoreError, StoreSchema, StoreSource
 from embedlab.io.stores._transfer import (
+    MODES,
+    PARTS_SUFFIX,
     ExportResult,
     ImportResult,
     Verification,
@@ -27,6 +29,8 @@ from embedlab.io.stores._uri import SCHEMES, StoreURI, is_store_uri, parse_uri
 
 __all__ = [
     "METRICS",
+    "MODES",
+    "PARTS_SUFFIX",
     "SCHEMES",
     "ExportResult",
     "ImportResult",

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from embedlab.exceptions import EmbeddingDataError, EmbedlabError
-from embedlab.io.readers import Part, RawChunk, SourceInfo, _Source
+from embedlab.io.readers import Part, RawChunk, SourceInfo, _Source, row_ranges
 from embedlab.io.stores._uri import StoreURI, read_secret, scrub
 
 __all__ = ["METRICS", "Store", "StoreBatch", "StoreError", "StoreSchema", "StoreSource", "records_table"]
@@ -145,8 +145,21 @@ class Store(ABC):
         """Rows in the collection now."""
 
     @abstractmethod
-    def scan(self, batch_size: int, *, with_vectors: bool = True, with_metadata: bool = True) -> Iterator[StoreBatch]:
-        """Every row once, in the store's stable order, ``batch_size`` rows at a time (the last may be shorter)."""
+    def scan(
+        self,
+        batch_size: int,
+        *,
+        with_vectors: bool = True,
+        with_metadata: bool = True,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> Iterator[StoreBatch]:
+        """Rows ``start`` to ``stop - 1`` (every row by default) of the store's stable order, each once,
+        ``batch_size`` rows at a time (the last may be shorter).
+
+        The order is the one every scan of an unchanged collection gives, so row ranges read in different
+        processes (shards, a resumed export) together cover the collection once.
+        """
 
     @abstractmethod
     def fetch(self, ids: np.ndarray) -> np.ndarray:
@@ -301,22 +314,29 @@ class StoreSource(_Source):
             {},
         )
 
+    def parts(self, rows: int) -> list[Part]:
+        """Row ranges of the store's scan order, each read by whoever opens the URI (Qdrant's local mode and
+        Milvus Lite lock their folder or file: only the process that holds it may read them)."""
+        return row_ranges(self.info.n_rows, rows, self.info.path)
+
     def iter_chunks(self, batch_size: int, part: Part | None = None) -> Iterator[RawChunk]:
-        del part  # a collection is one part
-        start = 0
-        expected = self.info.n_rows
+        total = self.info.n_rows
+        first = 0 if part is None else part.start
+        stop = total if part is None else part.start + part.n_rows
+        start = first
         extra: set[str] = set()
-        for batch in self.store.scan(batch_size):
+        # the last part reads on to the scan's end, so rows added since the layout was read are noticed
+        for batch in self.store.scan(batch_size, start=first, stop=None if stop == total else stop):
             if batch.vectors is None:
                 raise StoreError(f"{self.store.name}: the scan returned no vectors.")
-            if start + len(batch) > expected:
-                raise self.changed(expected, f"more than {start + len(batch):,} rows were read")
+            if start + len(batch) > stop:
+                raise self.changed(total, f"more than {start + len(batch):,} rows were read")
             extra |= batch.extra_keys
             yield RawChunk(batch.vectors, batch.ids, batch.metadata, start)
             start += len(batch)
         now = self.store.count()
-        if start != expected or now != expected:
-            raise self.changed(expected, f"{start:,} rows were read and it holds {now:,} now")
+        if start != stop or now != total:
+            raise self.changed(total, f"{start - first:,} rows were read from row {first:,} and it holds {now:,} now")
         if extra:
             logger.warning(
                 "%s: payload keys %s first appear after the first %d rows and were not read",

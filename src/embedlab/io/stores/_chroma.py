@@ -154,18 +154,27 @@ class ChromaStore(Store):
         with self.errors("counting rows"):
             return self._open().count()
 
-    def scan(self, batch_size: int, *, with_vectors: bool = True, with_metadata: bool = True) -> Iterator[StoreBatch]:
+    def scan(
+        self,
+        batch_size: int,
+        *,
+        with_vectors: bool = True,
+        with_metadata: bool = True,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> Iterator[StoreBatch]:
         # Chroma's get pages in the rows' insertion order (an upsert keeps a row's place), and a page costs the
         # same at any offset (measured flat to 50k rows), so offsets neither skip nor repeat rows.
         layout = self._layout_now()
         collection = self._open()
         include = ["embeddings"] * with_vectors + ["metadatas"] * with_metadata
-        offset = 0
-        while True:
-            ids, vectors, records = self._page(collection, offset, batch_size, include, layout.dim)
+        offset = start
+        while stop is None or offset < stop:
+            rows = batch_size if stop is None else min(batch_size, stop - offset)
+            ids, vectors, records = self._page(collection, offset, rows, include, layout.dim)
             if ids:
                 yield self._batch(ids, vectors, records, layout, with_metadata)
-            if len(ids) < batch_size:
+            if len(ids) < rows:
                 return
             offset += len(ids)
 

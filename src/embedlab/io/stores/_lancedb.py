@@ -82,19 +82,34 @@ class LanceDBStore(Store):
     def _layout_now(self) -> StoreSchema:
         return getattr(self, "_layout", None) or self.schema()
 
-    def scan(self, batch_size: int, *, with_vectors: bool = True, with_metadata: bool = True) -> Iterator[StoreBatch]:
+    def scan(
+        self,
+        batch_size: int,
+        *,
+        with_vectors: bool = True,
+        with_metadata: bool = True,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> Iterator[StoreBatch]:
         layout = self._layout_now()
         columns = [layout.id_column]
         if with_vectors:
             columns.append(layout.vector_column)
         if with_metadata:
             columns.extend(layout.metadata_columns)
-        start = 0
+        limit = None if stop is None else max(stop - start, 0)
+        if limit == 0:
+            return
         with self.errors("reading rows"):
             dataset = self._open().to_lance()
             # Lance reads ahead many batches and fragments by default (twice the memory at 1M x 384)
             batches = dataset.to_batches(
-                columns=columns, batch_size=batch_size, batch_readahead=1, fragment_readahead=1
+                columns=columns,
+                batch_size=batch_size,
+                batch_readahead=1,
+                fragment_readahead=1,
+                offset=start or None,
+                limit=limit,
             )
             for batch in batches:
                 yield self._batch(batch, layout, start, with_vectors, with_metadata)

@@ -223,7 +223,15 @@ class MilvusStore(Store):
             rows = client.query(self.uri.collection, filter="", output_fields=["count(*)"], consistency_level="Strong")
         return int(rows[0]["count(*)"])
 
-    def scan(self, batch_size: int, *, with_vectors: bool = True, with_metadata: bool = True) -> Iterator[StoreBatch]:
+    def scan(
+        self,
+        batch_size: int,
+        *,
+        with_vectors: bool = True,
+        with_metadata: bool = True,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> Iterator[StoreBatch]:
         layout = self._layout_now()
         fields = [self._primary, layout.id_column]
         if with_vectors:
@@ -233,8 +241,16 @@ class MilvusStore(Store):
             if self._dynamic:
                 fields.append("$meta")
         fields = list(dict.fromkeys(fields))
+        after = None
+        if start:
+            after = self._key_before(start)
+            if after is None:
+                return
+        limit = -1 if stop is None else max(stop - start, 0)
+        if limit == 0:
+            return
         rows: list[dict] = []
-        for page in self._pages(fields, min(batch_size, self.batch_rows(layout.dim))):
+        for page in self._pages(fields, min(batch_size, self.batch_rows(layout.dim)), limit=limit, after=after):
             rows.extend(page)
             while len(rows) >= batch_size:
                 yield self._batch(rows[:batch_size], layout, with_vectors, with_metadata)
@@ -242,15 +258,26 @@ class MilvusStore(Store):
         if rows:
             yield self._batch(rows, layout, with_vectors, with_metadata)
 
-    def _pages(self, fields: list[str], rows: int, *, limit: int = -1) -> Iterator[list[dict]]:
-        """Pages of ``rows`` rows in primary-key order (pymilvus's query_iterator: each page is a query for the
-        keys after the last one read, so no offset grows past Milvus's limit)."""
+    def _key_before(self, position: int):
+        """The primary key of row ``position - 1`` in key order (read by paging keys only); None past the end."""
+        last, seen = None, 0
+        with closing(self._pages([self._primary], _MAX_QUERY_ROWS, limit=position)) as pages:
+            for page in pages:
+                last, seen = page[-1][self._primary], seen + len(page)
+        return last if seen == position else None
+
+    def _pages(self, fields: list[str], rows: int, *, limit: int = -1, after=None) -> Iterator[list[dict]]:
+        """Pages of ``rows`` rows in primary-key order, of the keys after ``after`` when given (pymilvus's
+        query_iterator: each page is a query for the keys after the last one read, so no offset grows past
+        Milvus's limit)."""
         client = self._reading()
+        condition = "" if after is None else f"{self._primary} > {_literal(after)}"
         with self.errors("reading rows"), self._quiet_lite_iterator():
             pages = client.query_iterator(
                 self.uri.collection,
                 batch_size=rows,
                 limit=limit,
+                filter=condition,
                 output_fields=fields,
                 consistency_level="Strong",
                 strict_float32=True,  # vectors as one float32 array per page, not lists of Python floats
@@ -482,8 +509,11 @@ def _dynamic_keys(row: dict, fields: dict[str, str]) -> dict:
 def _in_filter(field: str, keys: list) -> str:
     """A filter for rows whose ``field`` is one of ``keys`` (Milvus Lite takes no filter templates; strings are
     JSON literals, which Milvus's expressions read)."""
-    literals = (json.dumps(key, ensure_ascii=False) if isinstance(key, str) else str(int(key)) for key in keys)
-    return f"{field} in [{', '.join(literals)}]"
+    return f"{field} in [{', '.join(map(_literal, keys))}]"
+
+
+def _literal(key) -> str:
+    return json.dumps(key, ensure_ascii=False) if isinstance(key, str) else str(int(key))
 
 
 def _cast(name: str, values: pa.ChunkedArray, column: str, kind: str | None) -> pa.ChunkedArray:

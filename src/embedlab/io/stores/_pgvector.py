@@ -269,17 +269,26 @@ class PgVectorStore(Store):
             return sql.SQL("{} = ANY(%s::text[])").format(ident)
         return sql.SQL("{}::text = ANY(%s::text[])").format(ident)
 
-    def scan(self, batch_size: int, *, with_vectors: bool = True, with_metadata: bool = True) -> Iterator[StoreBatch]:
+    def scan(
+        self,
+        batch_size: int,
+        *,
+        with_vectors: bool = True,
+        with_metadata: bool = True,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> Iterator[StoreBatch]:
         layout = self._layout_now()
         sql = self._sql
-        query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
+        query = sql.SQL("SELECT {} FROM {} ORDER BY {} OFFSET {} LIMIT {}").format(
             self._select(layout, vectors=with_vectors, metadata=with_metadata),
             self._table,
             sql.Identifier(layout.id_column),
+            sql.Literal(int(start)),
+            sql.SQL("ALL") if stop is None else sql.Literal(max(int(stop) - int(start), 0)),
         )
         # FETCH a few MB at a time: large results cost more to allocate (libpq's, psycopg's, ours) than to send
         step = max(1, min(batch_size, _FETCH_BYTES // (4 * layout.dim + 64)))
-        start = 0
         # a connection of its own, in a transaction: the cursor's snapshot, and the store's connection stays free
         conn = self._connect(autocommit=False)
         with conn, self.errors("reading rows"), conn.cursor(name="embedlab_scan", binary=True) as cur:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import threading
 import uuid
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +51,10 @@ _TIMEOUT = 10
 #: as JSON, up to 24 bytes a float32 value, and take at most half of it so that the payload has room.
 _REQUEST_BYTES = 32 * 2**20
 _VALUE_BYTES = 24
+#: Local-mode clients open in this process, by folder, with the count of stores using each: qdrant-client locks
+#: the folder, so a second client on it (a shard reading its rows, an export verifying) would be refused.
+_LOCAL_CLIENTS: dict[str, list] = {}
+_LOCAL_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -84,8 +91,16 @@ class QdrantStore(Store):
                     url=f"{scheme}://{uri.location}", api_key=self.secret, timeout=timeout, check_compatibility=False
                 )
         else:
-            with self.errors("opening the storage folder"):
-                self.client = qdrant_client.QdrantClient(path=uri.location)
+            folder = os.path.abspath(uri.location)
+            with _LOCAL_LOCK:
+                if folder not in _LOCAL_CLIENTS:
+                    with self.errors("opening the storage folder (one process at a time may open it)"):
+                        _LOCAL_CLIENTS[folder] = [qdrant_client.QdrantClient(path=uri.location), 0]
+                entry = _LOCAL_CLIENTS[folder]
+                entry[1] += 1
+                self.client = entry[0]
+            # released when closed, or when the store is collected unclosed (a source read by embedlab.load)
+            self._release = weakref.finalize(self, _release_local, folder)
         self._layout: _Layout | None = None
 
     @property
@@ -94,9 +109,12 @@ class QdrantStore(Store):
         return self._layout_now().schema.metric != "cosine"
 
     def close(self) -> None:
-        """Release the client (in local mode, the storage folder's lock)."""
-        with self.errors("closing the client"):
-            self.client.close()
+        """Release the client (in local mode, the storage folder's lock once no store of this process uses it)."""
+        if self.uri.remote:
+            with self.errors("closing the client"):
+                self.client.close()
+        else:
+            self._release()
 
     # reading
 
@@ -168,6 +186,8 @@ class QdrantStore(Store):
         return metric == "cosine" and not self.uri.remote
 
     def _id_key(self, payloads: Sequence[dict]) -> str | None:
+        if self.id_column == _POINT_ID:  # as a schema names the point ids (a shard opens the store with it)
+            return None
         if self.id_column is not None:
             if any(self.id_column not in payload for payload in payloads):
                 raise StoreError(
@@ -185,20 +205,47 @@ class QdrantStore(Store):
         with self.errors("counting points"):
             return self.client.count(self.uri.collection, exact=True).count
 
-    def scan(self, batch_size: int, *, with_vectors: bool = True, with_metadata: bool = True) -> Iterator[StoreBatch]:
+    def scan(
+        self,
+        batch_size: int,
+        *,
+        with_vectors: bool = True,
+        with_metadata: bool = True,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> Iterator[StoreBatch]:
         layout = self._layout_now()
         payload: bool | list[str] = True if with_metadata else ([layout.id_key] if layout.id_key else False)
         vectors: bool | list[str] = ([layout.vector] if layout.vector else True) if with_vectors else False
-        offset = None
-        while True:
+        offset = self._point_at(start) if start else None
+        if start and offset is None:
+            return
+        left = None if stop is None else stop - start
+        while left is None or left > 0:
+            limit = batch_size if left is None else min(batch_size, left)
             with self.errors("reading points"):
                 points, offset = self.client.scroll(
-                    self.uri.collection, limit=batch_size, offset=offset, with_payload=payload, with_vectors=vectors
+                    self.uri.collection, limit=limit, offset=offset, with_payload=payload, with_vectors=vectors
                 )
             if points:
                 yield self._batch(points, layout, with_vectors, with_metadata)
+                left = None if left is None else left - len(points)
             if offset is None:
                 return
+
+    def _point_at(self, position: int) -> Any:
+        """The id of the point at ``position`` of the scroll order (points are scrolled by id, so a scan can start
+        there), found by scrolling ids only; None past the end."""
+        offset, left = None, position
+        while left > 0:
+            with self.errors("reading point ids"):
+                points, offset = self.client.scroll(
+                    self.uri.collection, limit=min(left, 10_000), offset=offset, with_payload=False, with_vectors=False
+                )
+            left -= len(points)
+            if offset is None:
+                return None
+        return offset
 
     def _batch(self, points, layout: _Layout, with_vectors: bool, with_metadata: bool) -> StoreBatch:
         payloads = [point.payload or {} for point in points]
@@ -374,6 +421,18 @@ def _uuid_of(key: str) -> str:
 
 def _names(vectors: dict) -> str:
     return ", ".join(repr(name) for name in vectors)
+
+
+def _release_local(folder: str) -> None:
+    """One store fewer on the local-mode client of ``folder``; the last one closes it."""
+    with _LOCAL_LOCK:
+        entry = _LOCAL_CLIENTS.get(folder)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del _LOCAL_CLIENTS[folder]
+            entry[0].close()
 
 
 def _timeout(value: Any, name: str) -> int:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,13 +19,14 @@ from embedlab._checks import check_choice, check_int
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.embedding_set import ID_COLUMN, PROVENANCE_KEY, VECTOR_COLUMN
-from embedlab.io.readers import id_keys, iter_batches, open_source
+from embedlab.io.readers import Part, id_keys, iter_batches, open_source
 from embedlab.io.stores._base import METRICS, Store, StoreError, StoreSource, id_type_of
 from embedlab.io.stores._uri import StoreURI, is_store_uri, parse_uri
 from embedlab.io.writers import atomic_path, write_json
 
 __all__ = [
     "MODES",
+    "PARTS_SUFFIX",
     "ExportResult",
     "ImportResult",
     "Verification",
@@ -88,6 +90,7 @@ class ExportResult:
     metadata_columns: tuple[str, ...]
     verification: Verification
     seconds: float = 0.0
+    resumed_from: int = 0
 
     def to_dict(self) -> dict:
         return {
@@ -185,15 +188,20 @@ def export_store(
     id_column: str | None = None,
     credentials: str | os.PathLike | None = None,
     batch_size: int | None = None,
+    restart: bool = False,
     verify_rows: int = VERIFY_ROWS,
     random_state: int = 0,
     progress: ProgressReporter = NULL_PROGRESS,
 ) -> ExportResult:
     """Stream a collection into one Parquet file (``id``, ``embedding``, payload columns), then verify it.
 
-    Memory stays near one batch: rows go from the store's scan to Parquet row groups. The file appears only
-    when the export has been verified (row count against the store's count before and after, ids unique, the
-    sampled vectors read again from the store equal to those written); the collection is never modified.
+    Memory stays near one batch. Each batch read from the store is kept in a work folder beside the output
+    (``OUTPUT.parts``, one Arrow file per batch, with a checkpoint), so an export that is interrupted resumes
+    where it stopped: the same call again reads the rows after the last batch kept, from that position of the
+    store's scan order. The batches are then written as the Parquet file's row groups, and the file appears only
+    when it has been verified (row count against the store's count before and after, ids unique, the sampled
+    vectors read again from the store equal to those written); the work folder is removed. The collection is
+    never modified.
 
     Parameters
     ----------
@@ -203,7 +211,10 @@ def export_store(
     column, id_column, credentials
         See :func:`open_store`.
     batch_size : int, optional
-        Rows per request; by default the store's documented limit.
+        Rows per request; by default the store's documented limit (a resumed export keeps its own).
+    restart : bool, default=False
+        Discard the work folder of an earlier export that does not match this one (another collection, or
+        the collection changed since) instead of refusing it.
     verify_rows : int, default=100
     random_state : int, default=0
         Chooses the rows read back.
@@ -214,6 +225,8 @@ def export_store(
     StoreError
         When the store is unreachable, the collection is missing, its count changes during the export, or the
         verification fails.
+    ConfigurationError
+        When the work folder holds an earlier export that does not match and ``restart`` is False.
     """
     import time
 
@@ -223,46 +236,133 @@ def export_store(
         source = StoreSource(store)
         info = source.info
         batch = check_int(batch_size, "batch_size") if batch_size is not None else _read_rows(store, info.dim)
-        sampler = _Sampler(_sample_positions(info.n_rows, verify_rows, random_state))
-        seen: list[np.ndarray] = []
-        provenance = json.dumps({"source": store.uri.text, "model": None, "store": store.uri.store})
-        writer, written = None, 0
-        with atomic_path(output) as tmp, progress.task(f"Exporting {store.uri.collection}", info.n_rows) as advance:
-            try:
-                for chunk in source.iter_chunks(batch):
-                    table = _export_table(chunk.ids, chunk.vectors, chunk.metadata, info.dim, store.name)
-                    if writer is None:
-                        schema = table.schema.with_metadata({PROVENANCE_KEY: provenance.encode()})
-                        writer = pq.ParquetWriter(tmp, schema, compression="zstd")
-                    writer.write_table(_conform(table, writer.schema, store.name, chunk.start))
-                    sampler.see(chunk.start, chunk.ids, chunk.vectors)
-                    seen.append(id_keys(chunk.ids))
-                    written += len(chunk.ids)
+        parts = _ExportParts.open(Path(str(output) + PARTS_SUFFIX), store.uri.text, info, batch, restart=restart)
+        with progress.task(f"Exporting {store.uri.collection}", info.n_rows) as advance:
+            advance(parts.rows_done)
+            if parts.rows_done < info.n_rows:
+                rest = Part(parts.rows_done, info.n_rows - parts.rows_done, info.path)
+                for chunk in source.iter_chunks(parts.batch_size, rest):
+                    parts.add(_export_table(chunk.ids, chunk.vectors, chunk.metadata, info.dim, store.name))
                     advance(len(chunk.ids))
-                if writer is None:
-                    schema = _export_table(
-                        np.empty(0, np.int64), np.empty((0, info.dim), np.float32), None, info.dim, ""
-                    )
-                    writer = pq.ParquetWriter(tmp, schema.schema, compression="zstd")
-            finally:
-                if writer is not None:
-                    writer.close()
-            keys = np.sort(np.concatenate(seen)) if seen else np.empty(0, np.int64)
-            unique = bool(keys.size < 2 or np.all(keys[1:] != keys[:-1]))
-            if not unique:
-                raise StoreError(
-                    f"{store.name}: the collection holds repeated ids ({keys.size - np.unique(keys).size:,} rows), "
-                    "so it cannot be exported keyed by id; name another id column with ?id=NAME."
-                )
-            sampled, error = sampler.compare(store, normalise=False)
-            verification = Verification(store.count(), written, unique, sampled, error)
-            if not verification.passed:
-                raise StoreError(
-                    f"{store.name}: the export did not verify ({verification.to_dict()}); nothing written."
-                )
+            elif store.count() != info.n_rows:
+                raise source.changed(info.n_rows, f"it holds {store.count():,} now")
+        verification = _assemble(parts, output, store, info, verify_rows, random_state)
+        parts.remove()
     return ExportResult(
-        store.uri.text, str(output), written, info.dim, info.metadata_columns, verification, time.perf_counter() - began
+        store.uri.text,
+        str(output),
+        verification.expected_rows,
+        info.dim,
+        info.metadata_columns,
+        verification,
+        time.perf_counter() - began,
+        parts.resumed_from,
     )
+
+
+#: The work folder of an export, beside its output: ``out.parquet.parts``.
+PARTS_SUFFIX = ".parts"
+_PARTS_STATE = "checkpoint.json"
+
+
+@dataclass
+class _ExportParts:
+    """The batches an export has read so far, one Arrow IPC file each, and the checkpoint that lists them."""
+
+    folder: Path
+    document: dict
+    resumed_from: int = 0
+    schema: pa.Schema | None = None
+
+    @classmethod
+    def open(cls, folder: Path, uri: str, info, batch: int, *, restart: bool) -> _ExportParts:
+        fingerprint = [info.n_rows, info.dim, info.vector_column, info.id_column, list(info.metadata_columns)]
+        state = folder / _PARTS_STATE
+        if folder.exists():
+            try:
+                document = json.loads(state.read_text(encoding="utf-8"))
+                same = document["uri"] == uri and document["fingerprint"] == fingerprint
+                files = [folder / name for name in document["files"]]
+                same = same and all(file.is_file() for file in files)
+            except (OSError, ValueError, KeyError, TypeError):
+                same = False
+            if same:
+                parts = cls(folder, document, document["rows_done"])
+                if files:
+                    parts.schema = pa.ipc.open_file(files[0]).schema
+                return parts
+            if not restart:
+                raise ConfigurationError(
+                    f"{folder}: the work folder of an earlier export of another collection (or of {uri} before it "
+                    "changed) is here; pass restart=True (CLI: --restart) to discard it and export from the start."
+                )
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        document = {"uri": uri, "fingerprint": fingerprint, "batch_size": batch, "rows_done": 0, "files": []}
+        write_json(document, state)
+        return cls(folder, document)
+
+    @property
+    def rows_done(self) -> int:
+        return int(self.document["rows_done"])
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.document["batch_size"])
+
+    def files(self) -> list[Path]:
+        return [self.folder / name for name in self.document["files"]]
+
+    def add(self, table: pa.Table) -> None:
+        """Keep one batch (in the first batch's schema), then record it in the checkpoint."""
+        if self.schema is None:
+            self.schema = table.schema
+        table = _conform(table, self.schema, self.document["uri"], self.rows_done)
+        name = f"batch-{len(self.document['files']):06d}.arrow"
+        with atomic_path(self.folder / name) as tmp, pa.OSFile(str(tmp), "wb") as sink:
+            with pa.ipc.new_file(sink, self.schema) as writer:
+                writer.write_table(table)
+        self.document["files"].append(name)
+        self.document["rows_done"] = self.rows_done + table.num_rows
+        write_json(self.document, self.folder / _PARTS_STATE)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _assemble(parts: _ExportParts, output, store: Store, info, verify_rows: int, random_state: int) -> Verification:
+    """The kept batches written as one Parquet file (a row group each), which appears only once verified."""
+    sampler = _Sampler(_sample_positions(info.n_rows, verify_rows, random_state))
+    provenance = json.dumps({"source": store.uri.text, "model": None, "store": store.uri.store})
+    schema = parts.schema
+    if schema is None:
+        schema = _export_table(np.empty(0, np.int64), np.empty((0, info.dim), np.float32), None, info.dim, "").schema
+    seen: list[np.ndarray] = []
+    written = 0
+    schema = schema.with_metadata({PROVENANCE_KEY: provenance.encode()})
+    with atomic_path(output) as tmp:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as out:
+            for file in parts.files():
+                with pa.memory_map(str(file)) as stream:
+                    table = pa.ipc.open_file(stream).read_all()
+                out.write_table(table)
+                ids = table.column(ID_COLUMN).to_numpy(zero_copy_only=False)
+                vectors = table.column(VECTOR_COLUMN).combine_chunks().flatten().to_numpy().reshape(-1, info.dim)
+                sampler.see(written, ids, vectors)
+                seen.append(id_keys(ids))
+                written += table.num_rows
+        keys = np.sort(np.concatenate(seen)) if seen else np.empty(0, np.int64)
+        unique = bool(keys.size < 2 or np.all(keys[1:] != keys[:-1]))
+        if not unique:
+            raise StoreError(
+                f"{store.name}: the collection holds repeated ids ({keys.size - np.unique(keys).size:,} rows), so it "
+                "cannot be exported keyed by id; name another id column with ?id=NAME."
+            )
+        sampled, error = sampler.compare(store, normalise=False)
+        verification = Verification(store.count(), written, unique, sampled, error)
+        if not verification.passed:
+            raise StoreError(f"{store.name}: the export did not verify ({verification.to_dict()}); nothing written.")
+    return verification
 
 
 def _read_rows(store: Store, dim: int) -> int:
