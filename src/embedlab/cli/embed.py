@@ -36,6 +36,17 @@ def embed(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 64,
     shard_size: Annotated[int, typer.Option(help="Rows per resumable shard.")] = 4096,
+    token_embeddings: Annotated[
+        bool,
+        typer.Option(
+            "--token-embeddings",
+            help="Write each text's token vectors (last layer, unit-normalised): a multi-vector file for "
+            "'embedlab multivector'.",
+        ),
+    ] = False,
+    keep_special: Annotated[
+        bool, typer.Option("--keep-special", help="With --token-embeddings, keep [CLS], [SEP] and the like.")
+    ] = False,
     backend: BackendOpt = "local",
     ray_address: RayAddressOpt = None,
     on_invalid: OnInvalidOpt = "fail",
@@ -61,6 +72,8 @@ def embed(
         batch_size=batch_size,
         shard_size=shard_size,
         on_invalid=on_invalid_policy(on_invalid),
+        token_embeddings=token_embeddings,
+        keep_special=keep_special,
         backend=get_backend(backend, address=ray_address),
         progress=progress,
     )
@@ -69,8 +82,9 @@ def embed(
         return
     console = Console()
     reused = f", {report.shards_reused} of {report.shards} shards reused" if report.shards_reused else ""
+    what = "the tokens of " if token_embeddings else ""
     console.print(
-        f"Embedded {report.n:,} texts ({report.dim}-d, {report.model}) into {report.output} "
+        f"Embedded {what}{report.n:,} texts ({report.dim}-d, {report.model}) into {report.output} "
         f"in {report.seconds:.1f} s{reused}."
     )
     for dropped in report.validation["dropped"]:

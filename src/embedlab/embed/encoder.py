@@ -15,7 +15,7 @@ from embedlab._optional import import_optional
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import ConfigurationError
 
-__all__ = ["DEFAULT_MODEL_NAME", "default_model_path", "embed_texts", "load_encoder"]
+__all__ = ["DEFAULT_MODEL_NAME", "default_model_path", "embed_texts", "embed_tokens", "load_encoder"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,3 +98,70 @@ def embed_texts(
     if not parts:
         raise ConfigurationError("no texts to embed.")
     return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def embed_tokens(
+    texts: Sequence[str],
+    encoder: Any = None,
+    *,
+    keep_special: bool = False,
+    normalize: bool = True,
+    batch_size: int = 64,
+    progress: ProgressReporter = NULL_PROGRESS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The last layer's token states of each text: what late-interaction (MaxSim) scoring compares.
+
+    Parameters
+    ----------
+    texts : sequence of str
+    encoder : SentenceTransformer, optional
+        From :func:`load_encoder`; the default model is loaded when omitted.
+    keep_special : bool, default=False
+        Keep the tokenizer's special tokens ([CLS], [SEP], ...); padding is always dropped.
+    normalize : bool, default=True
+        Scale each token vector to unit norm (so that MaxSim sums cosine similarities, as ColBERT's do).
+    batch_size : int, default=64
+    progress : ProgressReporter, optional
+
+    Returns
+    -------
+    vectors : numpy.ndarray of shape (n_tokens, dim), float32
+        Every text's token vectors, one text after another.
+    offsets : numpy.ndarray of shape (len(texts) + 1,), int64
+        Text ``i`` holds ``vectors[offsets[i]:offsets[i + 1]]``.
+
+    Raises
+    ------
+    ConfigurationError
+        When there are no texts, or a text has no token left (an empty text, or only special tokens).
+    """
+    batch_size = check_int(batch_size, "batch_size")
+    if len(texts) == 0:
+        raise ConfigurationError("no texts to embed.")
+    torch = import_optional("torch", "text", purpose="Embedding tokens")
+    model = load_encoder() if encoder is None else encoder
+    special = torch.tensor(sorted(set(model.tokenizer.all_special_ids)))
+    vectors, lengths = [], []
+    with progress.task("Embedding tokens", len(texts)) as advance, torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            chunk = list(texts[start : start + batch_size])
+            features = model.tokenize(chunk)
+            features = {k: v.to(model.device) if torch.is_tensor(v) else v for k, v in features.items()}
+            states = model(features)["token_embeddings"]
+            keep = features["attention_mask"].bool()
+            if not keep_special:
+                keep &= ~torch.isin(features["input_ids"], special.to(model.device))
+            for row in range(states.shape[0]):
+                tokens = states[row][keep[row]]
+                if tokens.shape[0] == 0:
+                    raise ConfigurationError(
+                        f"text {start + row} ({chunk[row][:40]!r}) has no tokens"
+                        + ("" if keep_special else " besides special ones")
+                        + "; drop empty texts or keep the special tokens."
+                    )
+                if normalize:
+                    tokens = torch.nn.functional.normalize(tokens, dim=1)
+                vectors.append(tokens.float().cpu().numpy())
+                lengths.append(tokens.shape[0])
+            advance(len(chunk))
+    return np.concatenate(vectors), np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)

@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 
 from embedlab._checks import check_int
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
-from embedlab.embed.encoder import DEFAULT_MODEL_NAME, embed_texts, load_encoder
-from embedlab.io.embedding_set import EmbeddingSet
+from embedlab.embed.encoder import DEFAULT_MODEL_NAME, embed_texts, embed_tokens, load_encoder
+from embedlab.io.embedding_set import VECTOR_COLUMN, EmbeddingSet
+from embedlab.io.multivector import TOKENS_COLUMN, MultiVectorSet
 from embedlab.io.text_sources import read_texts
 from embedlab.io.validation import OnInvalid
 from embedlab.io.writers import atomic_path, write_json
@@ -83,6 +84,8 @@ def embed_file(
     batch_size: int = 64,
     shard_size: int = 4096,
     on_invalid: OnInvalid = "raise",
+    token_embeddings: bool = False,
+    keep_special: bool = False,
     backend: str | Backend = "local",
     progress: ProgressReporter = NULL_PROGRESS,
 ) -> EmbedReport:
@@ -114,6 +117,11 @@ def embed_file(
         Rows per resumable shard.
     on_invalid : {"raise", "drop"}, default="raise"
         What to do with empty texts and repeated ids.
+    token_embeddings : bool, default=False
+        Write each text's token vectors (the last layer's states, unit-normalised) instead of one vector: a
+        multi-vector file (``tokens`` column, :func:`embedlab.multivector.load_multivector`).
+    keep_special : bool, default=False
+        With ``token_embeddings``, keep the special tokens ([CLS], [SEP]).
     backend : {"local", "ray"} or Backend, default="local"
         Where the shards are encoded. On Ray, the model folder and ``OUTPUT.shards/`` must be on a file
         system every node sees.
@@ -138,6 +146,7 @@ def embed_file(
     model_name = DEFAULT_MODEL_NAME if model is None else str(Path(model).resolve())
     shards = shard_dir(output)
     manifest = _manifest(Path(input_path), table.num_rows, text_column, id_column, model_name, shard_size, on_invalid)
+    manifest["tokens"] = {"keep_special": bool(keep_special)} if token_embeddings else None
     _prepare_shards(shards, manifest)
     n_shards = -(-table.num_rows // shard_size)
     todo = [i for i in range(n_shards) if not (shards / _shard_name(i)).exists()]
@@ -153,6 +162,7 @@ def embed_file(
             batch_size,
             str(input_path),
             str(shards),
+            manifest["tokens"],
             progress=progress,
             description=f"Embedding {table.num_rows:,} texts in {len(todo)} of {n_shards} shards",
         )
@@ -175,21 +185,28 @@ def embed_file(
 
 
 def _embed_shard(
-    item: tuple[int, pa.Table], model: str | None, model_name: str, batch_size: int, source: str, folder: str
+    item: tuple[int, pa.Table],
+    model: str | None,
+    model_name: str,
+    batch_size: int,
+    source: str,
+    folder: str,
+    tokens: dict | None,
 ) -> tuple[str, int]:
     """Encode one shard's texts where the backend runs it and write its file (atomically); its name and rows."""
     number, part = item
     if model_name not in _LOADED:
         _LOADED.clear()
         _LOADED[model_name] = load_encoder(model)
-    vectors = embed_texts(part.column("text").to_pylist(), _LOADED[model_name], batch_size=batch_size)
-    emb = EmbeddingSet(
-        vectors,
-        part.column("id").to_numpy(zero_copy_only=False),
-        part.drop_columns(["id"]),
-        source=source,
-        model=model_name,
-    )
+    texts, ids = part.column("text").to_pylist(), part.column("id").to_numpy(zero_copy_only=False)
+    if tokens is None:
+        vectors = embed_texts(texts, _LOADED[model_name], batch_size=batch_size)
+        emb = EmbeddingSet(vectors, ids, part.drop_columns(["id"]), source=source, model=model_name)
+    else:
+        vectors, offsets = embed_tokens(
+            texts, _LOADED[model_name], keep_special=tokens["keep_special"], batch_size=batch_size
+        )
+        emb = MultiVectorSet(vectors, offsets, ids, part.drop_columns(["id"]), source=source, model=model_name)
     emb.to_parquet(Path(folder) / _shard_name(number))
     return _shard_name(number), part.num_rows
 
@@ -248,7 +265,10 @@ def _prepare_shards(shards: Path, manifest: dict) -> None:
 def _concatenate_shards(shards: Path, n_shards: int, output: Path) -> int:
     """Stream the shards into one Parquet file, atomically; return the dimension."""
     first = pq.read_schema(shards / _shard_name(0))
-    dim = first.field("embedding").type.list_size
+    vectors = (
+        first.field(TOKENS_COLUMN).type.value_type if TOKENS_COLUMN in first.names else first.field(VECTOR_COLUMN).type
+    )
+    dim = vectors.list_size
     with atomic_path(output) as tmp, pq.ParquetWriter(tmp, first, compression="zstd") as writer:
         for i in range(n_shards):
             writer.write_table(pq.read_table(shards / _shard_name(i)).cast(first))
