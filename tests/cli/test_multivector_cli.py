@@ -79,6 +79,29 @@ def test_build_then_search(files):
     )
     assert pooled.exit_code == 0, pooled.output
     assert len(MultiVectorIndex.open(tmp_path / "idx").searcher.documents.vectors) < docs.n_tokens
+    coded = runner.invoke(
+        app,
+        [
+            "multivector",
+            "build",
+            str(tmp_path / "docs.parquet"),
+            "-o",
+            str(tmp_path / "idx8"),
+            "--k-sim",
+            "4",
+            "--repetitions",
+            "10",
+            "--codec",
+            "int8",
+            "--candidates",
+            "150",
+            "--quiet",
+        ],
+    )
+    assert coded.exit_code == 0, coded.output
+    assert (tmp_path / "idx8" / "encodings.embc").is_dir()
+    index = MultiVectorIndex.open(tmp_path / "idx8")
+    np.testing.assert_array_equal(index.search(queries, 3).indices, truth)  # every document reranked: exact
 
 
 def test_plan_recommends_and_reports_candidates(files):

@@ -97,6 +97,24 @@ def test_the_planners_recall_equals_an_independent_count():
     assert set(plan.frontier) <= set(plan.points)
 
 
+def test_codecs_trade_bytes_for_candidates():
+    docs, queries, _ = _planted()
+    plan = plan_multivector(
+        docs,
+        queries,
+        k=5,
+        encodings=[(4, 16, 10)],
+        pool_factors=[1],
+        candidates=[20, 120],
+        codecs=["float32", "int8"],
+        per_token=None,
+    )
+    by_codec = {(p.codec, p.candidates): p for p in plan.points}
+    assert by_codec[("int8", 20)].bytes_per_document < by_codec[("float32", 20)].bytes_per_document
+    assert by_codec[("int8", 120)].maxsim_recall == 1.0
+    assert "muvera k_sim=4 d_proj=16 R=10 codec=int8 pool=1" in plan.candidates_needed
+
+
 def test_planner_refuses_bad_settings():
     docs, queries, _ = _planted(30, 4)
     with pytest.raises(ConfigurationError, match="below the 30"):

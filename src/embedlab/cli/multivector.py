@@ -72,6 +72,9 @@ def plan(
     ] = None,
     pool_factors: Annotated[str, typer.Option(help="Token pooling factors to sweep.")] = "1,2,3,4",
     candidates: Annotated[str, typer.Option(help="Candidate counts to sweep.")] = "10,20,50,100,200,500,1000",
+    codecs: Annotated[
+        str, typer.Option(help="Codec specs the encodings are searched under, e.g. 'float32,int8,pca:512+int8'.")
+    ] = "float32",
     relevant_column: Annotated[
         str | None, typer.Option(help="A column of QUERIES naming each query's relevant document id.")
     ] = None,
@@ -101,6 +104,7 @@ def plan(
         encodings=_encodings(encodings),
         pool_factors=_ints(pool_factors, "--pool-factors"),
         candidates=_ints(candidates, "--candidates"),
+        codecs=[spec.strip() for spec in codecs.split(",") if spec.strip()],
         relevant=relevant,
         random_state=seed,
         progress=progress,
@@ -130,7 +134,7 @@ def _render_plan(result: MultiVectorPlan, documents: Path) -> None:
     console.print(
         f"recommended: [bold]{best.method}[/] pool factor {best.pool_factor}"
         + (
-            f", k_sim {best.k_sim}, d_proj {best.d_proj}, {best.repetitions} repetitions"
+            f", k_sim {best.k_sim}, d_proj {best.d_proj}, {best.repetitions} repetitions, codec {best.codec}"
             if best.method == "muvera"
             else ""
         )
@@ -153,6 +157,9 @@ def build(
     pool_factor: PoolOpt = 1,
     pool_method: Annotated[str, typer.Option(help=f"Token pooling: {' or '.join(POOLING_METHODS)}.")] = "hierarchical",
     candidates: Annotated[int, typer.Option(help="Candidates a search reranks by default.")] = 100,
+    codec: Annotated[
+        str | None, typer.Option(help="Compress the encodings with this codec spec (e.g. 'int8'); default: float32.")
+    ] = None,
     batch_rows: Annotated[int, typer.Option(help="Documents read, pooled and encoded at a time.")] = 4096,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
@@ -172,6 +179,7 @@ def build(
         pool_factor=pool_factor,
         pool_method=pool_method,
         candidates=candidates,
+        codec=codec,
         column=column,
         id_column=id_column,
         batch_rows=batch_rows,

@@ -73,9 +73,10 @@ def atomic_directory(path: str | os.PathLike, *, replaceable: str) -> Iterator[P
     tmp.mkdir()
     try:
         yield tmp
-        for file in tmp.iterdir():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
+        for file in tmp.rglob("*"):
+            if file.is_file():
+                with open(file, "rb") as handle:
+                    os.fsync(handle.fileno())
         if target.exists():
             os.replace(target, old)
         os.replace(tmp, target)

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from embedlab._checks import check_int
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab.compress import CompressedCollection, compress_shards
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.multivector import MultiVectorSet, iter_multivector_batches, load_multivector, open_multivector
 from embedlab.io.readers import load
@@ -27,6 +28,7 @@ __all__ = ["MULTIVECTOR_MANIFEST", "MultiVectorIndex", "build_multivector_index"
 MULTIVECTOR_MANIFEST = "multivector.json"
 _DOCUMENTS = "documents.parquet"
 _ENCODINGS = "encodings.parquet"
+_CODES = "encodings.embc"
 _FORMAT = 1
 
 
@@ -73,11 +75,12 @@ class MultiVectorIndex:
         encoder = MuveraEncoder(**settings).fit(documents.dim)
         if encoder.n_features_out_ != encodings.dim:
             raise EmbeddingDataError(f"{root}: encodings of dimension {encodings.dim}, not the manifest's.")
+        if manifest.get("codec"):
+            first_stage = CompressedCollection.open(root / _CODES).searcher()
+        else:
+            first_stage = ExactSearcher(encodings.vectors, "ip")
         searcher = MultiVectorSearcher(
-            documents,
-            encoder,
-            candidates=candidates or manifest["candidates"],
-            searcher=ExactSearcher(encodings.vectors, "ip"),
+            documents, encoder, candidates=candidates or manifest["candidates"], searcher=first_stage
         )
         return cls(root, manifest, searcher)
 
@@ -98,6 +101,7 @@ def build_multivector_index(
     pool_method: str = "hierarchical",
     protected: int = 0,
     candidates: int = 100,
+    codec: str | None = None,
     column: str | None = None,
     id_column: str | None = None,
     batch_rows: int = 4096,
@@ -123,6 +127,9 @@ def build_multivector_index(
         See :func:`pool_tokens`.
     candidates : int, default=100
         Candidates a search reranks unless told otherwise.
+    codec : str, optional
+        A codec spec of :mod:`embedlab.compress` (``"int8"``, ``"pca:512+int8"``, ...): the encodings are also
+        written as a compressed collection (``encodings.embc``, built shard by shard) that searches use.
     column, id_column : str, optional
     batch_rows : int, default=4096
     progress : ProgressReporter, optional
@@ -179,6 +186,8 @@ def build_multivector_index(
                     writer.close()
             if not writers:
                 raise EmbeddingDataError(f"{documents}: the input is empty (0 rows).")
+            if codec is not None:
+                compress_shards(tmp / _ENCODINGS, codec, tmp / _CODES, metric="ip", random_state=encoder.random_state)
             manifest = {
                 "format": _FORMAT,
                 "source": str(documents),
@@ -190,6 +199,7 @@ def build_multivector_index(
                 "encoding_dim": encoder.n_features_out_,
                 "pooling": {"factor": pool_factor, "method": pool_method, "protected": protected},
                 "candidates": candidates,
+                "codec": codec,
             }
             write_json(manifest, tmp / MULTIVECTOR_MANIFEST)
     except FileExistsError as err:

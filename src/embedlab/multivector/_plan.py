@@ -13,14 +13,15 @@ import numpy as np
 from embedlab._checks import check_int, check_positive
 from embedlab._json import json_safe
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab.compress import CompressedCollection
 from embedlab.exceptions import ConfigurationError
 from embedlab.io.embedding_set import EmbeddingSet
 from embedlab.io.multivector import MultiVectorSet
 from embedlab.multivector._fde import MAX_FDE_DIM, MuveraEncoder, fde_dim
 from embedlab.multivector._maxsim import maxsim_rerank, maxsim_search
 from embedlab.multivector._pooling import pool_tokens
-from embedlab.multivector._search import MultiVectorSearcher, token_candidates
-from embedlab.neighbors import ExactSearcher, recall_at_k
+from embedlab.multivector._search import MultiVectorSearcher, encode_rows, token_candidates
+from embedlab.neighbors import ExactSearcher, Searcher, recall_at_k
 
 __all__ = ["DEFAULT_ENCODINGS", "MultiVectorPlan", "MultiVectorPlanPoint", "plan_multivector"]
 
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_ENCODINGS: tuple[tuple[int, int, int], ...] = ((3, 16, 10), (4, 16, 20), (5, 16, 20), (5, 32, 20), (6, 16, 20))
 #: Candidates reranked, per query.
 DEFAULT_CANDIDATES = (10, 20, 50, 100, 200, 500, 1000)
+#: The codec name of encodings searched as they are.
+FLOAT32 = "float32"
 #: Tokens each query token retrieves in the single-vector heuristic.
 DEFAULT_PER_TOKEN = (1, 2, 4, 8, 16, 32, 64)
 
@@ -56,6 +59,8 @@ class MultiVectorPlanPoint:
         Mean time per query of the whole pipeline (encoding, candidates, rerank), queries in one batch.
     k_sim, d_proj, repetitions, dim : int or None
         The encoding (``dim`` its dimension; the single vector's for ``"single"``).
+    codec : str or None
+        The codec spec the encodings were searched under (``"float32"``: as they are).
     per_token : int or None
         For ``"tokens"``: document tokens retrieved per query token.
     relevance_recall : float or None
@@ -74,6 +79,7 @@ class MultiVectorPlanPoint:
     dim: int | None = None
     per_token: int | None = None
     relevance_recall: float | None = None
+    codec: str | None = None
 
     def to_dict(self) -> dict:
         return json_safe(asdict(self))
@@ -128,7 +134,8 @@ class MultiVectorPlan:
 
 def _label(point: MultiVectorPlanPoint) -> str:
     if point.method == "muvera":
-        return f"muvera k_sim={point.k_sim} d_proj={point.d_proj} R={point.repetitions} pool={point.pool_factor}"
+        codec = "" if point.codec in (None, FLOAT32) else f" codec={point.codec}"
+        return f"muvera k_sim={point.k_sim} d_proj={point.d_proj} R={point.repetitions}{codec} pool={point.pool_factor}"
     return f"{point.method} pool={point.pool_factor}"
 
 
@@ -153,6 +160,14 @@ def _frontier(points: Sequence[MultiVectorPlanPoint]) -> tuple[MultiVectorPlanPo
     return tuple(sorted((p for p in points if not beaten(p)), key=lambda p: p.bytes_per_document))
 
 
+def _encoding_searcher(encoded: EmbeddingSet, codec: str, random_state: int) -> tuple[Searcher, float]:
+    """A searcher of the encodings under ``codec``, and its bytes per document."""
+    if codec == FLOAT32:
+        return ExactSearcher(encoded.vectors, "ip"), 4.0 * encoded.dim
+    collection = CompressedCollection.build(encoded, codec, metric="ip", random_state=random_state)
+    return collection.searcher(), float(collection.codec.bytes_per_vector)
+
+
 def plan_multivector(
     documents: MultiVectorSet,
     queries: MultiVectorSet,
@@ -162,6 +177,7 @@ def plan_multivector(
     encodings: Sequence[tuple[int, int, int]] = DEFAULT_ENCODINGS,
     pool_factors: Sequence[int] = (1, 2, 3, 4),
     candidates: Sequence[int] = DEFAULT_CANDIDATES,
+    codecs: Sequence[str] = (FLOAT32,),
     per_token: Sequence[int] | None = DEFAULT_PER_TOKEN,
     single_vectors: tuple[EmbeddingSet, EmbeddingSet] | None = None,
     relevant: Sequence | np.ndarray | None = None,
@@ -188,6 +204,9 @@ def plan_multivector(
     pool_factors : sequence of int
     candidates : sequence of int
         Candidate counts swept (each at least ``k``).
+    codecs : sequence of str, default=("float32",)
+        Codec specs of :mod:`embedlab.compress` the encodings are searched under (``"float32"``: as they are),
+        e.g. ``"int8"`` or ``"pca:512+int8"``: fewer bytes per document for more candidates.
     per_token : sequence of int or None
         The heuristic's tokens per query token; None skips it.
     single_vectors : (EmbeddingSet, EmbeddingSet), optional
@@ -244,36 +263,40 @@ def plan_multivector(
         )
 
     points: list[MultiVectorPlanPoint] = []
-    steps = len(pool_factors) * (len(encodings) + (per_token is not None)) + (single_vectors is not None)
+    steps = len(pool_factors) * (len(encodings) * len(codecs) + (per_token is not None)) + (single_vectors is not None)
     with progress.task("Planning multi-vector search", steps) as advance:
         for factor in pool_factors:
             pooled = pool_tokens(documents, factor, random_state=random_state)
             token_bytes = 4 * documents.dim * pooled.n_tokens / len(pooled)
             for k_sim, d_proj, repetitions in encodings:
-                encoder = MuveraEncoder(k_sim, d_proj, repetitions, random_state=random_state)
-                searcher = MultiVectorSearcher(pooled, encoder, candidates=counts[-1])
-                started = time.perf_counter()
-                order = searcher.candidate_positions(queries)
-                first_stage = time.perf_counter() - started
-                for count in counts:
+                encoder = MuveraEncoder(k_sim, d_proj, repetitions, random_state=random_state).fit(pooled)
+                encoded = encode_rows(encoder, pooled)
+                for codec in codecs:
+                    searcher, code_bytes = _encoding_searcher(encoded, codec, random_state)
+                    search = MultiVectorSearcher(pooled, encoder, candidates=counts[-1], searcher=searcher)
                     started = time.perf_counter()
-                    found = maxsim_rerank(queries, pooled, order[:, :count], k).indices
-                    seconds = first_stage * count / counts[-1] + time.perf_counter() - started
-                    points.append(
-                        measure(
-                            found,
-                            seconds,
-                            method="muvera",
-                            pool_factor=factor,
-                            candidates=float(count),
-                            bytes_per_document=4 * encoder.n_features_out_ + token_bytes,
-                            k_sim=k_sim,
-                            d_proj=d_proj,
-                            repetitions=repetitions,
-                            dim=encoder.n_features_out_,
+                    order = search.candidate_positions(queries)
+                    first_stage = time.perf_counter() - started
+                    for count in counts:
+                        started = time.perf_counter()
+                        found = maxsim_rerank(queries, pooled, order[:, :count], k).indices
+                        seconds = first_stage * count / counts[-1] + time.perf_counter() - started
+                        points.append(
+                            measure(
+                                found,
+                                seconds,
+                                method="muvera",
+                                pool_factor=factor,
+                                candidates=float(count),
+                                bytes_per_document=code_bytes + token_bytes,
+                                k_sim=k_sim,
+                                d_proj=d_proj,
+                                repetitions=repetitions,
+                                dim=encoder.n_features_out_,
+                                codec=codec,
+                            )
                         )
-                    )
-                advance(1)
+                    advance(1)
             if per_token is not None:
                 index = ExactSearcher(pooled.vectors, "ip")
                 for n in per_token:
@@ -337,5 +360,10 @@ def plan_multivector(
         n_documents=len(documents),
         n_queries=len(queries),
         n_tokens=documents.n_tokens,
-        settings={"encodings": [list(e) for e in encodings], "pool_factors": list(pool_factors), "candidates": counts},
+        settings={
+            "encodings": [list(e) for e in encodings],
+            "pool_factors": list(pool_factors),
+            "candidates": counts,
+            "codecs": list(codecs),
+        },
     )
