@@ -52,7 +52,7 @@ def test_build_then_search(files):
     assert built.exit_code == 0, built.output
     manifest = json.loads(built.stdout)
     assert manifest["n_documents"] == 150 and manifest["encoding_dim"] == 10 * 16 * 16
-    encodings = embedlab.load(tmp_path / "idx" / "encodings.parquet")  # an ordinary embedding set
+    encodings = embedlab.load(tmp_path / "idx" / "encodings")  # an ordinary embedding set (a Parquet folder)
     assert encodings.ids.tolist() == docs.ids.tolist()
     out = tmp_path / "found.parquet"
     found = runner.invoke(

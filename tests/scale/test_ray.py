@@ -364,3 +364,28 @@ def test_a_store_is_read_in_shards_on_ray(cluster, tmp_path):
     local, distributed = describe(sharded), describe(sharded, backend="ray")
     assert distributed == local
     assert (local.n, local.duplicate_rows, local.duplicate_ids) == (900, 100, 0)
+
+
+def test_a_multivector_index_built_on_ray_equals_the_local_one(cluster, tmp_path):
+    """Each shard pooled and encoded by a Ray task drawing the same random matrices from the seed."""
+    from embedlab.multivector import MultiVectorIndex, MultiVectorSet, MuveraEncoder, build_multivector_index
+
+    rng = np.random.default_rng(2)
+    docs = MultiVectorSet.from_matrices([rng.normal(size=(int(rng.integers(2, 9)), 16)) for _ in range(120)])
+    pq.write_table(docs.to_table(), tmp_path / "docs.parquet", row_group_size=20)
+    built = {}
+    for backend in ("local", "ray"):
+        built[backend] = build_multivector_index(
+            tmp_path / "docs.parquet",
+            tmp_path / backend,
+            encoder=MuveraEncoder(3, 8, 4, random_state=1),
+            pool_factor=2,
+            shard_rows=40,
+            backend=backend,
+        )
+    local, remote = (MultiVectorIndex.open(tmp_path / b) for b in ("local", "ray"))
+    assert len(list((tmp_path / "ray" / "encodings").iterdir())) == 3
+    np.testing.assert_array_equal(local.searcher.documents.vectors, remote.searcher.documents.vectors)
+    queries = docs.take(np.arange(10))
+    np.testing.assert_array_equal(local.search(queries, 3).indices, remote.search(queries, 3).indices)
+    assert built["ray"].manifest["n_tokens"] == built["local"].manifest["n_tokens"]

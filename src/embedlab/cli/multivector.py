@@ -10,7 +10,16 @@ from rich.console import Console
 from rich.table import Table
 
 from embedlab.cli._console import emit_json, handles_errors, setup
-from embedlab.cli._options import ColumnOpt, IdColumnOpt, JsonOpt, QuietOpt, SeedOpt, VerboseOpt
+from embedlab.cli._options import (
+    BackendOpt,
+    ColumnOpt,
+    IdColumnOpt,
+    JsonOpt,
+    QuietOpt,
+    RayAddressOpt,
+    SeedOpt,
+    VerboseOpt,
+)
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import write_table
 from embedlab.multivector import (
@@ -23,6 +32,7 @@ from embedlab.multivector import (
     load_multivector,
     plan_multivector,
 )
+from embedlab.scale import get_backend
 
 multivector_app = typer.Typer(
     name="multivector",
@@ -161,6 +171,9 @@ def build(
         str | None, typer.Option(help="Compress the encodings with this codec spec (e.g. 'int8'); default: float32.")
     ] = None,
     batch_rows: Annotated[int, typer.Option(help="Documents read, pooled and encoded at a time.")] = 4096,
+    shard_rows: Annotated[int, typer.Option(help="Documents a shard holds (a task of --backend).")] = 65_536,
+    backend: BackendOpt = "local",
+    ray_address: RayAddressOpt = None,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     json_output: JsonOpt = False,
@@ -168,8 +181,8 @@ def build(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Pool and encode DOCUMENTS batch by batch into an index folder: the (pooled) token vectors and one MUVERA
-    encoding per document (encodings.parquet, an ordinary embedding set)."""
+    """Pool and encode DOCUMENTS shard by shard (on --backend) into an index folder: the (pooled) token vectors
+    and one MUVERA encoding per document (encodings/, an ordinary embedding set)."""
     progress = setup(quiet, verbose)
     encoder = MuveraEncoder(k_sim, d_proj or None, repetitions, final_dim=final_dim, random_state=seed)
     index = build_multivector_index(
@@ -183,6 +196,8 @@ def build(
         column=column,
         id_column=id_column,
         batch_rows=batch_rows,
+        shard_rows=shard_rows,
+        backend=get_backend(backend, address=ray_address),
         progress=progress,
     )
     if json_output:

@@ -21,6 +21,7 @@ import pyarrow as pa
 from embedlab._checks import check_int
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.embedding_set import ID_COLUMN, PROVENANCE_KEY, _as_metadata_table
+from embedlab.io.readers import ArrowFiles, Part, arrow_kind
 from embedlab.io.validation import as_float32_matrix, find_invalid_rows, repeated_positions
 from embedlab.io.writers import write_table
 
@@ -226,14 +227,21 @@ def _shown(ids: np.ndarray) -> str:
 
 
 class _MultiVectorSource:
-    """A Parquet file or folder, or a Lance dataset, holding a token column: its layout, read from the schema."""
+    """A Parquet file or folder, Arrow IPC file or Lance dataset holding a token column: its layout, read from the
+    schema, and its parts (row groups, files, fragments) for sharded work."""
 
     def __init__(self, path: str | os.PathLike, column: str | None, id_column: str | None) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise EmbeddingDataError(f"{self.path}: no such file or directory.")
-        self.dataset = self._open()
-        schema = self.dataset.schema
+        kind = arrow_kind(self.path)
+        if kind is None:
+            raise EmbeddingDataError(
+                f"{self.path}: not a Parquet file or folder, Arrow file or Lance dataset, which multi-vector sets are "
+                "read from."
+            )
+        self.files = ArrowFiles(self.path, kind)
+        schema = self.files.dataset.schema
         self.column = _token_column(schema, column, self.path)
         self.dim = _token_dim(schema.field(self.column).type, self.path, self.column)
         if id_column is not None and id_column not in schema.names:
@@ -245,26 +253,19 @@ class _MultiVectorSource:
             self.model = json.loads(provenance).get("model") if provenance else None
         except (ValueError, AttributeError):
             self.model = None
-        self.n_rows = self.dataset.count_rows()
-
-    def _open(self):
-        is_lance = self.path.is_dir() and (self.path.suffix == ".lance" or (self.path / "_versions").is_dir())
         try:
-            if is_lance:
-                from embedlab._optional import import_optional
+            self.n_rows = self.files.dataset.count_rows()
+        except (pa.ArrowException, OSError) as err:
+            raise EmbeddingDataError(
+                f"{self.path}: cannot be read ({err}); the file is damaged or truncated."
+            ) from None
 
-                return import_optional("lance", "lance", purpose=f"Reading {self.path}").dataset(str(self.path))
-            import pyarrow.dataset as ds
+    def parts(self, rows: int) -> list[Part]:
+        """Runs of Parquet row groups of about ``rows`` rows, Arrow files or Lance fragments."""
+        return self.files.parts(rows)
 
-            return ds.dataset(str(self.path), format="parquet")
-        except (OSError, pa.ArrowInvalid, ValueError) as err:
-            raise EmbeddingDataError(f"{self.path}: not a readable Parquet file or Lance dataset ({err}).") from None
-
-    def batches(self, batch_rows: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
-        try:
-            yield from self.dataset.to_batches(columns=columns, batch_size=batch_rows)
-        except (OSError, pa.ArrowInvalid, ValueError) as err:
-            raise EmbeddingDataError(f"{self.path}: the file could not be read ({err}).") from None
+    def batches(self, batch_rows: int, columns: list[str], part: Part | None) -> Iterator[pa.RecordBatch]:
+        return self.files.batches(batch_rows, columns, part)
 
 
 def _token_column(schema: pa.Schema, column: str | None, path: Path) -> str:
@@ -322,12 +323,14 @@ def iter_multivector_batches(
     *,
     column: str | None = None,
     id_column: str | None = None,
+    part: Part | None = None,
 ) -> Iterator[MultiVectorSet]:
     """Stream a multi-vector file in sets of at most ``batch_rows`` rows (memory: one batch of token vectors).
 
     Ids are the file's ``id`` column (or ``id_column``), else the row numbers. Every batch is validated as a
     :class:`MultiVectorSet`; errors name the file and the rows. Ids repeated across batches are refused by
-    the consumers that key by id.
+    the consumers that key by id. With ``part`` (one of ``open_multivector(path).parts(rows)``), only its rows
+    are read, numbered as in the whole set.
 
     Raises
     ------
@@ -338,8 +341,8 @@ def iter_multivector_batches(
     batch_rows = check_int(batch_rows, "batch_rows")
     source = _MultiVectorSource(path, column, id_column)
     columns = [source.column, *([source.id_column] if source.id_column else []), *source.metadata_columns]
-    start = 0
-    for batch in source.batches(batch_rows, columns):
+    start = 0 if part is None else part.start
+    for batch in source.batches(batch_rows, columns, part):
         if batch.num_rows == 0:
             continue
         name = f"{source.path} (rows {start}-{start + batch.num_rows - 1})"

@@ -30,7 +30,18 @@ from embedlab.exceptions import EmbeddingDataError
 from embedlab.io.embedding_set import PROVENANCE_KEY, EmbeddingSet
 from embedlab.io.validation import InvalidRows, OnInvalid, ValidationReport
 
-__all__ = ["Part", "RawChunk", "SourceInfo", "id_keys", "iter_batches", "load", "open_source", "row_ranges"]
+__all__ = [
+    "ArrowFiles",
+    "Part",
+    "RawChunk",
+    "SourceInfo",
+    "arrow_kind",
+    "id_keys",
+    "iter_batches",
+    "load",
+    "open_source",
+    "row_ranges",
+]
 
 PREFERRED_VECTOR_COLUMNS = ("embedding", "embeddings", "vector", "vectors", "emb", "features", "X")
 PREFERRED_ID_COLUMNS = ("id", "ids")
@@ -250,45 +261,25 @@ class _NpzSource(_Source):
             yield RawChunk(self._vectors[start:stop], self._ids[start:stop], meta, start)
 
 
-class _ArrowSource(_Source):
-    """Parquet files and directories, Arrow IPC / Feather files and Lance datasets, via Arrow datasets."""
+class ArrowFiles:
+    """Parquet files and folders, Arrow IPC / Feather files and Lance datasets as one Arrow dataset: what every
+    Arrow-backed reader shares (opening, parts of about so many rows, batches of some columns in bounded memory).
 
-    def __init__(self, path: Path, kind: str, column: str | None, id_column: str | None) -> None:
+    Parameters
+    ----------
+    path : Path
+    kind : {"parquet", "arrow", "lance"}
+        As :func:`arrow_kind` tells it.
+
+    Raises
+    ------
+    EmbeddingDataError
+        When the files cannot be opened.
+    """
+
+    def __init__(self, path: Path, kind: str) -> None:
         self.path, self.kind = path, kind
         self.dataset = self._open(path, kind)
-        schema = self.dataset.schema
-        vector_types = [f.name for f in schema if _is_vector_type(f.type)]
-        self.vector_column = _pick_column(path, column, vector_types, schema.names, "vector column")
-        vector_type = schema.field(self.vector_column).type
-        if not _is_vector_type(vector_type):
-            raise EmbeddingDataError(
-                f"{path}: column {self.vector_column!r} has type {vector_type}, which is not a vector column "
-                "(expected a list or fixed-size list of numbers, or binary float32 blobs)."
-            )
-        self.id_column = id_column or next((c for c in PREFERRED_ID_COLUMNS if c in schema.names), None)
-        if self.id_column is not None and self.id_column not in schema.names:
-            raise EmbeddingDataError(f"{path}: no id column {self.id_column!r} (columns: {', '.join(schema.names)}).")
-        self.metadata_columns = tuple(c for c in schema.names if c not in (self.vector_column, self.id_column))
-        if kind == "parquet" and path.is_dir():
-            self._check_files_agree()
-        provenance = _read_provenance(schema)
-        self._dtype = np.dtype(provenance.get("binary_dtype", "float32"))
-        try:
-            n_rows = self.dataset.count_rows()
-        except (pa.ArrowException, OSError) as err:
-            raise EmbeddingDataError(f"{path}: cannot be read ({err}); the file is damaged or truncated.") from err
-        dim = self._probe_dim(n_rows)
-        self.info = SourceInfo(
-            str(path),
-            kind,
-            n_rows,
-            dim,
-            _element_type(vector_type, self._dtype),
-            self.vector_column,
-            self.id_column,
-            self.metadata_columns,
-            provenance,
-        )
 
     @staticmethod
     def _open(path: Path, kind: str):
@@ -300,35 +291,8 @@ class _ArrowSource(_Source):
         except (pa.ArrowInvalid, OSError) as err:
             raise EmbeddingDataError(f"{path}: cannot be read as {kind} ({err}).") from err
 
-    def _check_files_agree(self) -> None:
-        """Every file of a Parquet folder must store its vectors with the same type and dimension, and its ids
-        in the same column."""
-        expected, first = None, None
-        for fragment in self.dataset.get_fragments():
-            schema = fragment.physical_schema
-            for needed in (self.vector_column, self.id_column):
-                if needed is not None and needed not in schema.names:
-                    raise EmbeddingDataError(
-                        f"{fragment.path}: no column {needed!r}, unlike the other files of {self.path}. Every file "
-                        "of a folder must hold the same vector and id columns."
-                    )
-            found = schema.field(self.vector_column).type
-            if expected is None:
-                expected, first = found, fragment.path
-            elif found != expected:
-                raise EmbeddingDataError(
-                    f"{self.path}: files disagree on the vectors: {first} has {expected} but {fragment.path} has "
-                    f"{found}. Every file of a folder must hold vectors of the same dimension and type."
-                )
-
-    def _probe_dim(self, n_rows: int) -> int:
-        if n_rows == 0:
-            vector_type = self.dataset.schema.field(self.vector_column).type
-            return int(getattr(vector_type, "list_size", 0) or 0)
-        first = next(self._batches(1, [self.vector_column]))
-        return _vectors_from_arrow(first.column(0), str(self.path), 0, None, self._dtype).shape[1]
-
     def parts(self, rows: int) -> list[Part]:
+        """Runs of Parquet row groups of about ``rows`` rows, Arrow IPC files, or Lance fragments."""
         try:
             if self.kind == "lance":
                 return self._lance_parts()
@@ -367,7 +331,8 @@ class _ArrowSource(_Source):
             start += n
         return parts
 
-    def _batches(self, batch_size: int, columns: list[str], part: Part | None = None) -> Iterator[pa.RecordBatch]:
+    def batches(self, batch_size: int, columns: list[str], part: Part | None = None) -> Iterator[pa.RecordBatch]:
+        """Batches of at most ``batch_size`` rows of ``columns``, of ``part`` only when given."""
         try:
             if self.kind == "lance":
                 scanned = self.dataset if part is None else self.dataset.get_fragment(part.pieces[0])
@@ -391,6 +356,98 @@ class _ArrowSource(_Source):
         except (pa.ArrowException, OSError) as err:  # corrupt pages surface as OSError (LZ4, snappy, truncation)
             name = self.path if part is None else part.file
             raise EmbeddingDataError(f"{name}: cannot be read ({err}); the file is damaged or truncated.") from err
+
+
+def arrow_kind(path: Path) -> str | None:
+    """``"lance"``, ``"parquet"`` or ``"arrow"`` for a path Arrow datasets read, else None."""
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        if suffix == ".lance" or (path / "_versions").is_dir():
+            return "lance"
+        if any(f.suffix.lower() in _PARQUET_SUFFIXES for f in path.iterdir()):
+            return "parquet"
+        return None
+    if suffix in _PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in _ARROW_SUFFIXES:
+        return "arrow"
+    return None
+
+
+class _ArrowSource(_Source):
+    """Parquet files and directories, Arrow IPC / Feather files and Lance datasets, via Arrow datasets."""
+
+    def __init__(self, path: Path, kind: str, column: str | None, id_column: str | None) -> None:
+        self.path, self.kind = path, kind
+        self.files = ArrowFiles(path, kind)
+        self.dataset = self.files.dataset
+        schema = self.dataset.schema
+        vector_types = [f.name for f in schema if _is_vector_type(f.type)]
+        self.vector_column = _pick_column(path, column, vector_types, schema.names, "vector column")
+        vector_type = schema.field(self.vector_column).type
+        if not _is_vector_type(vector_type):
+            raise EmbeddingDataError(
+                f"{path}: column {self.vector_column!r} has type {vector_type}, which is not a vector column "
+                "(expected a list or fixed-size list of numbers, or binary float32 blobs)."
+            )
+        self.id_column = id_column or next((c for c in PREFERRED_ID_COLUMNS if c in schema.names), None)
+        if self.id_column is not None and self.id_column not in schema.names:
+            raise EmbeddingDataError(f"{path}: no id column {self.id_column!r} (columns: {', '.join(schema.names)}).")
+        self.metadata_columns = tuple(c for c in schema.names if c not in (self.vector_column, self.id_column))
+        if kind == "parquet" and path.is_dir():
+            self._check_files_agree()
+        provenance = _read_provenance(schema)
+        self._dtype = np.dtype(provenance.get("binary_dtype", "float32"))
+        try:
+            n_rows = self.dataset.count_rows()
+        except (pa.ArrowException, OSError) as err:
+            raise EmbeddingDataError(f"{path}: cannot be read ({err}); the file is damaged or truncated.") from err
+        dim = self._probe_dim(n_rows)
+        self.info = SourceInfo(
+            str(path),
+            kind,
+            n_rows,
+            dim,
+            _element_type(vector_type, self._dtype),
+            self.vector_column,
+            self.id_column,
+            self.metadata_columns,
+            provenance,
+        )
+
+    def _check_files_agree(self) -> None:
+        """Every file of a Parquet folder must store its vectors with the same type and dimension, and its ids
+        in the same column."""
+        expected, first = None, None
+        for fragment in self.dataset.get_fragments():
+            schema = fragment.physical_schema
+            for needed in (self.vector_column, self.id_column):
+                if needed is not None and needed not in schema.names:
+                    raise EmbeddingDataError(
+                        f"{fragment.path}: no column {needed!r}, unlike the other files of {self.path}. Every file "
+                        "of a folder must hold the same vector and id columns."
+                    )
+            found = schema.field(self.vector_column).type
+            if expected is None:
+                expected, first = found, fragment.path
+            elif found != expected:
+                raise EmbeddingDataError(
+                    f"{self.path}: files disagree on the vectors: {first} has {expected} but {fragment.path} has "
+                    f"{found}. Every file of a folder must hold vectors of the same dimension and type."
+                )
+
+    def _probe_dim(self, n_rows: int) -> int:
+        if n_rows == 0:
+            vector_type = self.dataset.schema.field(self.vector_column).type
+            return int(getattr(vector_type, "list_size", 0) or 0)
+        first = next(self._batches(1, [self.vector_column]))
+        return _vectors_from_arrow(first.column(0), str(self.path), 0, None, self._dtype).shape[1]
+
+    def parts(self, rows: int) -> list[Part]:
+        return self.files.parts(rows)
+
+    def _batches(self, batch_size: int, columns: list[str], part: Part | None = None) -> Iterator[pa.RecordBatch]:
+        return self.files.batches(batch_size, columns, part)
 
     def _chunk(self, table: pa.Table | pa.RecordBatch, start: int) -> RawChunk:
         n = table.num_rows
@@ -581,11 +638,7 @@ def open_source(path: str | os.PathLike, *, column: str | None = None, id_column
     if not p.exists():
         raise EmbeddingDataError(f"{p}: no such file or directory.")
     suffix = p.suffix.lower()
-    if p.is_dir():
-        if suffix == ".lance" or (p / "_versions").is_dir():
-            return _ArrowSource(p, "lance", column, id_column)
-        if any(f.suffix.lower() in _PARQUET_SUFFIXES for f in p.iterdir()):
-            return _ArrowSource(p, "parquet", column, id_column)
+    if p.is_dir() and arrow_kind(p) is None:
         raise EmbeddingDataError(f"{p}: a directory with neither Parquet files nor a Lance dataset.")
     if suffix == ".npy":
         return _NpySource(p)
@@ -596,10 +649,9 @@ def open_source(path: str | os.PathLike, *, column: str | None = None, id_column
             if isinstance(err, EmbeddingDataError):
                 raise
             raise EmbeddingDataError(f"{p}: not a readable .npz archive ({err}).") from err
-    if suffix in _PARQUET_SUFFIXES:
-        return _ArrowSource(p, "parquet", column, id_column)
-    if suffix in _ARROW_SUFFIXES:
-        return _ArrowSource(p, "arrow", column, id_column)
+    kind = arrow_kind(p)
+    if kind is not None:
+        return _ArrowSource(p, kind, column, id_column)
     raise EmbeddingDataError(
         f"{p}: unknown format {suffix or '(no suffix)'}; embedlab reads .npy, .npz, .parquet, .arrow, "
         ".feather and Lance datasets."
