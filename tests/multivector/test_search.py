@@ -154,8 +154,8 @@ def test_an_index_built_in_shards_equals_one_built_whole(tmp_path):
         rtol=1e-6,
     )
     np.testing.assert_array_equal(a.search(queries, 4).indices, b.search(queries, 4).indices)
-    assert b.manifest["n_documents"] == 90 and sharded.manifest["n_tokens"] == docs.n_tokens
-    assert whole.manifest["encoding_dim"] == 4 * 8 * 8
+    assert b.manifest["n_documents"] == 90 and sharded["n_tokens"] == docs.n_tokens
+    assert whole["encoding_dim"] == 4 * 8 * 8
     pq.write_table(pa_concat(docs), tmp_path / "twice.parquet", row_group_size=50)
     with pytest.raises(EmbeddingDataError, match="repeat an earlier row's id"):
         build_multivector_index(tmp_path / "twice.parquet", tmp_path / "twice", shard_rows=50)

@@ -388,4 +388,4 @@ def test_a_multivector_index_built_on_ray_equals_the_local_one(cluster, tmp_path
     np.testing.assert_array_equal(local.searcher.documents.vectors, remote.searcher.documents.vectors)
     queries = docs.take(np.arange(10))
     np.testing.assert_array_equal(local.search(queries, 3).indices, remote.search(queries, 3).indices)
-    assert built["ray"].manifest["n_tokens"] == built["local"].manifest["n_tokens"]
+    assert built["ray"]["n_tokens"] == built["local"]["n_tokens"]

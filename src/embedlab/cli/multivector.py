@@ -185,7 +185,7 @@ def build(
     and one MUVERA encoding per document (encodings/, an ordinary embedding set)."""
     progress = setup(quiet, verbose)
     encoder = MuveraEncoder(k_sim, d_proj or None, repetitions, final_dim=final_dim, random_state=seed)
-    index = build_multivector_index(
+    manifest = build_multivector_index(
         documents,
         output,
         encoder=encoder,
@@ -201,9 +201,8 @@ def build(
         progress=progress,
     )
     if json_output:
-        emit_json({"output": str(output), **index.manifest})
+        emit_json({"output": str(output), **manifest})
         return
-    manifest = index.manifest
     Console().print(
         f"{manifest['n_documents']:,} documents ({manifest['n_tokens']:,} tokens after pooling) -> {output}: "
         f"encodings of {manifest['encoding_dim']:,} dimensions"

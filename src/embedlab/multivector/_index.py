@@ -155,7 +155,7 @@ def build_multivector_index(
     shard_rows: int = SHARD_ROWS,
     backend: str | Backend = "local",
     progress: ProgressReporter = NULL_PROGRESS,
-) -> MultiVectorIndex:
+) -> dict:
     """Build a multi-vector index folder from a multi-vector file, shard by shard on ``backend``.
 
     The file is cut into shards (runs of Parquet row groups, Arrow files or Lance fragments of about
@@ -190,7 +190,9 @@ def build_multivector_index(
 
     Returns
     -------
-    MultiVectorIndex
+    dict
+        The index's manifest (rows, tokens, encoder and pooling settings); open the index with
+        :meth:`MultiVectorIndex.open`.
 
     Raises
     ------
@@ -260,4 +262,4 @@ def build_multivector_index(
             write_json(manifest, tmp / MULTIVECTOR_MANIFEST)
     except FileExistsError as err:
         raise ConfigurationError(str(err)) from None
-    return MultiVectorIndex.open(output)
+    return manifest
