@@ -91,3 +91,11 @@ def test_bad_arrays_are_refused():
         MultiVectorSet.from_matrices([np.ones((1, 2)), np.ones((1, 2))], ids=["a", "a"])
     with pytest.raises(EmbeddingDataError, match="no such file"):
         load_multivector("/nonexistent/x.parquet")
+
+
+def test_loading_a_multivector_file_as_single_vectors_says_what_it_is(tmp_path):
+    import embedlab
+
+    MultiVectorSet.from_matrices(_rows(3)).to_parquet(tmp_path / "mv.parquet")
+    with pytest.raises(EmbeddingDataError, match="multi-vector set.*load_multivector"):
+        embedlab.load(tmp_path / "mv.parquet")

@@ -21,7 +21,7 @@ import pyarrow as pa
 from embedlab._checks import check_int
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.embedding_set import ID_COLUMN, PROVENANCE_KEY, _as_metadata_table
-from embedlab.io.readers import ArrowFiles, Part, arrow_kind
+from embedlab.io.readers import ArrowFiles, Part, arrow_kind, is_token_list_type
 from embedlab.io.validation import as_float32_matrix, find_invalid_rows, repeated_positions
 from embedlab.io.writers import write_table
 
@@ -273,7 +273,7 @@ def _token_column(schema: pa.Schema, column: str | None, path: Path) -> str:
         if column not in schema.names:
             raise EmbeddingDataError(f"{path}: no column {column!r} (columns: {', '.join(schema.names)}).")
         return column
-    candidates = [f.name for f in schema if _is_token_type(f.type)]
+    candidates = [f.name for f in schema if is_token_list_type(f.type)]
     preferred = [name for name in PREFERRED_TOKEN_COLUMNS if name in candidates]
     if preferred or len(candidates) == 1:
         return (preferred or candidates)[0]
@@ -287,18 +287,8 @@ def _token_column(schema: pa.Schema, column: str | None, path: Path) -> str:
     raise EmbeddingDataError(f"{path}: several columns hold token vectors ({', '.join(candidates)}); name one.")
 
 
-def _is_token_type(kind: pa.DataType) -> bool:
-    lists = (pa.types.is_list, pa.types.is_large_list)
-    if not any(test(kind) for test in lists):
-        return False
-    inner = kind.value_type
-    if not (pa.types.is_fixed_size_list(inner) or any(test(inner) for test in lists)):
-        return False
-    return pa.types.is_floating(inner.value_type) or pa.types.is_integer(inner.value_type)
-
-
 def _token_dim(kind: pa.DataType, path: Path, column: str) -> int | None:
-    if not _is_token_type(kind):
+    if not is_token_list_type(kind):
         raise EmbeddingDataError(
             f"{path}: column {column!r} is {kind}, not a list of token vectors (list<fixed_size_list<float32, dim>>)."
         )

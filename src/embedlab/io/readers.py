@@ -37,6 +37,7 @@ __all__ = [
     "SourceInfo",
     "arrow_kind",
     "id_keys",
+    "is_token_list_type",
     "iter_batches",
     "load",
     "open_source",
@@ -383,6 +384,12 @@ class _ArrowSource(_Source):
         self.dataset = self.files.dataset
         schema = self.dataset.schema
         vector_types = [f.name for f in schema if _is_vector_type(f.type)]
+        tokens = [f.name for f in schema if is_token_list_type(f.type)]
+        if not vector_types and tokens and column is None:
+            raise EmbeddingDataError(
+                f"{path}: column {tokens[0]!r} holds a list of token vectors per row (a multi-vector set), not one "
+                "vector per row; read it with embedlab.multivector.load_multivector (CLI: 'embedlab multivector')."
+            )
         self.vector_column = _pick_column(path, column, vector_types, schema.names, "vector column")
         vector_type = schema.field(self.vector_column).type
         if not _is_vector_type(vector_type):
@@ -519,6 +526,18 @@ def _element_type(t: pa.DataType, binary_dtype: np.dtype) -> str:
     if hasattr(t, "value_type"):
         return str(t.value_type.to_pandas_dtype().__name__)
     return str(binary_dtype)
+
+
+def is_token_list_type(kind: pa.DataType) -> bool:
+    """Whether an Arrow type holds a list of numeric vectors per row (``list<fixed_size_list<float32>>`` or
+    ``list<list<float>>``): a multi-vector column."""
+    lists = (pa.types.is_list, pa.types.is_large_list)
+    if not any(test(kind) for test in lists):
+        return False
+    inner = kind.value_type
+    if not (pa.types.is_fixed_size_list(inner) or any(test(inner) for test in lists)):
+        return False
+    return pa.types.is_floating(inner.value_type) or pa.types.is_integer(inner.value_type)
 
 
 def _pick_column(path: Path, requested: str | None, candidates: list[str], names: list[str], what: str) -> str:
