@@ -141,11 +141,12 @@ def embed_tokens(
     torch = import_optional("torch", "text", purpose="Embedding tokens")
     model = load_encoder() if encoder is None else encoder
     special = torch.tensor(sorted(set(model.tokenizer.all_special_ids)))
+    prepare = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers 6 deprecates tokenize
     vectors, lengths = [], []
     with progress.task("Embedding tokens", len(texts)) as advance, torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             chunk = list(texts[start : start + batch_size])
-            features = model.tokenize(chunk)
+            features = prepare(chunk)
             features = {k: v.to(model.device) if torch.is_tensor(v) else v for k, v in features.items()}
             states = model(features)["token_embeddings"]
             keep = features["attention_mask"].bool()
