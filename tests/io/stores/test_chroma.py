@@ -113,7 +113,8 @@ def test_collection_made_by_chroma(tmp_path, caplog):
         got = embedlab.load(uri)
     assert got.ids.tolist() == ids
     np.testing.assert_array_equal(got.vectors, X)
-    assert list(got.metadata.column_names) == ["kind", "ok", "rank", "tags"]
+    assert list(got.metadata.column_names) == ["kind", "ok", "rank", "tags", "document"]
+    assert got.metadata.column("document").to_pylist() == [f"doc {i}" for i in range(n)]
     assert got.metadata.column("rank").to_pylist() == [None if i % 7 == 0 else i for i in range(n)]
     assert got.metadata.column("tags")[1].as_py() == '["x", "y"]'
     assert got.metadata.column("ok").type == pa.bool_()
@@ -204,3 +205,30 @@ def test_connection_refused_names_the_host_and_hides_the_key(monkeypatch, caplog
     message = str(info.value)
     assert "127.0.0.1:1" in message and "connecting" in message
     assert key not in message and key not in repr(info.value) and key not in caplog.text
+
+
+def test_documents_are_read_and_written_as_the_document_column(make, tmp_path):
+    """Chroma keeps texts beside the vectors (documents): they come back as the metadata column 'document' (what
+    cluster naming reads), and a string column 'document' is written as documents, not as a metadata key."""
+    rng = np.random.default_rng(4)
+    client = _client(tmp_path / "db")
+    made = client.create_collection("texts", embedding_function=None)
+    made.add(
+        ids=["a", "b", "c"],
+        embeddings=rng.normal(size=(3, 8)).tolist(),
+        documents=["a cat", "a dog", None],
+        metadatas=[{"n": 1}, {"n": 2}, {"n": 3}],
+    )
+    del client
+    got = embedlab.load(make("texts"))
+    order = np.argsort(got.ids)
+    assert got.metadata.column("document").take(order).to_pylist() == ["a cat", "a dog", None]
+    emb = embedlab.EmbeddingSet(
+        rng.normal(size=(4, 8)), [f"r{i}" for i in range(4)], {"document": ["w", "x", "y", "z"]}
+    )
+    emb.to_parquet(tmp_path / "docs.parquet")
+    import_store(tmp_path / "docs.parquet", make("written"), checkpoint=tmp_path / "w.json")
+    with open_store(make("written")) as store:
+        stored = store._open().get(include=["documents", "metadatas"])
+    assert sorted(stored["documents"]) == ["w", "x", "y", "z"] and not any(stored["metadatas"] or [])
+    assert sorted(embedlab.load(make("written")).metadata.column("document").to_pylist()) == ["w", "x", "y", "z"]

@@ -32,6 +32,8 @@ __all__ = ["ChromaStore"]
 #: Collection metadata recording what Chroma cannot: the ids' type (Chroma's are text) and the dimension.
 _ID_TYPE_KEY = "embedlab:id_type"
 _DIM_KEY = "embedlab:dim"
+#: The metadata column that holds Chroma's documents (the texts beside the vectors), read and written.
+DOCUMENT_COLUMN = "document"
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 _NAME_RULE = (
     "3-512 characters from [a-zA-Z0-9._-], starting and ending with a letter or digit, with no '..', "
@@ -70,6 +72,7 @@ class ChromaStore(Store):
         self._collection = None
         self._max_batch: int | None = None
         self._types: dict[str, pa.DataType] = {}
+        self._documents = False  # whether the collection's documents are read, as the DOCUMENT_COLUMN
         if self._readable():
             self._connect()
 
@@ -127,10 +130,16 @@ class ChromaStore(Store):
         collection = self._open()
         info = collection.metadata or {}
         with self.errors("reading the first rows"):
-            first = collection.get(limit=min(SCHEMA_SAMPLE_ROWS, self._batch_limit()), include=["metadatas"])
+            first = collection.get(
+                limit=min(SCHEMA_SAMPLE_ROWS, self._batch_limit()), include=["metadatas", "documents"]
+            )
             n = collection.count()
         columns, types = infer_types([record or {} for record in first["metadatas"] or []])
         columns.sort()  # Chroma keeps no order of a row's keys
+        self._documents = DOCUMENT_COLUMN not in columns and any(d is not None for d in first["documents"] or [])
+        if self._documents:
+            columns.append(DOCUMENT_COLUMN)
+            types[DOCUMENT_COLUMN] = pa.string()
         id_type = "int" if info.get(_ID_TYPE_KEY) == "int" else "str"
         self._layout = StoreSchema(
             n, self._dimension(collection, info), VECTOR_COLUMN, ID_COLUMN, id_type, tuple(columns), _metric(collection)
@@ -168,6 +177,8 @@ class ChromaStore(Store):
         layout = self._layout_now()
         collection = self._open()
         include = ["embeddings"] * with_vectors + ["metadatas"] * with_metadata
+        if with_metadata and self._documents:
+            include.append("documents")
         offset = start
         while stop is None or offset < stop:
             rows = batch_size if stop is None else min(batch_size, stop - offset)
@@ -193,7 +204,11 @@ class ChromaStore(Store):
             if "embeddings" in include:
                 vectors.append(vectors_array(got["embeddings"], dim, self.name))
             if "metadatas" in include:
-                records.extend(record or {} for record in got["metadatas"])
+                page = [dict(record or {}) for record in got["metadatas"]]
+                if "documents" in include:
+                    for record, document in zip(page, got["documents"], strict=True):
+                        record[DOCUMENT_COLUMN] = document
+                records.extend(page)
             if len(got["ids"]) < want:
                 break
         return ids, (np.concatenate(vectors) if vectors else None), records
@@ -252,18 +267,24 @@ class ChromaStore(Store):
         collection = self._open()
         keys = _chroma_ids(ids)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        documents = None
+        if metadata is not None and DOCUMENT_COLUMN in metadata.column_names:
+            if pa.types.is_string(metadata.schema.field(DOCUMENT_COLUMN).type):
+                documents = metadata.column(DOCUMENT_COLUMN).to_pylist()  # Chroma's documents, not a metadata key
+                metadata = metadata.drop_columns([DOCUMENT_COLUMN])
         records = None if metadata is None else [_chroma_metadata(r) for r in table_records(metadata, len(keys))]
         step = self._batch_limit()
         for start in range(0, len(keys), step):
             part = slice(start, start + step)
-            rows = None if records is None else records[part]
+            rows = None if records is None or not metadata.num_columns else records[part]
+            texts = None if documents is None else documents[part]
             if upsert:
                 with self.errors("writing rows"):
-                    collection.upsert(ids=keys[part], embeddings=vectors[part], metadatas=rows)
+                    collection.upsert(ids=keys[part], embeddings=vectors[part], metadatas=rows, documents=texts)
                 continue
             self._refuse_present(collection, keys[part])
             with self.errors("writing rows"):
-                collection.add(ids=keys[part], embeddings=vectors[part], metadatas=rows)
+                collection.add(ids=keys[part], embeddings=vectors[part], metadatas=rows, documents=texts)
 
     def _refuse_present(self, collection, keys: list[str]) -> None:
         """Chroma's add skips ids it holds without a word; refuse them instead (a lookup of ids is cheap)."""
