@@ -161,8 +161,8 @@ def embed_file(
             model_name,
             batch_size,
             str(input_path),
-            str(shards),
             manifest["tokens"],
+            str(shards),
             progress=progress,
             description=f"Embedding {table.num_rows:,} texts in {len(todo)} of {n_shards} shards",
         )
@@ -190,8 +190,8 @@ def _embed_shard(
     model_name: str,
     batch_size: int,
     source: str,
-    folder: str,
     tokens: dict | None,
+    folder: str,
 ) -> tuple[str, int]:
     """Encode one shard's texts where the backend runs it and write its file (atomically); its name and rows."""
     number, part = item
