@@ -282,3 +282,40 @@ def check_export_resume(make, tmp_path) -> None:
 def _keeps_norms(uri: str) -> bool:
     with open_store(uri) as store:
         return store.keeps_norms
+
+
+class Conformance:
+    """The checks above as tests: a store's module subclasses this (``class TestConformance(c.Conformance)``) beside
+    its ``make`` fixture, and sets ``unit`` when the store keeps cosine vectors unit-normalised."""
+
+    unit = False
+
+    def test_round_trip(self, make, tmp_path):
+        check_round_trip(make, tmp_path, unit=self.unit)
+
+    def test_string_ids(self, make, tmp_path):
+        check_round_trip(make, tmp_path, unit=self.unit, string_ids=True)
+
+    def test_modes(self, make, tmp_path):
+        check_modes(make, tmp_path)
+
+    def test_write_back(self, make, tmp_path):
+        check_write_back(make, tmp_path)
+
+    def test_resume(self, make, tmp_path):
+        check_resume(make, tmp_path)
+
+    def test_bad_inputs(self, make, tmp_path):
+        check_bad_inputs(make, tmp_path)
+
+    def test_row_ranges(self, make, tmp_path):
+        check_row_ranges(make, tmp_path)
+
+    def test_row_ranges_of_string_ids(self, make, tmp_path):
+        check_row_ranges(make, tmp_path, string_ids=True)
+
+    def test_export_resume(self, make, tmp_path):
+        check_export_resume(make, tmp_path)
+
+    def test_plain_npy(self, make, tmp_path):
+        check_export_of_empty_payload(make, tmp_path)
