@@ -284,6 +284,31 @@ def _keeps_norms(uri: str) -> bool:
         return store.keeps_norms
 
 
+def check_append_keeps_payload(make, tmp_path) -> None:
+    """Appending rows with a payload field the collection lacks never drops it: a table (fixed columns) refuses
+    the append and names the field, a schemaless store keeps it."""
+    path, _ = dataset(tmp_path, n=100, name="base")
+    uri = make("payload")
+    import_store(path, uri, checkpoint=tmp_path / "p1.json")
+    rng = np.random.default_rng(7)
+    extra = embedlab.EmbeddingSet(
+        rng.normal(size=(20, DIM)), np.arange(20) + 50_000, {"label": np.arange(20) % 5, "colour": ["red"] * 20}
+    )
+    extra.to_parquet(tmp_path / "extra.parquet")
+    with open_store(uri) as store:
+        fixed = store.fixed_columns
+    if fixed:
+        with pytest.raises(StoreError, match="'colour'.*drop them"):
+            import_store(tmp_path / "extra.parquet", uri, mode="append", checkpoint=tmp_path / "p2.json")
+        with open_store(uri) as store:
+            assert store.count() == 100
+    else:
+        import_store(tmp_path / "extra.parquet", uri, mode="append", checkpoint=tmp_path / "p2.json")
+        got = embedlab.load(uri)
+        colours = dict(zip(got.ids.tolist(), got.metadata.column("colour").to_pylist(), strict=True))
+        assert colours[50_003] == "red"
+
+
 class Conformance:
     """The checks above as tests: a store's module subclasses this (``class TestConformance(c.Conformance)``) beside
     its ``make`` fixture, and sets ``unit`` when the store keeps cosine vectors unit-normalised."""
@@ -319,3 +344,6 @@ class Conformance:
 
     def test_plain_npy(self, make, tmp_path):
         check_export_of_empty_payload(make, tmp_path)
+
+    def test_append_keeps_payload(self, make, tmp_path):
+        check_append_keeps_payload(make, tmp_path)

@@ -99,6 +99,9 @@ class Store(ABC):
     secret_variable: ClassVar[str | None] = None
     #: Whether the store keeps vectors as given (False: cosine collections store them unit-normalised).
     keeps_norms: ClassVar[bool] = True
+    #: Whether a collection's payload columns are fixed by its schema (a table): then rows whose payload has
+    #: other fields cannot be appended without losing them, and an append refuses them.
+    fixed_columns: ClassVar[bool] = False
 
     def __init__(
         self, uri: StoreURI, *, column: str | None = None, id_column: str | None = None, credentials=None

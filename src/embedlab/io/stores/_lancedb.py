@@ -24,6 +24,7 @@ class LanceDBStore(Store):
     """A LanceDB table: ``lancedb://DIR/TABLE``."""
 
     extra = "lancedb"
+    fixed_columns = True
 
     def __init__(self, uri, **kwargs) -> None:
         super().__init__(uri, **kwargs)

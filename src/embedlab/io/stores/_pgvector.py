@@ -96,6 +96,7 @@ class PgVectorStore(Store):
     """
 
     extra = "pgvector"
+    fixed_columns = True
     secret_variable = "PGPASSWORD"
 
     def __init__(self, uri, **kwargs) -> None:

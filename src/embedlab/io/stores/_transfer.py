@@ -547,7 +547,7 @@ def import_store(
                         before = _prepare(store, mode, dim, id_type_of(ids), metric, emb.metadata)
                         state = {"rows_before": before}
                     else:
-                        _check_compatible(store, dim, id_type_of(ids))
+                        _check_compatible(store, dim, id_type_of(ids), emb.metadata)
                 store.write(ids, vectors, emb.metadata, upsert=first_write and done > 0)
                 first_write = False
                 sampler.see(start, ids, vectors)
@@ -601,7 +601,7 @@ def _prepare(store: Store, mode: str, dim: int, id_type: str, metric: str, metad
     if mode == "append":
         if not exists:
             raise store.missing("collection")
-        _check_compatible(store, dim, id_type)
+        _check_compatible(store, dim, id_type, metadata)
         return store.count()
     if exists:
         store.drop()
@@ -609,12 +609,18 @@ def _prepare(store: Store, mode: str, dim: int, id_type: str, metric: str, metad
     return 0
 
 
-def _check_compatible(store: Store, dim: int, id_type: str) -> None:
+def _check_compatible(store: Store, dim: int, id_type: str, metadata: pa.Table | None) -> None:
     layout = store.schema()
     if layout.dim != dim:
         raise StoreError(f"{store.name}: the collection holds vectors of dimension {layout.dim}, these have {dim}.")
     if layout.id_type != id_type:
         raise StoreError(f"{store.name}: the collection's ids are {layout.id_type}, these are {id_type}.")
+    lacking = [] if metadata is None else sorted(set(metadata.column_names) - set(layout.metadata_columns))
+    if store.fixed_columns and lacking:
+        raise StoreError(
+            f"{store.name}: the table has no column for the rows' payload field(s) {', '.join(map(repr, lacking))}, "
+            "so appending would drop them; add the columns to the table, or remove them from the data first."
+        )
 
 
 def _default_checkpoint(data: str, uri: str) -> Path:
