@@ -138,3 +138,15 @@ def test_connection_refused(monkeypatch, key):
     assert time.perf_counter() - began < 15
     if key:
         assert key not in str(caught.value)
+
+
+def test_the_unnamed_vector_has_a_name_people_can_read(make, tmp_path):
+    """Qdrant's unnamed vector is "" in its API; embedlab names it "(unnamed vector)", and a store opened with that
+    name (as a shard reopens it) reads the same vector."""
+    path, _ = c.dataset(tmp_path, n=50)
+    uri = make("unnamed")
+    import_store(path, uri, checkpoint=tmp_path / "n.json")
+    with open_store(uri) as store:
+        assert store.schema().vector_column == "(unnamed vector)"
+    with open_store(uri, column="(unnamed vector)") as store:
+        assert store.schema().dim == c.DIM and len(next(store.scan(10)).vectors) == 10

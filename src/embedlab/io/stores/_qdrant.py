@@ -45,6 +45,8 @@ _DISTANCES = {"cosine": "Cosine", "l2": "Euclid", "ip": "Dot"}
 _METRICS = {**{v: k for k, v in _DISTANCES.items()}, "Manhattan": "manhattan"}
 #: The id column a schema names when the ids are the point ids (no payload field is called so).
 _POINT_ID = "(point id)"
+#: How a schema names Qdrant's unnamed vector (its API name is ""), and what a shard opens the store with.
+_UNNAMED = "(unnamed vector)"
 #: Seconds a request to a server may take (a refused or unreachable server fails within it).
 _TIMEOUT = 10
 #: Qdrant's REST API refuses requests over 32 MiB by default (``service.max_request_size_mb``); vectors are sent
@@ -143,7 +145,7 @@ class QdrantStore(Store):
         schema = StoreSchema(
             self.count(),
             dim,
-            vector,
+            vector or _UNNAMED,
             id_key or _POINT_ID,
             id_type,
             tuple(columns),
@@ -158,7 +160,7 @@ class QdrantStore(Store):
         named = {"": vectors} if isinstance(vectors, self.models.VectorParams) else dict(vectors or {})
         dense = {name: p for name, p in named.items() if p.multivector_config is None}
         others = sorted(set(named) - set(dense)) + sorted(params.sparse_vectors or {})
-        if self.column is not None:
+        if self.column is not None and not (self.column == _UNNAMED and "" in dense):
             if self.column not in dense:
                 what = "a multivector or sparse vector" if self.column in others else "not one of its vectors"
                 raise StoreError(
