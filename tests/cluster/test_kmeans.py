@@ -164,3 +164,41 @@ def test_inertia_history_falls_to_the_final_inertia(rng):
     history = np.asarray(km.inertia_history_)
     assert history.size == km.n_iter_ and (np.diff(history) <= 1e-3 * history[0]).all()
     assert km.inertia_ <= history[-1] * (1 + 1e-6)
+
+
+def _many_clusters(rng, k=300, n=24_000, d=32, noise=0.6):
+    centres = rng.normal(size=(k, d)).astype(np.float32)
+    return (centres[rng.integers(0, k, n)] + noise * rng.normal(size=(n, d))).astype(np.float32)
+
+
+def test_centre_neighbours_are_the_exact_nearest_centres(rng):
+    from embedlab.cluster._kmeans import _center_neighbours
+
+    centres = rng.normal(size=(500, 16))
+    found = _center_neighbours(centres, 7)
+    distances = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+    np.fill_diagonal(distances, -1.0)
+    assert np.array_equal(found, np.argsort(distances, axis=1, kind="stable")[:, :7])
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_candidate_assignment_ends_at_a_fixed_point_of_exact_lloyd(rng, metric):
+    X = _many_clusters(rng)
+    graph = KMeans(300, metric=metric, n_candidates=16, random_state=0).fit(X)
+    exact = KMeans(300, metric=metric, n_candidates=None, random_state=0).fit(X)
+    # the centres are the means of the rows exactly nearest to them: one more exact Lloyd step barely moves them
+    rows = X / np.linalg.norm(X, axis=1, keepdims=True) if metric == "cosine" else X
+    means = np.stack([rows[graph.labels_ == c].mean(axis=0) for c in range(300)])
+    if metric == "cosine":
+        means /= np.linalg.norm(means, axis=1, keepdims=True)
+    assert np.abs(means - graph.cluster_centers_).max() < 1e-2
+    assert graph.inertia_ <= 1.01 * exact.inertia_  # as good as exact assignments (here, different local optima)
+
+
+def test_auto_candidates_only_from_256_clusters(rng):
+    X = _many_clusters(rng, k=40, n=4_000)
+    a = KMeans(40, metric="l2", random_state=1).fit(X)
+    b = KMeans(40, metric="l2", n_candidates=None, random_state=1).fit(X)
+    assert np.array_equal(a.labels_, b.labels_) and a.inertia_history_ == b.inertia_history_
+    with pytest.raises(ConfigurationError, match="n_candidates"):
+        KMeans(40, n_candidates=1).fit(X)

@@ -25,6 +25,7 @@ FAST = {
         "learning_rate": 3e-3,
         "teacher_momentum": 0.9,
     },
+    "cpp": {"hidden_dim": 64, "z_dim": 16, "epochs": 20, "batch_size": 60},
 }
 
 

@@ -87,7 +87,11 @@ def test_page_loads_without_errors_and_draws_every_section(page, report_file):
     assert page.locator("#geometry table").count() >= 4
     assert page.locator("#geometry figure[data-chart=spectrum] svg path").count() >= 1
     assert page.locator("#geometry figure[data-chart=lid] rect.bar").count() > 5
-    assert page.locator("#clusters figure[data-chart=k-selection] circle").count() == 3 + 1  # 3 k values + chosen
+    # stability and silhouette at the 3 candidates, and the chosen k; the gap (k = 1 too) and BIC charts beside
+    assert page.locator("#clusters figure[data-chart=k-selection] circle").count() == 3 + 3 + 1
+    assert page.locator("#clusters figure[data-chart=k-gap] circle").count() == 4 + 1
+    assert page.locator("#clusters figure[data-chart=k-bic] circle").count() == 3 + 1
+    assert page.locator("#k-verdict.good").inner_text().startswith("k = 3: k-means clusterings of resamples agree")
     assert page.locator("#clusters table").last.locator("tbody tr").count() == 3
     assert page.locator("#clusters th", has_text="stability").count() == 1
     assert page.locator("#clusters .pill.good").count() == 3  # all 3 known clusters are stable
@@ -106,6 +110,7 @@ def test_page_loads_without_errors_and_draws_every_section(page, report_file):
 def test_the_map_draws_every_point_and_hover_shows_its_text(page):
     page, errors = page
     assert page.locator("#map-canvas").get_attribute("data-drawn") == "605"
+    assert page.locator("#map-canvas").get_attribute("data-labels") == "3"  # each stable cluster named at its centre
     assert page.evaluate("window.embedlabReport.map.drawn") == 605
     page.locator("#map").scroll_into_view_if_needed()
     row = 2 * N_PER_CLUSTER + 5  # a charlie

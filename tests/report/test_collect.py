@@ -33,7 +33,8 @@ def test_recommendations_quote_the_measured_figures(report):
     text = "\n".join(report.recommendations)
     assert f"Remove {N_DUPLICATES} exact duplicate rows ({N_DUPLICATES} groups) before indexing" in text
     assert "1 outlier far from their neighbours" in text
-    assert "3 clusters (kmeans, k chosen by silhouette among 2-6); 3 of them are well supported" in text
+    assert "3 clusters (kmeans). k = 3: k-means clusterings of resamples agree (stability 1.00" in text
+    assert "3 of them are well supported" in text
     best = min(
         (p for p in document["compression"]["points"] if p["rescore"] is None and p["recall_at_k"] >= 0.99),
         key=lambda p: p["bytes_per_vector"],

@@ -64,9 +64,16 @@ def cluster(
         str | None, typer.Option(help="Texts for cluster keywords (default: the 'text' column if any).")
     ] = None,
     k_values: Annotated[
-        str | None, typer.Option(help="Candidates for --k auto, comma-separated (default 2..50).")
+        str | None,
+        typer.Option(help="Candidates for --k auto, comma-separated (default 2..100, refined around the choice)."),
     ] = None,
-    criterion: Annotated[str, typer.Option(help="How --k auto chooses: silhouette, stability or bic.")] = "silhouette",
+    criterion: Annotated[
+        str,
+        typer.Option(
+            help="How --k auto chooses: auto (stability, silhouette, gap and BIC combined; it can answer 'no clear "
+            "k'), or one of stability, silhouette, gap, bic."
+        ),
+    ] = "auto",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write id, cluster, confidence per row to Parquet.")
     ] = None,
@@ -219,10 +226,11 @@ def _render(report: ClusterReport, name: str, output: Path | None) -> None:
     doc = report.to_dict()
     console = Console()
     noise = f", {doc['n_noise']:,} noise rows" if doc["n_noise"] else ""
-    chosen = ""
-    if doc["k_selection"]:
-        chosen = f" (k chosen by {doc['k_selection']['criterion']} among {doc['k_selection']['k_values']})"
-    console.print(f"[bold]{name}[/]: {doc['n']:,} rows -> {doc['k']} clusters by {doc['method']}{chosen}{noise}")
+    console.print(f"[bold]{name}[/]: {doc['n']:,} rows -> {doc['k']} clusters by {doc['method']}{noise}")
+    selection = doc["k_selection"]
+    if selection:
+        style = "green" if selection["clear"] else "yellow"
+        console.print(f"[{style}]{selection['reason']}[/]")
     internal = doc["metrics"]["internal"]
     scores = [f"silhouette {_fmt(internal['silhouette'])} (sample of {internal['n_sampled']:,})"]
     scores.append(f"Davies-Bouldin {_fmt(internal['davies_bouldin'])}")

@@ -13,7 +13,16 @@ from embedlab.cluster._graph import LeidenClusterer
 from embedlab.cluster._hierarchical import HierarchicalKMeans, KMeansLevel
 from embedlab.cluster._kmeans import KMeans, MiniBatchKMeans
 from embedlab.cluster._report import METHODS, ClusterReport, find_clusters
-from embedlab.cluster._select_k import DEFAULT_K_VALUES, KSelection, select_k
+from embedlab.cluster._select_k import (
+    CRITERIA,
+    DEFAULT_K_VALUES,
+    FLAT_SILHOUETTE,
+    MIN_STABILITY,
+    Granularity,
+    KCurve,
+    KSelection,
+    select_k,
+)
 from embedlab.cluster._sharded import SHARDED_METHODS, ShardedClusters, cluster_shards, nearest_centers
 from embedlab.cluster._stability import STABLE_JACCARD, ClusterStability, cluster_stability
 from embedlab.cluster._stream import StreamedClusters, kmeans_stream
@@ -32,8 +41,11 @@ from embedlab.cluster.metrics import (
 from embedlab.cluster.naming import closest_members, ctfidf_keywords, medoids
 
 __all__ = [
+    "CRITERIA",
     "DEFAULT_K_VALUES",
+    "FLAT_SILHOUETTE",
     "METHODS",
+    "MIN_STABILITY",
     "SHARDED_METHODS",
     "STABLE_JACCARD",
     "CalibrationReport",
@@ -41,9 +53,11 @@ __all__ = [
     "ClusterStability",
     "ExternalScores",
     "GaussianMixtureClusterer",
+    "Granularity",
     "HDBSCANClusterer",
     "HierarchicalKMeans",
     "InternalScores",
+    "KCurve",
     "KMeans",
     "KMeansLevel",
     "KSelection",

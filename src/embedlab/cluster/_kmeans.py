@@ -31,6 +31,9 @@ _METRICS = ("cosine", "l2")
 _BLOCK_ROWS = 65_536
 #: Row-by-centre scores per assignment block (16 MB of float32).
 _SCORE_BLOCK_VALUES = 2**22
+#: ``n_candidates="auto"``: this many candidate centres per row from this many clusters on.
+_AUTO_CANDIDATES = 32
+_AUTO_CANDIDATES_FROM = 256
 
 
 def _nearest_centers(X: np.ndarray, centers: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -163,6 +166,48 @@ def lloyd_iterations(
     return centers, inertias
 
 
+def _center_neighbours(centers: np.ndarray, m: int) -> np.ndarray:
+    """The ``m`` nearest centres of each centre (itself first), exactly, in blocks of rows."""
+    centers32 = np.ascontiguousarray(centers, dtype=np.float32)
+    norms = np.einsum("ij,ij->i", centers32, centers32)
+    out = np.empty((centers32.shape[0], m), dtype=np.int64)
+    step = max(1, _SCORE_BLOCK_VALUES // centers32.shape[0])
+    for start in range(0, centers32.shape[0], step):
+        scores = centers32[start : start + step] @ (-2.0 * centers32.T)
+        scores += norms
+        rows = np.arange(scores.shape[0])
+        scores[rows, start + rows] = -np.inf  # a centre is its own first neighbour, even among equal ones
+        part = np.argpartition(scores, m - 1, axis=1)[:, :m]
+        out[start : start + step] = np.take_along_axis(part, np.argsort(scores[rows[:, None], part], axis=1), 1)
+    return out
+
+
+def _graph_assign(X: np.ndarray, labels: np.ndarray, centers: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's nearest centre among the ``m`` nearest centres of its current one (Deng and Zhao 2018).
+
+    Rows are taken cluster by cluster, so each cluster's rows meet its candidates in one small BLAS product.
+    Returns the squared distances (clipped at 0) and the new labels.
+    """
+    neighbours = _center_neighbours(centers, m)
+    centers32 = np.ascontiguousarray(centers, dtype=np.float32)
+    center_norms = np.einsum("ij,ij->i", centers32, centers32)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(centers32.shape[0] + 1))
+    sq = np.empty(X.shape[0], dtype=np.float32)
+    new = np.empty(X.shape[0], dtype=np.int64)
+    for c in np.flatnonzero(np.diff(bounds)):
+        rows = order[bounds[c] : bounds[c + 1]]
+        block = X[rows]
+        candidates = neighbours[c]
+        scores = block @ (-2.0 * centers32[candidates].T)
+        scores += center_norms[candidates]
+        best = np.argmin(scores, axis=1)
+        new[rows] = candidates[best]
+        sq[rows] = scores[np.arange(rows.size), best] + np.einsum("ij,ij->i", block, block)
+    np.maximum(sq, 0.0, out=sq)
+    return sq, new
+
+
 def _lloyd(
     X: np.ndarray,
     centers: np.ndarray,
@@ -171,21 +216,45 @@ def _lloyd(
     max_iter: int,
     tol: float,
     advance: Advance,
+    candidates: int | None = None,
 ) -> tuple[np.ndarray, list[float]]:
-    """:func:`lloyd_iterations` over the rows of an array."""
-    n_clusters = centers.shape[0]
+    """:func:`lloyd_iterations` over the rows of an array.
 
-    def step(current: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, Callable[[int], np.ndarray]]:
-        sq, labels = _nearest_centers(X, current)
-        sums, counts = _cluster_sums(X, labels[:, 0], n_clusters)
+    With ``candidates``, every iteration after the first assigns each row among the ``candidates`` nearest
+    centres of its current centre (:func:`_graph_assign`) until the centres settle; exact iterations then run
+    from there until they settle again, so the result is a fixed point of exact Lloyd iterations.
+    """
+    n_clusters = centers.shape[0]
+    current_labels: list[np.ndarray] = []
+
+    def update(sq: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, Callable]:
+        current_labels[:] = [labels]
+        sums, counts = _cluster_sums(X, labels, n_clusters)
         return (
-            float(sq[:, 0].sum(dtype=np.float64)),
+            float(sq.sum(dtype=np.float64)),
             sums,
             counts,
-            lambda m: X[np.argsort(sq[:, 0], kind="stable")[::-1][:m]],
+            lambda m: X[np.argsort(sq, kind="stable")[::-1][:m]],
         )
 
-    return lloyd_iterations(step, centers, spherical=spherical, max_iter=max_iter, tol=tol, advance=advance)
+    def exact(current: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, Callable[[int], np.ndarray]]:
+        sq, labels = _nearest_centers(X, current)
+        return update(sq[:, 0], labels[:, 0])
+
+    def graph(current: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, Callable[[int], np.ndarray]]:
+        if not current_labels:
+            return exact(current)
+        return update(*_graph_assign(X, current_labels[0], current, candidates))
+
+    inertias: list[float] = []
+    if candidates is not None and candidates < n_clusters:
+        centers, inertias = lloyd_iterations(
+            graph, centers, spherical=spherical, max_iter=max(max_iter - 1, 1), tol=tol, advance=advance
+        )
+    centers, exact_inertias = lloyd_iterations(
+        exact, centers, spherical=spherical, max_iter=max(max_iter - len(inertias), 1), tol=tol, advance=advance
+    )
+    return centers, inertias + exact_inertias
 
 
 def assign_with_margin(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -230,6 +299,12 @@ class KMeans(ClusterMixin, BaseEstimator):
     max_points_per_centroid : int, optional
         Train on a seeded sample of ``n_clusters * max_points_per_centroid`` rows (faiss's default is 256),
         then assign every row. None (default) trains on all rows.
+    n_candidates : int, None or "auto", default="auto"
+        Approximate assignment for large k (Deng and Zhao 2018): after the first iteration each row is
+        compared only with the ``n_candidates`` nearest centres of its current centre; once the centres settle,
+        exact iterations continue until they settle again, so the result is a fixed point of exact Lloyd
+        iterations. None assigns exactly throughout; ``"auto"`` uses 32 candidates from k = 256 on
+        (``benchmarks/bench_kmeans.py`` measures the gain).
     random_state : int, RandomState or None, default=None
     backend : {"local", "ray"} or Backend, default="local"
         Where the shards of a :class:`~embedlab.io.shards.ShardedSet` given to ``fit`` are processed (one pass
@@ -259,6 +334,8 @@ class KMeans(ClusterMixin, BaseEstimator):
     Learning 42 (spherical k-means).
     Johnson, Douze and Jégou (2019), "Billion-scale similarity search with GPUs", IEEE Transactions on Big
     Data (faiss).
+    Deng and Zhao (2018), "Fast k-means based on k-NN graph", IEEE International Conference on Data
+    Engineering (ICDE).
 
     Examples
     --------
@@ -281,6 +358,7 @@ class KMeans(ClusterMixin, BaseEstimator):
         init: str | np.ndarray = "k-means++",
         init_size: int | None = None,
         max_points_per_centroid: int | None = None,
+        n_candidates: int | Literal["auto"] | None = "auto",
         random_state: int | np.random.RandomState | None = None,
         backend: str | Backend = "local",
     ) -> None:
@@ -292,6 +370,7 @@ class KMeans(ClusterMixin, BaseEstimator):
         self.init = init
         self.init_size = init_size
         self.max_points_per_centroid = max_points_per_centroid
+        self.n_candidates = n_candidates
         self.random_state = random_state
         self.backend = backend
 
@@ -333,12 +412,19 @@ class KMeans(ClusterMixin, BaseEstimator):
         self.init_size_ = int(min(train.shape[0], self.init_size or max(10_000, 32 * k)))
         tol = self.tol * float(np.mean(np.var(train, axis=0, dtype=np.float64)))
         n_init = 1 if isinstance(self.init, np.ndarray) else int(self.n_init)
+        candidates = self._candidates(k)
         best = None
         with progress.task(f"k-means, k={k}", n_init * self.max_iter) as advance:
             for _ in range(n_init):
                 centers = self._initial_centers(train, k, rng)
                 centers, inertias = _lloyd(
-                    train, centers, spherical=self.metric == "cosine", max_iter=self.max_iter, tol=tol, advance=advance
+                    train,
+                    centers,
+                    spherical=self.metric == "cosine",
+                    max_iter=self.max_iter,
+                    tol=tol,
+                    advance=advance,
+                    candidates=candidates,
                 )
                 # With one run there is nothing to compare: skip the extra assignment pass.
                 inertia = float(_nearest_centers(train, centers)[0].sum(dtype=np.float64)) if n_init > 1 else 0.0
@@ -352,6 +438,13 @@ class KMeans(ClusterMixin, BaseEstimator):
         self.labels_, self.confidence_, self.inertia_ = assign_with_margin(X, self.cluster_centers_)
         logger.info("k-means: k=%d, inertia %.6g after %d iterations", k, self.inertia_, self.n_iter_)
         return self
+
+    def _candidates(self, k: int) -> int | None:
+        if self.n_candidates == "auto":
+            return _AUTO_CANDIDATES if k >= _AUTO_CANDIDATES_FROM else None
+        if self.n_candidates is None:
+            return None
+        return check_int(self.n_candidates, "n_candidates", 2)
 
     def _initial_centers(self, X: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
         if isinstance(self.init, np.ndarray):

@@ -18,7 +18,7 @@ from embedlab.cluster._graph import LeidenClusterer
 from embedlab.cluster._hierarchical import HierarchicalKMeans
 from embedlab.cluster._kmeans import ClusterMetric, KMeans, MiniBatchKMeans, _cluster_sums
 from embedlab.cluster._select_k import Criterion, KSelection, select_k
-from embedlab.cluster.deep import DEC, IDEC, N2D, SCAN, TEMI
+from embedlab.cluster.deep import CPP, DEC, IDEC, N2D, SCAN, TEMI
 from embedlab.cluster.metrics import (
     CalibrationReport,
     ExternalScores,
@@ -121,6 +121,11 @@ METHODS: dict[str, _Method] = {
         lambda k, metric, seed, params, n: TEMI(k, metric=metric, random_state=seed, **params),
         True,
         "TEMI heads (Adaloglou et al. 2023): self-distillation over kNN pairs, weighted PMI (torch)",
+    ),
+    "cpp": _Method(
+        lambda k, metric, seed, params, n: CPP(k, random_state=seed, **params),
+        True,
+        "CPP / MLC (Chu et al. 2024; Ding et al. 2023): features and membership by coding rate reduction (torch)",
     ),
 }
 
@@ -262,7 +267,7 @@ def find_clusters(
     labels: str | np.ndarray | None = None,
     text_column: str | None = None,
     k_values: list[int] | None = None,
-    criterion: Criterion = "silhouette",
+    criterion: Criterion = "auto",
     sample: int = 10_000,
     random_state: int | None = 0,
     progress: ProgressReporter = NULL_PROGRESS,
@@ -279,8 +284,9 @@ def find_clusters(
     method : str, default="kmeans"
         A key of :data:`METHODS`.
     k : int or "auto", default="auto"
-        Clusters wanted; ``"auto"`` picks k with :func:`select_k` (``criterion``, ``k_values``). Methods that
-        find their own number of clusters ignore it.
+        Clusters wanted; ``"auto"`` picks k with :func:`select_k` (``criterion``, ``k_values``), whose
+        ``clear`` and ``reason`` (in ``selection``) say whether the data support it. Methods that find their own
+        number of clusters ignore it.
     metric : {"cosine", "l2"}, default="cosine"
     labels : str or array-like, optional
         A metadata column or one label per row, for the external scores.

@@ -163,7 +163,6 @@ class Report:
     metric: str
     geometry: GeometryReport
     k_selection: KSelection | None
-    k_selection_rows: int
     clusters: ClusterReport
     cluster_support: dict
     curation: CurationOverview
@@ -182,7 +181,7 @@ class Report:
         clusters = self.clusters.to_dict()
         clusters["support"] = self.cluster_support
         if self.k_selection is not None:
-            clusters["k_selection"] = {**self.k_selection.to_dict(), "fit_rows": self.k_selection_rows}
+            clusters["k_selection"] = self.k_selection.to_dict()
         return json_safe(
             {
                 "name": self.name,
@@ -347,15 +346,21 @@ def _recommendations(report_dict: dict) -> list[str]:
         advice.append(f"No exact or near duplicates (cosine >= {dup['near_threshold']}).")
     clusters = report_dict["clusters"]
     support = clusters["support"]
-    chosen = ""
-    if "k_selection" in clusters and clusters["k_selection"] is not None:
-        selection = clusters["k_selection"]
-        chosen = f", k chosen by {selection['criterion']} among {selection['k_values'][0]}-{selection['k_values'][-1]}"
-    advice.append(
-        f"{clusters['k']} clusters ({clusters['method']}{chosen}); {support['well_supported']} of them are well "
-        f"supported (stable: mean Jaccard >= {support['stable_jaccard']} with the best match when k-means is "
-        f"refitted on {support['stability_resamples']} resamples of {support['stability_sample']:,} rows)."
+    supported = (
+        f"{support['well_supported']} of them are well supported (stable: mean Jaccard >= {support['stable_jaccard']} "
+        f"with the best match when k-means is refitted on {support['stability_resamples']} resamples of "
+        f"{support['stability_sample']:,} rows)"
     )
+    selection = clusters.get("k_selection")
+    if selection is not None and not selection["clear"]:
+        reason = selection["reason"].removeprefix("no clear k ")
+        advice.append(
+            f"No clear number of clusters {reason} The {clusters['k']} clusters shown ({clusters['method']}) are one "
+            f"granularity to browse, not a finding; {supported}."
+        )
+    else:
+        chosen = f" {selection['reason']}" if selection is not None else ""
+        advice.append(f"{clusters['k']} clusters ({clusters['method']}).{chosen} {supported}.")
     geometry = report_dict["geometry"]
     twonn = geometry["intrinsic_dimension"]["twonn"]
     pca95 = geometry["intrinsic_dimension"]["pca95"]["value"]
@@ -394,7 +399,7 @@ def build_report(
     text_column: str | None = None,
     metric: str = "cosine",
     k_values: list[int] | None = None,
-    selection_sample: int = 20_000,
+    selection_sample: int = 10_000,
     compression: bool = True,
     compression_queries: int = 500,
     max_map_points: int = 50_000,
@@ -404,10 +409,11 @@ def build_report(
     """Measure everything the HTML report shows.
 
     1. :func:`embedlab.geometry.inspect_geometry` with its defaults (and the labels).
-    2. k chosen by :func:`embedlab.cluster.select_k` (silhouette of k-means) on a seeded sample of
-       ``selection_sample`` rows, then :func:`embedlab.cluster.find_clusters` (k-means) with that k on every
-       row, named by c-TF-IDF keywords when there is text; each cluster's support is its stability
-       (:func:`embedlab.cluster.cluster_stability`) and its members' mean silhouette.
+    2. k chosen by :func:`embedlab.cluster.select_k` (stability, silhouette, gap and BIC combined; it may find
+       no clear k, and then says so) on a seeded sample of ``selection_sample`` rows, then
+       :func:`embedlab.cluster.find_clusters` (k-means) with that k on every row, named by c-TF-IDF keywords
+       when there is text; each cluster's support is its stability (:func:`embedlab.cluster.cluster_stability`)
+       and its members' mean silhouette.
     3. :func:`embedlab.curate.curation_overview`: SemDeDup's removal curve, the largest near-duplicate groups,
        and what a balanced sample of a tenth of the rows keeps of each cluster.
     4. A quick :func:`embedlab.compress.plan_compression` of :func:`quick_codecs` with rescoring up to 10 x
@@ -426,7 +432,7 @@ def build_report(
     metric : {"cosine", "l2"}, default="cosine"
     k_values : list of int, optional
         Candidate numbers of clusters (default :data:`embedlab.cluster.DEFAULT_K_VALUES`).
-    selection_sample : int, default=20000
+    selection_sample : int, default=10000
     compression : bool, default=True
         Run the quick compression plan (needs at least 40 rows).
     compression_queries : int, default=500
@@ -464,11 +470,7 @@ def build_report(
         geometry = inspect_geometry(emb, labels=labels, metric=metric, random_state=random_state, progress=progress)
     with _step("clusters", seconds):
         selection = select_k(
-            emb.vectors[emb.sample_positions(selection_sample, random_state)],
-            k_values,
-            metric=metric,
-            random_state=random_state,
-            progress=progress,
+            emb.vectors, k_values, metric=metric, sample=selection_sample, random_state=random_state, progress=progress
         )
         clusters = find_clusters(
             emb,
@@ -511,7 +513,6 @@ def build_report(
         metric=metric,
         geometry=geometry,
         k_selection=selection,
-        k_selection_rows=min(n, selection_sample),
         clusters=clusters,
         cluster_support=support,
         curation=curation,

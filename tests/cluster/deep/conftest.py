@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
-from embedlab.cluster.deep import DEC, IDEC, N2D, SCAN, TEMI
+from embedlab.cluster.deep import CPP, DEC, IDEC, N2D, SCAN, TEMI
 
 SEED = 1234
 
@@ -67,6 +67,7 @@ ESTIMATORS: dict[str, Callable[[int], object]] = {
         4, n_neighbors=10, n_heads=3, hidden_dim=64, bottleneck_dim=32, epochs=10, batch_size=64,
         learning_rate=3e-3, teacher_momentum=0.9, random_state=seed,
     ),
+    "CPP": lambda seed: CPP(4, hidden_dim=64, z_dim=16, epochs=20, batch_size=150, random_state=seed),
 }  # fmt: skip
 
 

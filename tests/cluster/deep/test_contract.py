@@ -15,7 +15,7 @@ from embedlab import ConfigurationError, EmbeddingDataError, MissingDependencyEr
 from embedlab._optional import import_optional
 from embedlab.cluster.deep import partial_sinkhorn, sinkhorn
 
-NAMES = ["DEC", "IDEC", "N2D", "SCAN", "TEMI"]
+NAMES = ["DEC", "IDEC", "N2D", "SCAN", "TEMI", "CPP"]
 
 
 @pytest.mark.parametrize("name", NAMES)

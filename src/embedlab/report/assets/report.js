@@ -168,7 +168,7 @@
     var cards = el("div", { "class": "cards" });
     cards.appendChild(card(int(DATA.n), "vectors of " + DATA.dim + " dimensions"));
     cards.appendChild(card(fmt(g.intrinsic_dimension.twonn.value, 1), "intrinsic dimension (TwoNN)"));
-    cards.appendChild(card(String(c.k), "clusters (" + c.support.well_supported + " well supported)"));
+    cards.appendChild(card(String(c.k), (c.k_selection && !c.k_selection.clear ? "clusters shown, no clear k (" : "clusters (") + c.support.well_supported + " well supported)"));
     cards.appendChild(card(int(d.exact_rows), "exact duplicate rows"));
     cards.appendChild(card(int(d.near_pairs), "near-duplicate pairs (cos >= " + d.near_threshold + ")"));
     cards.appendChild(card(int(g.outliers.count), "outliers"));
@@ -273,23 +273,47 @@
   function clusters() {
     var section = document.getElementById("clusters");
     var c = DATA.clusters, sel = c.k_selection, sup = c.support;
-    section.appendChild(how(c.method + " with k = " + c.k + " on all " + int(c.n) + " rows (" + c.metric + "); k chosen by the " + sel.criterion +
-      " of k-means fitted on a seeded sample of " + int(sel.fit_rows) + " rows (silhouette on " + int(sel.sample_size) + " of them). Stability: mean Jaccard index of each cluster with its best match when k-means is refitted on " +
+    section.appendChild(el("p", { "class": "verdict " + (sel.clear ? "good" : "warn"), id: "k-verdict",
+      text: sel.reason.replace(/^no clear k/, "No clear k") }));
+    section.appendChild(how(c.method + " with k = " + c.k + " on all " + int(c.n) + " rows (" + c.metric + "); k chosen by " +
+      (sel.criterion === "auto" ? "stability, silhouette, gap statistic and BIC combined" : "the " + sel.criterion) +
+      " of k-means fitted on a seeded sample of " + int(sel.sample_size) + " rows (docs/cluster.md, 'How k is chosen'). Stability of a cluster: mean Jaccard index with its best match when k-means is refitted on " +
       sup.stability_resamples + " resamples of " + int(sup.stability_sample) + " rows (Hennig 2007; >= " + sup.stable_jaccard + ": well supported, <= 0.5: dissolves). " +
       "Silhouette: mean over the cluster's members among " + int(sup.silhouette_sample) + " sampled rows (> 0: closer to their own cluster than to the next)."));
     var scores = c.metrics.internal, ext = c.metrics.external;
     var cards = el("div", { "class": "cards" });
-    cards.appendChild(card(String(c.k), "clusters"));
+    cards.appendChild(card(String(c.k), sel.clear ? "clusters" : "clusters shown (no clear k)"));
     cards.appendChild(card(String(sup.well_supported), "well supported"));
     cards.appendChild(card(fmt(scores.silhouette, 3), "silhouette (" + int(scores.n_sampled) + " rows)"));
     if (ext) { cards.appendChild(card(fmt(ext.nmi, 3), "NMI with the labels")); cards.appendChild(card(fmt(ext.ari, 3), "ARI with the labels")); }
     section.appendChild(cards);
-    var curve = sel.k_values.map(function (k, i) { return [k, sel.scores[i], "k = " + k + ": " + fmt(sel.scores[i], 4)]; });
-    var fig = chart({ id: "k-selection", title: "Choosing k", xLabel: "k (log scale)", yLabel: sel.criterion, xLog: true,
-      series: [{ name: sel.criterion, color: "#4e79a7", points: curve, line: true },
-        { name: "chosen k = " + sel.best_k, color: "#e15759", points: curve.filter(function (p) { return p[0] === sel.best_k; }), size: 6 }] });
-    fig.appendChild(how("Each point: k-means with that k on the sample, scored by " + sel.criterion + "; the highest wins."));
+    var curves = sel.curves, palette = { stability: "#4e79a7", silhouette: "#f28e2b" }, series = [];
+    function points(name) {
+      var cv = curves[name];
+      return cv.k_values.map(function (k, i) { return [k, cv.scores[i], name + " at k = " + k + ": " + fmt(cv.scores[i], 3)]; });
+    }
+    ["stability", "silhouette"].forEach(function (name) {
+      if (curves[name]) { series.push({ name: name + " (best k = " + curves[name].best_k + ")", color: palette[name], points: points(name), line: true, size: 2.5 }); }
+    });
+    if (curves.stability) {
+      var ends = [curves.stability.k_values[0], curves.stability.k_values[curves.stability.k_values.length - 1]];
+      series.push({ name: "supported at stability >= " + sel.min_stability, color: "#59a14f", dash: "4 3", width: 1.2, marker: "none", line: true,
+        points: ends.map(function (k) { return [k, sel.min_stability]; }) });
+    }
+    series.push({ name: "chosen k = " + sel.best_k, color: "#e15759", size: 6, points: series[0].points.filter(function (p) { return p[0] === sel.best_k; }) });
+    var fig = chart({ id: "k-selection", title: "Choosing k", xLabel: "k (log scale)", yLabel: "score (higher is better)", xLog: true, series: series });
+    fig.appendChild(how("Stability: 1 - disagreement between k-means fits on two 80% subsamples / disagreement after randomly relabelling one (Lange et al. 2004); " +
+      "1 = the resamples agree, 0 = chance. Silhouette of the fit on the sample."));
     section.appendChild(fig);
+    [["gap", "gap statistic (Tibshirani et al. 2001)", "#76b7b2"], ["bic", "BIC of a Gaussian mixture (lower is better)", "#b07aa1"]].forEach(function (spec) {
+      var cv = curves[spec[0]];
+      if (!cv) { return; }
+      var pts = points(spec[0]);
+      var small = chart({ id: "k-" + spec[0], title: spec[1], xLabel: "k (log scale)", yLabel: spec[0], xLog: true,
+        series: [{ name: spec[0], color: spec[2], points: pts, line: true, size: 2.5 },
+          { name: "its pick: k = " + cv.best_k + " (" + cv.peak.replace("_", " ") + ")", color: "#e15759", size: 5, points: pts.filter(function (p) { return p[0] === cv.best_k; }) }] });
+      section.appendChild(small);
+    });
     section.appendChild(el("h3", { text: "Clusters" }));
     var rows = c.clusters.slice().sort(function (a, b) { return b.size - a.size; }).map(function (cl) {
       var j = sup.stability[String(cl.cluster)], s = sup.silhouette[String(cl.cluster)];
@@ -335,7 +359,7 @@
     var P = DATA.points, n = P.x.length, m = DATA.map;
     section.appendChild(how("Each point is a row placed by " + m.note + "." + (m.sampled ? " Beyond " + int(m.n_points) +
       " points a uniform sample is drawn, so every region keeps its share of points." : "") +
-      " Points are painted in a fixed random order, so no cluster hides another. Scroll to zoom, drag to pan, hover for a point's text; search looks at ids and the first " +
+      " Points are painted in a fixed random order, so no cluster hides another; each well-supported cluster is named at its centre. Scroll to zoom, drag to pan, hover for a point's text; search looks at ids and the first " +
       DATA.map_text_chars + " characters of each text."));
     if (m.sampled) { section.appendChild(el("p", { "class": "note", text: "Showing a sample of " + int(m.n_points) + " of " + int(m.n_total) + " points." })); }
     var search = el("input", { type: "search", id: "map-search", placeholder: "Search texts and ids...", "aria-label": "search points" });
@@ -371,6 +395,34 @@
     }
     var maxX = 1, maxY = 1;
     for (var k = 0; k < n; k++) { if (X[k] > maxX) { maxX = X[k]; } if (Y[k] > maxY) { maxY = Y[k]; } }
+    // each well-supported cluster labelled at its centre (the median of its points) with its keywords
+    var sup = DATA.clusters.support, centres = [];
+    (function () {
+      var members = {};
+      for (var i = 0; i < n; i++) { (members[P.cluster[i]] || (members[P.cluster[i]] = [])).push(i); }
+      function median(values) { values.sort(function (a, b) { return a - b; }); return values[values.length >> 1]; }
+      DATA.clusters.clusters.forEach(function (c) {
+        var j = sup.stability[String(c.cluster)], rows = members[c.cluster];
+        if (j === null || j === undefined || j < sup.stable_jaccard || !rows) { return; }
+        var words = (c.keywords || []).slice(0, 2).join(", ");
+        centres.push({ x: median(rows.map(function (i) { return X[i]; })), y: median(rows.map(function (i) { return Y[i]; })),
+          size: rows.length, text: words || "cluster " + c.cluster });
+      });
+      centres.sort(function (a, b) { return b.size - a.size; });
+    })();
+    function drawLabels(ctx) {  // largest clusters first; a label that would overlap one already drawn is left out
+      var placed = [];
+      ctx.font = "600 12px system-ui, sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "middle";
+      ctx.lineJoin = "round"; ctx.lineWidth = 3.5; ctx.strokeStyle = "rgba(255,255,255,0.9)"; ctx.fillStyle = "#1d2330";
+      centres.forEach(function (c) {
+        var px = c.x * view.scale + view.tx, py = (maxY - c.y) * view.scale + view.ty, w = ctx.measureText(c.text).width + 6, h = 16;
+        if (px < 0 || py < 0 || px > size.w || py > size.h) { return; }
+        var box = [px - w / 2, py - h / 2, px + w / 2, py + h / 2];
+        if (placed.some(function (b) { return box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3]; })) { return; }
+        placed.push(box); ctx.strokeText(c.text, px, py); ctx.fillText(c.text, px, py);
+      });
+      return placed.length;
+    }
     function homeScale() { return Math.min(size.w * 0.96 / maxX, size.h * 0.94 / maxY); }
     function home() { var s = homeScale(); view.scale = s; view.tx = (size.w - maxX * s) / 2; view.ty = (size.h - maxY * s) / 2; }
     function fit() {
@@ -402,8 +454,9 @@
         }
       }
       ctx.globalAlpha = 1;
-      state.drawn = visible;
-      canvas.setAttribute("data-drawn", String(visible));
+      var labelled = mode === "cluster" && !matched ? drawLabels(ctx) : 0;
+      state.drawn = visible; state.labels = labelled;
+      canvas.setAttribute("data-drawn", String(visible)); canvas.setAttribute("data-labels", String(labelled));
     }
     function paint() {  // the cached points plus the hover ring: cheap enough for every mouse move
       var ctx = canvas.getContext("2d");
