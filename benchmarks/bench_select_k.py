@@ -4,9 +4,10 @@ and Fashion-MNIST.
 Cases, all 384-d unless said, every one with ``select_k``'s defaults (10,000 evaluation rows at most, 5
 resample pairs, 5 gap references, refinement) and ``random_state=0``:
 
-* planted Gaussian mixtures, k = 2, 5, 10, 20, 50, 100, 200: centres uniform on the unit sphere, noise 0.02
-  per coordinate (clusters of radius about 0.4, centres about 1.4 apart), max(20, 4000 // k) rows each;
-* planted von Mises-Fisher mixtures, k = 5, 25, 100, concentration 2,000, the same row counts;
+* planted Gaussian mixtures, k = 2, 5, 10, 20, 50, 100, 200 (``--gaussian-k``): centres uniform on the unit
+  sphere, noise 0.02 per coordinate (clusters of radius about 0.4, centres about 1.4 apart), max(20, 4000 // k)
+  rows each;
+* planted von Mises-Fisher mixtures, k = 5, 25, 100 (``--vmf-k``), concentration 2,000, the same row counts;
 * uniform points on the sphere (5,000 rows): no k;
 * nested: 4 groups of 5 clusters (800 rows): both levels should be supported;
 * WordNet: the 117,659 MiniLM definitions (45 lexicographer files); Fashion-MNIST: the 70,000 images as pixels
@@ -76,13 +77,14 @@ def nested(seed: int) -> np.ndarray:
     return (np.repeat(centres, 40, axis=0) + rng.normal(scale=0.01, size=(800, DIM))).astype(np.float32)
 
 
-def cases(chosen: list[str]) -> list[tuple[str, int | None, object, tuple[int, ...] | None]]:
+def cases(
+    chosen: list[str], gaussian_ks: list[int], vmf_ks: list[int]
+) -> list[tuple[str, int | None, object, tuple[int, ...] | None]]:
     """(name, planted k or None, a function giving the rows, candidates)."""
     out = []
     if "planted" in chosen:
-        out += [(f"gaussian k={k}", k, lambda k=k: gaussian(k, k), PLANTED_K_VALUES) for k in (2, 5, 10, 20, 50, 100)]
-        out += [("gaussian k=200", 200, lambda: gaussian(200, 200), PLANTED_K_VALUES)]
-        out += [(f"vMF k={k}", k, lambda k=k: vmf(k, k), PLANTED_K_VALUES) for k in (5, 25, 100)]
+        out += [(f"gaussian k={k}", k, lambda k=k: gaussian(k, k), PLANTED_K_VALUES) for k in gaussian_ks]
+        out += [(f"vMF k={k}", k, lambda k=k: vmf(k, k), PLANTED_K_VALUES) for k in vmf_ks]
     if "uniform" in chosen:
         out.append(("uniform sphere", None, lambda: np.random.default_rng(1).normal(size=(5000, DIM)), None))
     if "nested" in chosen:
@@ -126,11 +128,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     choices = ["planted", "uniform", "nested", "wordnet", "fmnist"]
     parser.add_argument("--cases", nargs="+", default=choices, choices=choices)
+    parser.add_argument("--gaussian-k", nargs="+", type=int, default=[2, 5, 10, 20, 50, 100, 200])
+    parser.add_argument("--vmf-k", nargs="+", type=int, default=[5, 25, 100])
     args = parser.parse_args()
     setup_logging()
     load = warn_if_busy()
     results, rows = {}, []
-    for name, planted, make, k_values in cases(args.cases):
+    for name, planted, make, k_values in cases(args.cases, args.gaussian_k, args.vmf_k):
         X = make()
         started = time.perf_counter()
         selection = select_k(X, k_values, random_state=0)

@@ -81,9 +81,10 @@ def test_uniform_points_on_the_sphere_have_no_clear_k(rng):
 def test_nested_structure_reports_both_levels(rng):
     selection = select_k(nested(rng), random_state=0, **FAST)
     assert selection.clear, selection.reason
-    assert {4, 20} <= set(selection.supported), [g.to_dict() for g in selection.granularities]
-    assert selection.best_k in (4, 20)
-    assert "also supported" in selection.reason
+    supported = selection.supported
+    assert 4 in supported and any(18 <= k <= 22 for k in supported), [g.to_dict() for g in selection.granularities]
+    assert 18 <= selection.best_k <= 22  # the level with the most individually stable clusters
+    assert "also supported: k = 4" in selection.reason or ", 4," in selection.reason
 
 
 def test_stability_at_the_end_of_the_range_is_not_a_clear_k(rng):

@@ -381,7 +381,7 @@ def _decide(curves: dict[str, KCurve], granularities: list[Granularity], ks: lis
     """The combined rule (docs/cluster.md, "How k is chosen")."""
     supported = [g for g in granularities if g.supported]
     if supported:
-        best = max(supported, key=lambda g: (round(g.stability, 2), len(g.agreeing), -g.k))
+        best = max(supported, key=lambda g: (g.stable_clusters, round(g.stability, 2), len(g.agreeing), -g.k))
         others = [g.k for g in supported if g.k != best.k]
         also = f"; also supported: k = {', '.join(map(str, others))}" if others else ""
         agree = f", and {' and '.join(best.agreeing)} peak there too" if best.agreeing else ""
@@ -478,8 +478,9 @@ def select_k(
 
     ``"auto"`` computes all four and combines them (docs/cluster.md, "How k is chosen"): the granularities
     are the local maxima of the stability curve, supported when their stability is at least
-    :data:`MIN_STABILITY`; the most stable supported one is chosen (ties: the one more other criteria pick,
-    then the smaller k); with none supported, or the chosen k at the end of the range, the selection is not
+    :data:`MIN_STABILITY`; the supported one with the most individually stable clusters is chosen (a split in
+    two is reproducible in most data and says little; ties: the more stable, then the one more other criteria
+    pick, then the smaller k); with none supported, or the chosen k at the end of the range, the selection is not
     ``clear`` and its reason lists the most reproducible granularities instead. A single criterion is
     ``clear`` when its curve peaks inside the range. With ``refine``, candidates about 5% apart are added
     between the chosen k and its neighbours and scored the same way.
