@@ -195,6 +195,38 @@ def test_candidate_assignment_ends_at_a_fixed_point_of_exact_lloyd(rng, metric):
     assert graph.inertia_ <= 1.01 * exact.inertia_  # as good as exact assignments (here, different local optima)
 
 
+def test_lloyd_iterations_stop_when_settled(rng):
+    from embedlab.cluster._kmeans import lloyd_iterations
+
+    X = rng.normal(size=(200, 4)).astype(np.float32)
+    steps = []
+
+    def step(centers):
+        steps.append(1)
+        labels = np.argmin(((X[:, None, :] - centers) ** 2).sum(2), axis=1)
+        sums = np.stack([X[labels == c].sum(0) for c in range(len(centers))])
+        return 0.0, sums, np.bincount(labels, minlength=len(centers)), lambda m: X[:m]
+
+    lloyd_iterations(
+        step,
+        X[:5].astype(np.float64),
+        spherical=False,
+        max_iter=50,
+        tol=0.0,
+        advance=lambda n: None,
+        settled=lambda: len(steps) == 3,
+    )
+    assert len(steps) == 3
+
+
+def test_graph_phase_ends_at_exact_assignments(rng):
+    # tol=0: the graph phase ends on the moved-rows rule, the exact phase only when no row moves
+    X = _many_clusters(rng)
+    model = KMeans(300, metric="l2", n_candidates=8, tol=0.0, max_iter=300, random_state=0).fit(X)
+    assert model.n_iter_ < 300
+    assert np.array_equal(model.labels_, np.argmin(((X[:, None, :] - model.cluster_centers_) ** 2).sum(2), axis=1))
+
+
 def test_auto_candidates_only_from_256_clusters(rng):
     X = _many_clusters(rng, k=40, n=4_000)
     a = KMeans(40, metric="l2", random_state=1).fit(X)

@@ -32,8 +32,10 @@ _BLOCK_ROWS = 65_536
 #: Row-by-centre scores per assignment block (16 MB of float32).
 _SCORE_BLOCK_VALUES = 2**22
 #: ``n_candidates="auto"``: this many candidate centres per row from this many clusters on.
-_AUTO_CANDIDATES = 32
+_AUTO_CANDIDATES = 64
 _AUTO_CANDIDATES_FROM = 256
+#: The graph-assignment phase ends once an iteration moves at most this share of the rows.
+_GRAPH_SETTLED_SHARE = 1e-3
 
 
 def _nearest_centers(X: np.ndarray, centers: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -145,9 +147,17 @@ LloydStep = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray, Callable
 
 
 def lloyd_iterations(
-    step: LloydStep, centers: np.ndarray, *, spherical: bool, max_iter: int, tol: float, advance: Advance
+    step: LloydStep,
+    centers: np.ndarray,
+    *,
+    spherical: bool,
+    max_iter: int,
+    tol: float,
+    advance: Advance,
+    settled: Callable[[], bool] = lambda: False,
 ) -> tuple[np.ndarray, list[float]]:
-    """Lloyd iterations from ``centers`` until the squared centre shift is at most ``tol`` (absolute).
+    """Lloyd iterations from ``centers`` until the squared centre shift is at most ``tol`` (absolute), or
+    until ``settled()`` says so after a step.
 
     ``step`` assigns the rows (an array, or every shard of a set) and sums them per cluster. Returns the final
     centres and the inertia of each iteration's assignment (one entry per iteration). Empty clusters take the
@@ -161,7 +171,7 @@ def lloyd_iterations(
         shift = float(((updated - centers) ** 2).sum())
         centers = updated
         advance(1)
-        if shift <= tol:
+        if shift <= tol or settled():
             break
     return centers, inertias
 
@@ -221,11 +231,14 @@ def _lloyd(
     """:func:`lloyd_iterations` over the rows of an array.
 
     With ``candidates``, every iteration after the first assigns each row among the ``candidates`` nearest
-    centres of its current centre (:func:`_graph_assign`) until the centres settle; exact iterations then run
-    from there until they settle again, so the result is a fixed point of exact Lloyd iterations.
+    centres of its current centre (:func:`_graph_assign`) until an iteration moves at most
+    ``_GRAPH_SETTLED_SHARE`` of the rows (the centre shift of a graph phase keeps creeping down long after
+    its assignments stop improving); exact iterations then run from there until the centres settle, so the
+    result is a fixed point of exact Lloyd iterations.
     """
     n_clusters = centers.shape[0]
     current_labels: list[np.ndarray] = []
+    moved = [1.0]
 
     def update(sq: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, Callable]:
         current_labels[:] = [labels]
@@ -244,12 +257,21 @@ def _lloyd(
     def graph(current: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, Callable[[int], np.ndarray]]:
         if not current_labels:
             return exact(current)
-        return update(*_graph_assign(X, current_labels[0], current, candidates))
+        previous = current_labels[0]
+        sq, labels = _graph_assign(X, previous, current, candidates)
+        moved[0] = float(np.count_nonzero(labels != previous)) / labels.size
+        return update(sq, labels)
 
     inertias: list[float] = []
     if candidates is not None and candidates < n_clusters:
         centers, inertias = lloyd_iterations(
-            graph, centers, spherical=spherical, max_iter=max(max_iter - 1, 1), tol=tol, advance=advance
+            graph,
+            centers,
+            spherical=spherical,
+            max_iter=max(max_iter - 1, 1),
+            tol=tol,
+            advance=advance,
+            settled=lambda: moved[0] <= _GRAPH_SETTLED_SHARE,
         )
     centers, exact_inertias = lloyd_iterations(
         exact, centers, spherical=spherical, max_iter=max(max_iter - len(inertias), 1), tol=tol, advance=advance
@@ -301,10 +323,10 @@ class KMeans(ClusterMixin, BaseEstimator):
         then assign every row. None (default) trains on all rows.
     n_candidates : int, None or "auto", default="auto"
         Approximate assignment for large k (Deng and Zhao 2018): after the first iteration each row is
-        compared only with the ``n_candidates`` nearest centres of its current centre; once the centres settle,
-        exact iterations continue until they settle again, so the result is a fixed point of exact Lloyd
-        iterations. None assigns exactly throughout; ``"auto"`` uses 32 candidates from k = 256 on
-        (``benchmarks/bench_kmeans.py`` measures the gain).
+        compared only with the ``n_candidates`` nearest centres of its current centre; once an iteration moves
+        at most 0.1% of the rows, exact iterations continue until the centres settle, so the result is a
+        fixed point of exact Lloyd iterations. None assigns exactly throughout; ``"auto"`` uses 64 candidates
+        from k = 256 on (``benchmarks/bench_kmeans.py`` measures the gain).
     random_state : int, RandomState or None, default=None
     backend : {"local", "ray"} or Backend, default="local"
         Where the shards of a :class:`~embedlab.io.shards.ShardedSet` given to ``fit`` are processed (one pass
