@@ -128,3 +128,21 @@ def test_candidates_outside_the_range_are_skipped_or_refused(rng):
         select_k(X, [2], criterion="elbow")
     with pytest.raises(ConfigurationError, match="n_boot"):
         select_k(X, [2], n_boot=0)
+
+
+def test_the_finest_k_of_a_supported_run_is_offered_but_not_chosen():
+    from types import SimpleNamespace
+
+    from embedlab.cluster._select_k import KCurve, _decide, _granularities
+
+    ks = [2, 3, 4, 5, 6, 8]
+    stability = KCurve("stability", ks, [0.98, 0.97, 0.95, 0.76, 0.79, 0.7], [0.0] * 6, 2, "lower_edge")
+    flat = KCurve("silhouette", ks, [0.05] * 6, [0.0] * 6, 2, "flat")
+    curves = {"stability": stability, "silhouette": flat}
+    fits = {k: SimpleNamespace(stable_clusters=min(k, 4)) for k in ks}
+    found = {g.k: g for g in _granularities(curves, fits)}
+    assert sorted(found) == [2, 4, 6]  # local maxima 2 and 6, the end of the supported run 2-4
+    assert found[4].supported and not found[4].local_maximum
+    assert not found[6].supported and found[2].local_maximum
+    best, clear, reason = _decide(curves, list(found.values()), ks)
+    assert (best, clear) == (2, True) and "also supported: k = 4" in reason

@@ -94,7 +94,7 @@ class KCurve:
 
 @dataclass(frozen=True)
 class Granularity:
-    """A candidate k where the stability curve has a local maximum.
+    """A candidate k where the stability curve has a local maximum, or the finest k of a run of supported ones.
 
     Attributes
     ----------
@@ -108,6 +108,10 @@ class Granularity:
         ``stability >= MIN_STABILITY``.
     agreeing : list of str
         The other criteria whose own pick is this k.
+    local_maximum : bool
+        True at a local maximum of the stability curve. False for the largest k of a run of consecutive
+        supported candidates that does not end at a peak (stability 0.98, 0.97, 0.95 at k = 2, 3, 4: k = 4 is
+        the finest split the resamples still reproduce); such a k is offered, never chosen.
     """
 
     k: int
@@ -115,6 +119,7 @@ class Granularity:
     stable_clusters: int
     supported: bool
     agreeing: list[str]
+    local_maximum: bool = True
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary."""
@@ -124,6 +129,7 @@ class Granularity:
             "stable_clusters": self.stable_clusters,
             "supported": self.supported,
             "agreeing": self.agreeing,
+            "local_maximum": self.local_maximum,
         }
 
 
@@ -365,15 +371,16 @@ class _Curves:
 def _granularities(curves: dict[str, KCurve], fits: dict[int, _Fits]) -> list[Granularity]:
     stability = curves["stability"]
     scores = np.asarray(stability.scores)
+    supported = scores >= MIN_STABILITY
     found = []
     for i, k in enumerate(stability.k_values):
         left = scores[i - 1] if i > 0 else -np.inf
         right = scores[i + 1] if i + 1 < scores.size else -np.inf
-        if scores[i] >= left and scores[i] >= right:
+        peak = bool(scores[i] >= left and scores[i] >= right)
+        run_end = bool(supported[i] and (i + 1 == scores.size or not supported[i + 1]))
+        if peak or run_end:
             agreeing = [name for name, curve in curves.items() if name != "stability" and curve.best_k == k]
-            found.append(
-                Granularity(k, float(scores[i]), fits[k].stable_clusters, bool(scores[i] >= MIN_STABILITY), agreeing)
-            )
+            found.append(Granularity(k, float(scores[i]), fits[k].stable_clusters, bool(supported[i]), agreeing, peak))
     return found
 
 
@@ -381,7 +388,10 @@ def _decide(curves: dict[str, KCurve], granularities: list[Granularity], ks: lis
     """The combined rule (docs/cluster.md, "How k is chosen")."""
     supported = [g for g in granularities if g.supported]
     if supported:
-        best = max(supported, key=lambda g: (g.stable_clusters, round(g.stability, 2), len(g.agreeing), -g.k))
+        best = max(
+            (g for g in supported if g.local_maximum),
+            key=lambda g: (g.stable_clusters, round(g.stability, 2), len(g.agreeing), -g.k),
+        )
         others = [g.k for g in supported if g.k != best.k]
         also = f"; also supported: k = {', '.join(map(str, others))}" if others else ""
         agree = f", and {' and '.join(best.agreeing)} peak there too" if best.agreeing else ""
@@ -478,7 +488,8 @@ def select_k(
 
     ``"auto"`` computes all four and combines them (docs/cluster.md, "How k is chosen"): the granularities
     are the local maxima of the stability curve, supported when their stability is at least
-    :data:`MIN_STABILITY`; the supported one with the most individually stable clusters is chosen (a split in
+    :data:`MIN_STABILITY`, and the finest k of each run of supported candidates (offered, never chosen); the
+    supported local maximum with the most individually stable clusters is chosen (a split in
     two is reproducible in most data and says little; ties: the more stable, then the one more other criteria
     pick, then the smaller k); with none supported, or the chosen k at the end of the range, the selection is not
     ``clear`` and its reason lists the most reproducible granularities instead. A single criterion is

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from embedlab import ConfigurationError
+from embedlab import ConfigurationError, EmbeddingDataError
 from embedlab.cluster import KMeans
 from embedlab.cluster.deep import N2D
 from embedlab.cluster.metrics import hungarian_accuracy
@@ -29,6 +30,16 @@ def test_separates_stripes_that_kmeans_cuts_across(on_stripes, stripes):
 def test_predicts_held_out_rows_through_encoder_and_umap(on_stripes, stripes):
     X, truth = stripes
     assert hungarian_accuracy(truth[600:], on_stripes.predict(X[600:])) >= 0.9
+
+
+def test_transform_gives_the_codes_the_umap_was_fitted_on(on_stripes, stripes):
+    X, _ = stripes
+    codes = on_stripes.transform(X[:600])
+    assert codes.shape == (600, 3) and codes.dtype == np.float32
+    through_codes = on_stripes.mixture_.predict(on_stripes.umap_.transform(codes))
+    assert np.array_equal(through_codes, on_stripes.predict(X[:600]))
+    with pytest.raises(EmbeddingDataError, match="dimension"):
+        on_stripes.transform(X[:5, :1])
 
 
 def test_fitted_parts(on_stripes):

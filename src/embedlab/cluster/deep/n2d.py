@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from embedlab._checks import check_choice, check_int, check_positive
 from embedlab._optional import import_optional
@@ -40,7 +41,8 @@ class N2D(DeepClusterMixin):
     3. A Gaussian mixture with ``n_clusters`` components clusters the UMAP coordinates.
 
     ``predict`` and ``predict_proba`` send new rows through the encoder, the fitted UMAP's ``transform`` and
-    the mixture. UMAP (``umap-learn``) and torch are optional dependencies, imported when fitting.
+    the mixture; ``transform`` returns the encoder's codes. UMAP (``umap-learn``) and torch are optional
+    dependencies, imported when fitting.
 
     Parameters
     ----------
@@ -186,6 +188,18 @@ class N2D(DeepClusterMixin):
         self._set_assignments(self.mixture_.predict_proba(self.embedding_))
         logger.info("N2D: %d clusters after %d pretraining epochs", self.n_clusters, self.n_iter_)
         return self
+
+    def transform(self, X: object) -> np.ndarray:
+        """The autoencoder's codes of the rows of ``X``, shape (n, latent dimension), float32: the embedding
+        the UMAP step starts from, for another head to cluster.
+
+        Raises
+        ------
+        EmbeddingDataError
+            On invalid rows or a dimension other than the training data's.
+        """
+        check_is_fitted(self, "autoencoder_")
+        return apply_in_batches(self.autoencoder_["encoder"], self._check_new(X))
 
     def _proba(self, rows: np.ndarray) -> np.ndarray:
         codes = apply_in_batches(self.autoencoder_["encoder"], rows)
