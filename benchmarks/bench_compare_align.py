@@ -32,7 +32,6 @@ included, which embed the corpus and cache it; the static model takes a minute).
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import time
 
@@ -40,7 +39,6 @@ import numpy as np
 
 import embedlab
 from _common import (
-    WORDNET_SYNSETS,
     StaticMiniLM,
     finetuned_minilm,
     log,
@@ -48,8 +46,10 @@ from _common import (
     prepare_wordnet_embeddings,
     prepare_wordnet_finetuned_embeddings,
     prepare_wordnet_layer_embeddings,
+    relevance_hits,
     setup_logging,
     truncated_minilm,
+    usage_examples,
     warn_if_busy,
     wordnet_rows,
     write_results,
@@ -58,7 +58,7 @@ from embedlab.align import fit_adapter
 from embedlab.compare import compare_spaces, linear_cka
 from embedlab.embed import embed_texts, load_encoder
 from embedlab.io import pair_by_id
-from embedlab.neighbors import knn, unit_rows
+from embedlab.neighbors import unit_rows
 
 K = 10
 N_QUERIES = 1000
@@ -75,24 +75,6 @@ DESCRIPTIONS = {
     "static": "OLD = static 256-d model distilled from MiniLM, NEW = MiniLM",
     "upgrade": "OLD = MiniLM, NEW = MiniLM fine-tuned on WordNet",
 }
-
-
-def usage_examples(corpus_ids: np.ndarray, n: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """``n`` sampled usage examples and the corpus row of their synset's definition."""
-    position = {synset: i for i, synset in enumerate(corpus_ids.tolist())}
-    pairs = []
-    with gzip.open(WORDNET_SYNSETS, "rt", encoding="utf-8") as src:
-        for line in src:
-            synset = json.loads(line)
-            if synset["id"] in position:
-                pairs += [(text, position[synset["id"]]) for text in synset["examples"] or []]
-    chosen = np.random.default_rng(seed).choice(len(pairs), n, replace=False)
-    return [pairs[i][0] for i in chosen], np.array([pairs[i][1] for i in chosen])
-
-
-def relevance_recall(queries: np.ndarray, corpus: np.ndarray, relevant: np.ndarray) -> float:
-    found = knn(corpus, K, queries=queries, metric="cosine", method="exact").indices
-    return float(np.mean((found == relevant[:, None]).any(axis=1)))
 
 
 def time_linear_cka(old: np.ndarray, new: np.ndarray) -> dict:
@@ -145,12 +127,12 @@ def measure(name: str, minilm_set: embedlab.EmbeddingSet, minilm_queries: np.nda
     fit_seconds = time.perf_counter() - started
     mapped = unit_rows(alignment.adapter.transform(new_queries))
     relevance = {
-        "full re-embedding (NEW -> NEW)": relevance_recall(new_queries, new, relevant),
-        "adapter (NEW mapped -> OLD)": relevance_recall(mapped, old, relevant),
-        "no upgrade (OLD -> OLD)": relevance_recall(old_queries, old, relevant),
+        "full re-embedding (NEW -> NEW)": float(relevance_hits(new_queries, new, relevant).mean()),
+        "adapter (NEW mapped -> OLD)": float(relevance_hits(mapped, old, relevant).mean()),
+        "no upgrade (OLD -> OLD)": float(relevance_hits(old_queries, old, relevant).mean()),
     }
     if old.shape[1] == new.shape[1]:
-        relevance["no adapter (NEW -> OLD)"] = relevance_recall(new_queries, old, relevant)
+        relevance["no adapter (NEW -> OLD)"] = float(relevance_hits(new_queries, old, relevant).mean())
     full, adapted = relevance["full re-embedding (NEW -> NEW)"], relevance["adapter (NEW mapped -> OLD)"]
     result["align"] = {
         "fit_seconds": fit_seconds,

@@ -81,3 +81,40 @@ def test_fit_errors_are_one_line_and_exit_2(files, tmp_path):
     result = _run("align", "fit", old_path, new_path, "--methods", "magic", "-o", tmp_path / "a.json")
     assert result.exit_code == 2
     assert "methods must be among" in result.output and "Traceback" not in result.output
+
+
+def test_fit_states_what_to_expect_and_recommends_reembedding_below_min_recall(files, tmp_path):
+    old_path, new_path, _ = files
+    out = tmp_path / "a.json"
+    result = _run("align", "fit", old_path, new_path, "--methods", "ridge", "--min-recall", 0.999, "-o", out)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "re-embed: expect about" in text and "95% interval" in text and "re-embed the corpus instead" in text
+    document = json.loads(out.read_text())
+    assert document["alignment"]["recommendation"] == "re-embed" and document["alignment"]["min_recall"] == 0.999
+    as_json = _run("align", "fit", old_path, new_path, "--methods", "ridge", "--min-recall", 0.1, "-o", out, "--json")
+    assert json.loads(as_json.stdout)["recommendation"] == "adapter"
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("disjoint", "share no id"),
+        ("few", "20 pairs are left to fit the adapter (a limit of 20 pairs caps them), but a map from 24"),
+        ("recall", "min_recall must be positive and at most 1"),
+    ],
+)
+def test_bad_pairs_exit_2_naming_the_problem_and_write_nothing(files, tmp_path, rng, case, message):
+    old_path, new_path, _ = files
+    args = []
+    if case == "disjoint":
+        new_path = EmbeddingSet(rng.normal(size=(50, 24)), [f"x{i}" for i in range(50)]).to_parquet(tmp_path / "x.pq")
+    elif case == "few":
+        args = ["--pairs", 20]
+    else:
+        args = ["--min-recall", 1.5]
+    out = tmp_path / "a.json"
+    result = _run("align", "fit", old_path, new_path, "-o", out, *args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not out.exists()

@@ -31,7 +31,7 @@ def test_cv_picks_procrustes_on_a_rotation_and_recovers_the_recall(rng):
     assert {row.method for row in result.cv_table} == set(LINEAR)
     assert all(row.score > 0.99 for row in result.cv_table if row.method == "procrustes")
     evaluation = result.evaluation
-    assert evaluation.n_queries == 200 and evaluation.n_index == 1000 and result.n_fit_pairs == 800
+    assert evaluation.n_queries == 200 and evaluation.n_index == 1000 and result.n_fit_pairs == 1000
     assert evaluation.fraction_recovered > 0.97
     assert evaluation.recall_full == 1.0
     assert evaluation.recall_unadapted < 0.5  # the spaces are rotated: unadapted search is useless
@@ -106,7 +106,7 @@ def test_pairs_by_id_samples_at_most_max_pairs_and_saves_the_adapter(rng, tmp_pa
     new_set = EmbeddingSet(new[50:][::-1], ids=[f"doc-{i}" for i in range(50, 700)][::-1])
     result = fit_adapter(old_set, new_set, methods=("procrustes", "ridge"), max_pairs=200, n_queries=100)
     assert result.n_pairs == 600 and result.n_fit_pairs == 200
-    assert result.evaluation.n_queries == 100
+    assert result.evaluation.n_queries == 40  # at most a fifth of the 200 sampled pairs
     assert result.evaluation.fraction_recovered > 0.97  # pairing by id, not by position
     path = result.save(tmp_path / "adapter.json")
     document = json.loads(path.read_text())
@@ -167,3 +167,57 @@ def test_nan_rows_are_refused_naming_the_input(rng):
 def test_bad_parameters_are_configuration_errors(rng, kwargs, message):
     with pytest.raises(ConfigurationError, match=message):
         fit_adapter(rng.normal(size=(40, 4)), rng.normal(size=(40, 4)), **kwargs)
+
+
+def test_the_returned_adapter_is_refitted_on_every_sampled_pair(rng):
+    old, new = _noisy_rotation(rng, n=500, d=16, noise=0.05)
+    result = fit_adapter(old, new, methods=("procrustes",), k=5)
+    assert result.n_fit_pairs == 500 and result.evaluation.n_queries == 100
+    np.testing.assert_allclose(
+        result.adapter.transform(new[:20]), ProcrustesAdapter().fit(new, old).transform(new[:20]), atol=1e-5
+    )
+
+
+def test_the_expectation_gives_the_recall_interval_and_recommends_reembedding_below_min_recall(rng):
+    old, new = _noisy_rotation(rng, n=1000, d=32, noise=0.4)  # a noisy map: neighbourhoods only partly kept
+    asked = {m: fit_adapter(old, new, methods=("procrustes",), min_recall=m, random_state=0) for m in (0.1, 0.99)}
+    evaluation = asked[0.1].evaluation
+    low, high = evaluation.recall_interval
+    assert low < evaluation.recall_adapted < high and high - low < 0.1
+    assert 0.1 < evaluation.recall_adapted < 0.99
+    assert asked[0.1].recommendation == "adapter" and "the adapter will do" in asked[0.1].expectation
+    assert asked[0.99].recommendation == "re-embed" and "re-embed the corpus instead" in asked[0.99].expectation
+    assert f"{evaluation.recall_adapted:.1%}" in asked[0.99].expectation
+    assert asked[0.99].to_dict()["recommendation"] == "re-embed"
+
+
+def test_the_interval_covers_the_recall_of_fresh_queries(rng):
+    """The held-out interval predicts what other queries of the same population get in an index of the same
+    size: the recall of 1,000 fresh pairs of the same map falls inside it. (A larger index gives less: its
+    neighbours are closer; the expectation names the index size.)"""
+    old, new = _noisy_rotation(rng, n=2000, d=32, noise=0.4)
+    result = fit_adapter(old[:1000], new[:1000], methods=("procrustes",), random_state=0)
+    low, high = result.evaluation.recall_interval
+    fresh = evaluate_alignment(result.adapter, old[1000:], new[1000:], n_queries=1000, random_state=1)
+    assert low <= fresh.recall_adapted <= high
+    assert "index of 1000 rows" in result.expectation
+
+
+def test_without_an_evaluation_the_recommendation_is_unmeasured(rng):
+    old, new = _noisy_rotation(rng, n=30, d=8)
+    result = fit_adapter(old, new, methods=("procrustes",))
+    assert result.recommendation == "unmeasured" and "give more pairs" in result.expectation
+
+
+def test_fewer_pairs_than_the_map_has_inputs_are_refused(rng):
+    old, new = rng.normal(size=(60, 64)), rng.normal(size=(60, 64))
+    with pytest.raises(EmbeddingDataError, match=r"48 pairs are left to fit .* a map from 64 dimensions"):
+        fit_adapter(old, new, methods=("ridge",))
+    with pytest.raises(EmbeddingDataError, match="or ask for the identity method only"):
+        fit_adapter(old, new)
+    assert fit_adapter(old, new, methods=("identity",)).method == "identity"
+
+
+def test_min_recall_out_of_range_is_a_configuration_error(rng):
+    with pytest.raises(ConfigurationError, match="min_recall must be positive and at most 1"):
+        fit_adapter(rng.normal(size=(40, 4)), rng.normal(size=(40, 4)), min_recall=1.5)

@@ -71,6 +71,17 @@ def test_embed_reports_dropped_rows(tmp_path, hash_encoder):
     assert document["n"] == 2 and document["validation"]["dropped"][0]["ids"] == [1]
 
 
+def test_embed_with_a_folder_that_is_no_model_exits_2_naming_it(tmp_path):
+    src = tmp_path / "t.txt"
+    src.write_text("alpha\n")
+    (tmp_path / "notes").mkdir()
+    result = _run("embed", src, "-o", tmp_path / "o.parquet", "--model", tmp_path / "notes")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "notes' is not a sentence-transformers model" in message and "Traceback" not in result.output
+    assert not (tmp_path / "o.parquet").exists()
+
+
 def test_embed_rejects_unknown_policy(tmp_path):
     src = tmp_path / "t.txt"
     src.write_text("alpha\n")

@@ -137,3 +137,26 @@ def test_cli_turns_a_pairing_error_into_one_line_and_exit_2(tmp_path, blobs, app
     result = CliRunner().invoke(app, [str(a), str(b), "-q"])
     assert result.exit_code == 2
     assert "share no id" in result.output and "Traceback" not in result.output
+
+
+def test_cli_stitches_a_probe_of_a_label_column_from_a_to_b(tmp_path, rng, app):
+    blobs = _blobs(rng)
+    ids = [f"doc-{i}" for i in range(300)]
+    labels = [f"blob-{i // 60}" for i in range(300)]
+    a = EmbeddingSet(blobs, ids, {"kind": labels}).to_parquet(tmp_path / "a.parquet")
+    rotation = np.linalg.qr(rng.normal(size=(16, 16)))[0]
+    b = EmbeddingSet(blobs @ rotation, ids).to_parquet(tmp_path / "b.parquet")
+    runner = CliRunner()
+    args = [str(a), str(b), "--permutations", "2", "--clusters", "0", "--stitch-labels", "kind", "--anchors", "40"]
+    raw = runner.invoke(app, [*args, "--json", "-q"])
+    assert raw.exit_code == 0, raw.output
+    stitching = json.loads(raw.stdout)["stitching"]
+    assert stitching["n_anchors"] == 40 and stitching["within_accuracy"] > 0.9
+    assert stitching["stitched_accuracy"] == pytest.approx(stitching["within_accuracy"], abs=0.02)  # a rotation
+    human = runner.invoke(app, [*args, "-q"])
+    assert "zero-shot stitching" in human.stdout and "absolute coordinates" in human.stdout
+    missing = runner.invoke(app, [str(a), str(b), "--permutations", "2", "--stitch-labels", "genre", "-q"])
+    assert missing.exit_code == 2 and "no column 'genre'" in missing.output and "kind" in missing.output
+    one = EmbeddingSet(blobs, ids, {"kind": ["x"] * 300}).to_parquet(tmp_path / "one.parquet")
+    single = runner.invoke(app, [str(one), str(b), "--permutations", "2", "--stitch-labels", "kind", "-q"])
+    assert single.exit_code == 2 and "hold one class" in single.output

@@ -116,3 +116,24 @@ def test_the_shards_go_through_the_backend_one_model_load_for_all(tmp_path, hash
     )
     assert embedlab.load(tmp_path / "out.parquet").ids.tolist() == [f"s{i}" for i in range(10)]
     assert expected.n == 10 and not pipeline._LOADED  # the model is not kept after the call
+
+
+def test_a_folder_without_a_model_is_named(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("x\n")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "cat.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(embedlab.ConfigurationError, match="photos' is not a sentence-transformers model"):
+        embed_file(src, tmp_path / "o.parquet", model=folder)
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_a_broken_model_folder_is_a_configuration_error(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("x\n")
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    with pytest.raises(embedlab.ConfigurationError, match="could not be loaded as a sentence-transformers model"):
+        embed_file(src, tmp_path / "o.parquet", model=folder)

@@ -18,6 +18,7 @@ from embedlab.align._adapters import (
     load_adapter,
 )
 from embedlab.align._fit import (
+    DEFAULT_MIN_RECALL,
     Alignment,
     AlignmentEvaluation,
     CVScore,
@@ -29,6 +30,7 @@ from embedlab.align._fit import (
 
 __all__ = [
     "ADAPTER_TYPES",
+    "DEFAULT_MIN_RECALL",
     "Adapter",
     "Alignment",
     "AlignmentEvaluation",

@@ -19,18 +19,19 @@ import numpy as np
 from sklearn.model_selection import KFold
 from sklearn.utils import check_random_state
 
-from embedlab._checks import check_choice, check_int
+from embedlab._checks import check_choice, check_int, check_positive
 from embedlab._json import json_safe
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.align._adapters import ADAPTER_TYPES, Adapter
-from embedlab.exceptions import ConfigurationError
+from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.embedding_set import EmbeddingSet
 from embedlab.io.pairing import pair_by_id
 from embedlab.io.validation import unit_rows
 from embedlab.io.writers import write_json
-from embedlab.neighbors import knn, recall_at_k
+from embedlab.neighbors import knn, recall_per_query
 
 __all__ = [
+    "DEFAULT_MIN_RECALL",
     "Alignment",
     "AlignmentEvaluation",
     "CVScore",
@@ -58,6 +59,10 @@ _QUERY_SHARE = 0.2
 _FULL_RECALL = 1.0
 #: Fewest held-out queries worth an evaluation.
 _MIN_QUERIES = 10
+#: Normal quantile of the two-sided 95% interval of a mean over queries.
+_Z_95 = 1.959964
+#: Default share of re-embedding's neighbours below which re-embedding is recommended (see fit_adapter).
+DEFAULT_MIN_RECALL = 0.6
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,8 @@ class AlignmentEvaluation:
         (``unadapted_note`` says so).
     recall_old_to_old : float
         OLD queries in the OLD index: keeping the old model for everything.
+    recall_interval : tuple of float
+        95% interval of ``recall_adapted`` over the queries (mean +- 1.96 standard errors, clipped to [0, 1]).
     recall_full : float
         Full re-embedding (NEW queries in the NEW corpus): 1.0.
     fraction_recovered : float
@@ -123,6 +130,7 @@ class AlignmentEvaluation:
     n_queries: int
     n_index: int
     recall_adapted: float
+    recall_interval: tuple[float, float]
     recall_unadapted: float | None
     unadapted_note: str | None
     recall_old_to_old: float
@@ -156,8 +164,14 @@ class Alignment:
     evaluation : AlignmentEvaluation or None
         None when too few pairs were left to hold out queries (``evaluation_note`` says why).
     n_pairs, n_fit_pairs : int
-        Rows paired by id; pairs the adapter was selected and fitted on.
+        Rows paired by id; pairs the returned adapter was fitted on (the held-out queries included).
     d_old, d_new : int
+    min_recall : float
+        The recall against full re-embedding the user asked for.
+    recommendation : {"adapter", "re-embed", "unmeasured"}
+        ``"re-embed"`` when the held-out recall is below ``min_recall``; ``"unmeasured"`` without an evaluation.
+    expectation : str
+        What to expect, in a sentence: the held-out recall with its interval, and the recommendation.
     """
 
     adapter: Adapter
@@ -171,6 +185,9 @@ class Alignment:
     n_fit_pairs: int
     d_old: int
     d_new: int
+    min_recall: float
+    recommendation: str
+    expectation: str
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (the adapter's weights are in :meth:`save`'s file, not here)."""
@@ -186,6 +203,9 @@ class Alignment:
                 "cv_table": [asdict(row) for row in self.cv_table],
                 "evaluation": None if self.evaluation is None else self.evaluation.to_dict(),
                 "evaluation_note": self.evaluation_note,
+                "min_recall": self.min_recall,
+                "recommendation": self.recommendation,
+                "expectation": self.expectation,
             }
         )
 
@@ -196,7 +216,8 @@ class Alignment:
         """
         summary = self.to_dict()
         document = self.adapter.to_dict()
-        document["alignment"] = {key: summary[key] for key in ("direction", "method", "n_pairs", "n_fit_pairs")}
+        kept = ("direction", "method", "n_pairs", "n_fit_pairs", "min_recall", "recommendation", "expectation")
+        document["alignment"] = {key: summary[key] for key in kept}
         document["alignment"]["cv_score"] = next(
             row.score for row in self.cv_table if (row.method, row.params) == (self.method, self.params)
         )
@@ -263,19 +284,25 @@ def fit_adapter(
     cv: int = 3,
     k: int = 10,
     n_queries: int = 1000,
+    min_recall: float = DEFAULT_MIN_RECALL,
     random_state: int | np.random.RandomState | None = 0,
     progress: ProgressReporter = NULL_PROGRESS,
 ) -> Alignment:
     """Fit an adapter between an old and a new embedding model, chosen by cross-validation, and evaluate it.
 
-    The two sets are paired by id (:func:`embedlab.io.pair_by_id`). Up to ``n_queries`` pairs (at most a
-    fifth of them) are held out as evaluation queries; at most ``max_pairs`` of the others are sampled for
-    fitting. Every method and hyper-parameter of a small grid (ridge penalty, low-rank rank, Procrustes with
-    or without scale) is scored by ``cv``-fold cross-validation on the sampled pairs by what the user gets:
-    recall@k against full re-embedding within the held-out fold (up to 1,000 of its rows as queries, all of
-    them as the index), exactly as :func:`evaluate_alignment` measures it. The simplest method within 0.002
-    of the best recall wins (identity, Procrustes, low-rank, ridge, MLP, in that order) and is refitted on all
-    sampled pairs. The identity (no map) is a candidate when the two spaces have the same dimension.
+    The two sets are paired by id (:func:`embedlab.io.pair_by_id`) and at most ``max_pairs`` pairs sampled.
+    Up to ``n_queries`` of them (at most a fifth) are held out as evaluation queries. Every method and
+    hyper-parameter of a small grid (ridge penalty, low-rank rank, Procrustes with or without scale) is scored
+    by ``cv``-fold cross-validation on the other pairs by what the user gets: recall@k against full
+    re-embedding within the held-out fold (up to 1,000 of its rows as queries, all of them as the index),
+    exactly as :func:`evaluate_alignment` measures it. The simplest method within 0.002 of the best recall wins
+    (identity, Procrustes, low-rank, ridge, MLP, in that order); it is evaluated on the held-out queries, then
+    refitted on every sampled pair, queries included, so the returned adapter has seen all the pairs and its
+    evaluation, made with fewer, errs low. The identity (no map) is a candidate when the two spaces have the
+    same dimension.
+
+    The result states what to expect: the held-out recall against full re-embedding with its 95% interval,
+    and a recommendation to re-embed when that recall is below ``min_recall``.
 
     Parameters
     ----------
@@ -288,13 +315,17 @@ def fit_adapter(
         Among ``"identity"``, ``"procrustes"``, ``"low-rank"``, ``"ridge"``, ``"mlp"``; default
         :func:`default_methods` (the identity only when the dimensions match).
     max_pairs : int, default=10000
-        Most pairs used for selection and fitting.
+        Most pairs used for selection, evaluation and fitting. A map from the input space (every method but
+        the identity) needs more fitting pairs than the input dimension.
     cv : int, default=3
         Cross-validation folds, >= 2.
     k : int, default=10
         Neighbours per query of the evaluation.
     n_queries : int, default=1000
         Most held-out evaluation queries.
+    min_recall : float, default=0.6
+        The recall@k against full re-embedding (the share of re-embedding's ``k`` nearest rows the adapter
+        finds) below which the result recommends re-embedding, in (0, 1].
     random_state : int, RandomState instance or None, default=0
         Seeds the query hold-out, the fitting sample, the folds, the MLP and the neighbour searches.
     progress : ProgressReporter, optional
@@ -307,8 +338,8 @@ def fit_adapter(
     Raises
     ------
     EmbeddingDataError
-        When the sets share no id or too few (at least ``max(10, 2 cv)`` pairs are needed), or hold invalid
-        rows.
+        When the sets share no id or too few (at least ``max(10, 2 cv)`` pairs are needed, and more fitting
+        pairs than the input dimension for a map), or hold invalid rows.
     ConfigurationError
         On an unknown direction or method, ``"identity"`` asked for between spaces of unequal dimension, or
         ``cv``, ``max_pairs`` or ``k`` out of range.
@@ -339,16 +370,18 @@ def fit_adapter(
     cv = check_int(cv, "cv", 2)
     max_pairs = check_int(max_pairs, "max_pairs", 2 * cv)
     k = check_int(k, "k")
+    min_recall = check_positive(min_recall, "min_recall", upper=1.0)
     rng = check_random_state(random_state)
     pairs = pair_by_id(old, new, min_pairs=max(10, 2 * cv), names=("OLD", "NEW"))
-    n = len(pairs)
     source, target = (pairs.second, pairs.first) if direction == "new-to-old" else (pairs.first, pairs.second)
 
-    order = rng.permutation(n)
+    sample = rng.permutation(len(pairs))[:max_pairs]
+    n = sample.size
     n_held = min(n_queries, int(n * _QUERY_SHARE))
     evaluable = n_held >= _MIN_QUERIES and n - 1 > k
-    queries = np.sort(order[:n_held]) if evaluable else np.empty(0, dtype=np.int64)
-    fit_rows = np.sort(order[queries.size :][:max_pairs])
+    queries = np.sort(sample[:n_held]) if evaluable else np.empty(0, dtype=np.int64)
+    fit_rows = np.sort(sample[queries.size :])
+    _check_enough_pairs(chosen_methods, fit_rows.size, source.shape[1], len(pairs), max_pairs)
     X, Y = source[fit_rows], target[fit_rows]
 
     folds = list(KFold(cv, shuffle=True, random_state=rng.randint(np.iinfo(np.int32).max)).split(X))
@@ -372,11 +405,14 @@ def fit_adapter(
     evaluation, note = None, None
     if evaluable:
         evaluation = _evaluate(adapter, pairs.first, pairs.second, queries, direction, k, seed)
+        everything = np.sort(sample)
+        adapter = ADAPTER_TYPES[best.method](**params).fit(source[everything], target[everything])
     else:
         note = (
             f"{n} pairs leave {n_held} held-out queries (at most a fifth of the pairs); an evaluation needs at "
             f"least {_MIN_QUERIES} and more than k + 1 = {k + 1} pairs."
         )
+    recommendation, expectation = _expectation(evaluation, min_recall)
     return Alignment(
         adapter=adapter,
         direction=direction,
@@ -385,11 +421,44 @@ def fit_adapter(
         cv_table=tuple(table),
         evaluation=evaluation,
         evaluation_note=note,
-        n_pairs=n,
-        n_fit_pairs=int(fit_rows.size),
+        n_pairs=len(pairs),
+        n_fit_pairs=n,
         d_old=int(pairs.first.shape[1]),
         d_new=int(pairs.second.shape[1]),
+        min_recall=min_recall,
+        recommendation=recommendation,
+        expectation=expectation,
     )
+
+
+def _check_enough_pairs(methods: tuple[str, ...], n_fit: int, d_in: int, n_pairs: int, max_pairs: int) -> None:
+    """Refuse a map from ``d_in`` dimensions fitted on no more pairs than it has inputs per output."""
+    maps = [name for name in methods if name != "identity"]
+    if not maps or n_fit > d_in:
+        return
+    limit = "" if n_pairs <= max_pairs else f" (a limit of {max_pairs} pairs caps them)"
+    raise EmbeddingDataError(
+        f"{n_fit} pairs are left to fit the adapter{limit}, but a map from {d_in} dimensions ({', '.join(maps)}) "
+        f"needs more than {d_in}: with fewer, it is fixed by its penalty, not by the data. Embed more items with "
+        f"both models (at least {d_in + 1} pairs to fit, and a fifth more for the held-out evaluation)"
+        + (", or ask for the identity method only." if "identity" in methods else ".")
+    )
+
+
+def _expectation(evaluation: AlignmentEvaluation | None, min_recall: float) -> tuple[str, str]:
+    """The recommendation and the sentence of what to expect, from the held-out evaluation."""
+    if evaluation is None:
+        return "unmeasured", "no held-out evaluation, so no expectation: give more pairs to measure the adapter."
+    low, high = evaluation.recall_interval
+    measured = (
+        f"expect about {evaluation.recall_adapted:.1%} of full re-embedding's {evaluation.k} nearest rows "
+        f"(95% interval {low:.1%}-{high:.1%}, {evaluation.n_queries} held-out queries in an index of "
+        f"{evaluation.n_index} rows; a larger corpus has closer neighbours and gives less)"
+    )
+    if evaluation.recall_adapted < min_recall:
+        return "re-embed", f"{measured}, below the {min_recall:.0%} asked for: re-embed the corpus instead."
+    caution = f"; the interval reaches below {min_recall:.0%}" if low < min_recall else ""
+    return "adapter", f"{measured}, at least the {min_recall:.0%} asked for{caution}: the adapter will do."
 
 
 def evaluate_alignment(
@@ -461,18 +530,25 @@ def _new_space_distances(new_unit: np.ndarray, rows: np.ndarray, found: np.ndarr
 
 def _recall_against_full(
     new_unit: np.ndarray, rows: np.ndarray, k: int, seed: int
-) -> Callable[[np.ndarray, np.ndarray], float]:
-    """A function of (index, queries) giving the recall@k of the query ``rows`` searched in ``index`` (own row
-    left out), against their ``k`` nearest rows in the NEW space (full re-embedding), tie-aware; ``seed``
-    seeds every search."""
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A function of (index, queries) giving each query's recall@k, for the query ``rows`` searched in
+    ``index`` (own row left out), against their ``k`` nearest rows in the NEW space (full re-embedding),
+    tie-aware; ``seed`` seeds every search."""
     truth = knn(new_unit, k, query_rows=rows, metric="cosine", random_state=seed)
     true_distances = _new_space_distances(new_unit, rows, truth.indices)
 
-    def recall(index: np.ndarray, queries: np.ndarray) -> float:
+    def recall(index: np.ndarray, queries: np.ndarray) -> np.ndarray:
         found = _search_without_self(index, queries, rows, k, seed)
-        return recall_at_k(_new_space_distances(new_unit, rows, found), true_distances)
+        return recall_per_query(_new_space_distances(new_unit, rows, found), true_distances)
 
     return recall
+
+
+def _mean_interval(values: np.ndarray) -> tuple[float, float]:
+    """95% normal interval of the mean of ``values``, clipped to [0, 1]."""
+    half = _Z_95 * float(np.std(values, ddof=1)) / np.sqrt(values.size) if values.size > 1 else 0.0
+    mean = float(np.mean(values))
+    return max(0.0, mean - half), min(1.0, mean + half)
 
 
 def _adapted_search(
@@ -490,7 +566,7 @@ def _adapted_recall(
 ) -> float:
     """Recall@k against full re-embedding of the query ``rows`` through the adapter (the CV score)."""
     recall = _recall_against_full(unit_rows(new), rows, k, seed)
-    return recall(*_adapted_search(adapter, old, unit_rows(old), new, rows, direction))
+    return float(recall(*_adapted_search(adapter, old, unit_rows(old), new, rows, direction)).mean())
 
 
 def _evaluate(
@@ -500,11 +576,12 @@ def _evaluate(
     new_unit, old_unit = unit_rows(new), unit_rows(old)
     recall = _recall_against_full(new_unit, rows, k, seed)
     index, queries = _adapted_search(adapter, old, old_unit, new, rows, direction)
-    recall_adapted = recall(index, queries)
+    per_query = recall(index, queries)
+    recall_adapted = float(per_query.mean())
     mapped, target_unit = (queries, old_unit) if direction == "new-to-old" else (index[rows], new_unit)
-    recall_old_to_old = recall(old_unit, old_unit[rows])
+    recall_old_to_old = float(recall(old_unit, old_unit[rows]).mean())
     if old.shape[1] == new.shape[1]:
-        recall_unadapted, unadapted_note = recall(old_unit, new_unit[rows]), None
+        recall_unadapted, unadapted_note = float(recall(old_unit, new_unit[rows]).mean()), None
     else:
         recall_unadapted = None
         unadapted_note = (
@@ -518,6 +595,7 @@ def _evaluate(
         n_queries=int(rows.size),
         n_index=int(old.shape[0]),
         recall_adapted=recall_adapted,
+        recall_interval=_mean_interval(per_query),
         recall_unadapted=recall_unadapted,
         unadapted_note=unadapted_note,
         recall_old_to_old=recall_old_to_old,

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from embedlab.align import Alignment, default_methods, fit_adapter, load_adapter
+from embedlab.align import DEFAULT_MIN_RECALL, Alignment, default_methods, fit_adapter, load_adapter
 from embedlab.cli._console import emit_json, handles_errors, setup
 from embedlab.cli._options import (
     ColumnOpt,
@@ -54,6 +54,13 @@ def fit(
     k: Annotated[int, typer.Option("--k", "-k", help="Neighbours per query of the recall@k evaluation.")] = 10,
     cv: Annotated[int, typer.Option(help="Cross-validation folds.")] = 3,
     n_queries: Annotated[int, typer.Option(help="Most held-out evaluation queries.")] = 1000,
+    min_recall: Annotated[
+        float,
+        typer.Option(
+            help="Recall@k against full re-embedding (share of its k nearest rows found) below which the output "
+            "recommends re-embedding instead."
+        ),
+    ] = DEFAULT_MIN_RECALL,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
@@ -76,6 +83,7 @@ def fit(
         cv=cv,
         k=k,
         n_queries=n_queries,
+        min_recall=min_recall,
         random_state=seed,
         progress=progress,
     )
@@ -134,6 +142,8 @@ def _render_fit(result: Alignment, output: Path, k: int) -> None:
             f"(mean {evaluation.mean_pair_distance:.4f}) than it is to its nearest neighbour "
             f"(mean {evaluation.mean_nearest_distance:.4f})"
         )
+    colour = {"adapter": "green", "re-embed": "red"}.get(result.recommendation, "yellow")
+    console.print(f"[bold {colour}]{result.recommendation}[/]: {result.expectation}")
     console.print(f"adapter: [bold]{result.method}[/] -> {output}")
 
 

@@ -21,7 +21,7 @@ from embedlab.cli._options import (
     data_name,
     on_invalid_policy,
 )
-from embedlab.compare import Comparison, compare_spaces
+from embedlab.compare import Comparison, StitchingResult, compare_spaces, zero_shot_stitching
 from embedlab.io import load
 
 
@@ -39,6 +39,15 @@ def compare(
     clusters: Annotated[
         int | None, typer.Option("--clusters", help="k-means clusters of A for the breakdown (default min(10, n/50)).")
     ] = None,
+    stitch_labels: Annotated[
+        str | None,
+        typer.Option(
+            "--stitch-labels",
+            help="Metadata column of A with a class per row: also train a probe on A's relative representation "
+            "and test it, unchanged, on B's (zero-shot stitching).",
+        ),
+    ] = None,
+    anchors: Annotated[int, typer.Option("--anchors", help="Anchors of the relative representation.")] = 300,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     column_b: Annotated[str | None, typer.Option("--column-b", help="Vector column of B (default: --column).")] = None,
@@ -72,10 +81,15 @@ def compare(
         random_state=seed,
         progress=progress,
     )
+    stitching = None
+    if stitch_labels is not None:
+        stitching = zero_shot_stitching(first, second, stitch_labels, n_anchors=anchors, random_state=seed)
     if json_output:
-        emit_json(result.to_dict())
+        emit_json({**result.to_dict(), "stitching": None if stitching is None else stitching.to_dict()})
         return
     _render(result, data_name(a), data_name(b))
+    if stitching is not None:
+        _render_stitching(stitching, stitch_labels)
 
 
 def _render(result: Comparison, name_a: str, name_b: str) -> None:
@@ -112,3 +126,21 @@ def _render(result: Comparison, name_a: str, name_b: str) -> None:
         for row in result.clusters:
             clusters.add_row(str(row.cluster), f"{row.size:,}", f"{row.mutual_knn:.3f}", f"{row.retrieval_overlap:.3f}")
         console.print(clusters)
+
+
+def _render_stitching(result: StitchingResult, column: str) -> None:
+    table = Table(
+        title=f"Probe of {column!r} ({result.n_train:,} training rows, {result.n_test:,} test rows, "
+        f"{result.n_anchors} {result.method} anchors)",
+        title_justify="left",
+    )
+    table.add_column("trained on A, tested on")
+    table.add_column("accuracy", justify="right")
+    for label, value in (
+        ("A, absolute coordinates", result.absolute_accuracy),
+        ("A, relative representation", result.within_accuracy),
+        ("B, relative representation (zero-shot stitching)", result.stitched_accuracy),
+        ("chance (most frequent class)", result.chance_accuracy),
+    ):
+        table.add_row(label, f"{value:.4f}")
+    Console().print(table)

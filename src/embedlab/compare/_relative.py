@@ -121,6 +121,9 @@ class StitchingResult:
         On B's relative vectors of the test rows (zero-shot: the probe never saw B).
     within_accuracy : float
         On A's relative vectors of the test rows (the reference).
+    absolute_accuracy : float
+        Of the same probe trained and tested on A's absolute coordinates: what the relative projection costs
+        within A. (Absolute coordinates cannot be stitched: B's axes mean nothing to a probe of A's.)
     chance_accuracy : float
         Of always predicting the most frequent training label.
     n_anchors, n_train, n_test : int
@@ -130,6 +133,7 @@ class StitchingResult:
 
     stitched_accuracy: float
     within_accuracy: float
+    absolute_accuracy: float
     chance_accuracy: float
     n_anchors: int
     n_train: int
@@ -141,6 +145,10 @@ class StitchingResult:
 
 
 def _labels_of_pairs(A: EmbeddingSet | object, labels: object, ids: np.ndarray) -> np.ndarray:
+    if isinstance(labels, str):
+        if not isinstance(A, EmbeddingSet):
+            raise ConfigurationError(f"labels={labels!r} names a column, but A is an array: give the labels.")
+        labels = A.column(labels)
     labels = np.asarray(labels)
     n_a = len(A) if isinstance(A, EmbeddingSet) else np.shape(A)[0]
     if labels.shape != (n_a,):
@@ -166,14 +174,15 @@ def zero_shot_stitching(
     Rows are paired by id; anchors are chosen among A's training rows and the same items serve as anchors in
     B, so both relative spaces have the same coordinates. A logistic-regression probe is trained on A's
     relative vectors of a stratified training split and scored on the test split in A (within-space) and in B
-    (stitched). Stitched accuracy close to within-space accuracy means B keeps A's angles to the anchors.
+    (stitched). Stitched accuracy close to within-space accuracy means B keeps A's angles to the anchors. The
+    same probe on A's absolute coordinates gives the within-space reference without the projection.
 
     Parameters
     ----------
     A, B : EmbeddingSet or array-like of shapes (n, d1) and (n, d2)
         The same items in two spaces.
-    labels : array-like of shape (len(A),)
-        A class for each row of A (in A's row order).
+    labels : array-like of shape (len(A),), or str
+        A class for each row of A (in A's row order), or the name of A's metadata column holding them.
     n_anchors : int, default=300
         Anchors (at most the training rows).
     method : {"random", "kmeans", "farthest"}, default="random"
@@ -190,7 +199,8 @@ def zero_shot_stitching(
     Raises
     ------
     EmbeddingDataError
-        On unpaired or invalid rows, or labels not matching A's rows.
+        On unpaired or invalid rows, labels not matching A's rows, a missing label column, or fewer than two
+        classes.
 
     References
     ----------
@@ -199,6 +209,8 @@ def zero_shot_stitching(
     """
     pairs = pair_by_id(A, B, min_pairs=10, names=("A", "B"))
     y = _labels_of_pairs(A, labels, pairs.ids)
+    if np.unique(y).size < 2:
+        raise EmbeddingDataError(f"the labels of the {len(pairs)} paired rows hold one class: a probe needs two.")
     if not 0 < test_size < 1:
         raise ConfigurationError(f"test_size must be in (0, 1), got {test_size!r}.")
     stratify = y if np.unique(y, return_counts=True)[1].min() >= 2 else None
@@ -211,11 +223,13 @@ def zero_shot_stitching(
     rel_a = relative_transform(pairs.first, pairs.first[anchors])
     rel_b = relative_transform(pairs.second, pairs.second[anchors])
     probe = LogisticRegression(max_iter=1000, random_state=random_state).fit(rel_a[train], y[train])
+    absolute = LogisticRegression(max_iter=1000, random_state=random_state).fit(pairs.first[train], y[train])
     train_values, train_counts = np.unique(y[train], return_counts=True)
     majority = train_values[np.argmax(train_counts)]
     return StitchingResult(
         stitched_accuracy=float(np.mean(probe.predict(rel_b[test]) == y[test])),
         within_accuracy=float(np.mean(probe.predict(rel_a[test]) == y[test])),
+        absolute_accuracy=float(np.mean(absolute.predict(pairs.first[test]) == y[test])),
         chance_accuracy=float(np.mean(y[test] == majority)),
         n_anchors=int(anchors.size),
         n_train=int(train.size),

@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _ENCODE_STEP = 512
+#: A folder holding one of these can be loaded by sentence-transformers (the second with mean pooling).
+_MODEL_FILES = ("modules.json", "config.json")
 
 
 def default_model_path() -> Path:
@@ -45,7 +47,8 @@ def load_encoder(model: str | os.PathLike | None = None, *, device: str = "cpu")
     Raises
     ------
     ConfigurationError
-        If ``model`` is not an existing folder.
+        If ``model`` is not an existing folder, holds no model (neither ``modules.json`` nor ``config.json``),
+        or its files cannot be loaded.
     MissingDependencyError
         If the ``text`` extra is not installed.
     """
@@ -55,13 +58,25 @@ def load_encoder(model: str | os.PathLike | None = None, *, device: str = "cpu")
             f"model {str(path)!r} is not a folder. Pass the path of a sentence-transformers model folder "
             "(embedlab never downloads models)."
         )
+    if not any((path / name).is_file() for name in _MODEL_FILES):
+        raise ConfigurationError(
+            f"model folder {str(path)!r} is not a sentence-transformers model: it has neither modules.json nor a "
+            "transformers config.json. Pass the folder a model was saved to (SentenceTransformer.save, or a "
+            "copy of its files)."
+        )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     st = import_optional("sentence_transformers", "text", purpose="Embedding texts")
     # embedlab draws its own progress bars; the model loader's would interleave with them.
     import_optional("transformers", "text", purpose="Embedding texts").utils.logging.disable_progress_bar()
     logger.info("loading text model from %s", path)
-    return st.SentenceTransformer(str(path), device=device, local_files_only=True)
+    try:
+        return st.SentenceTransformer(str(path), device=device, local_files_only=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ConfigurationError(
+            f"model folder {str(path)!r} could not be loaded as a sentence-transformers model: "
+            f"{type(error).__name__}: {error}"
+        ) from error
 
 
 def embed_texts(

@@ -12,7 +12,7 @@ from embedlab.neighbors._sharded import (
 )
 from embedlab.neighbors._threshold import threshold_neighbors
 from embedlab.neighbors.engine import AUTO_EXACT_MAX_PAIRS, Method, Metric, knn, knn_graph, search_params
-from embedlab.neighbors.evaluation import recall_at_k
+from embedlab.neighbors.evaluation import recall_at_k, recall_per_query
 from embedlab.neighbors.params import ExactParams, HNSWParams, IVFParams, IVFPQParams, SearchParams, Storage
 from embedlab.neighbors.result import KnnResult
 from embedlab.neighbors.searchers import (
@@ -51,6 +51,7 @@ __all__ = [
     "knn_graph_shards",
     "merge_top_k",
     "recall_at_k",
+    "recall_per_query",
     "refine_l2",
     "rerank",
     "search_params",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["recall_at_k"]
+__all__ = ["recall_at_k", "recall_per_query"]
 
 
 def recall_at_k(
@@ -37,8 +37,34 @@ def recall_at_k(
     >>> recall_at_k(np.array([[0.1, 0.3]]), np.array([[0.1, 0.2]]))
     0.5
     """
+    return float(recall_per_query(found_distances, true_distances, rtol=rtol, atol=atol).mean())
+
+
+def recall_per_query(
+    found_distances: np.ndarray, true_distances: np.ndarray, *, rtol: float = 1e-5, atol: float = 1e-6
+) -> np.ndarray:
+    """Each query's share of returned neighbours that are true k nearest neighbours (see :func:`recall_at_k`).
+
+    Parameters
+    ----------
+    found_distances, true_distances : numpy.ndarray of shape (n, k)
+        As in :func:`recall_at_k`.
+    rtol, atol : float
+        Tolerance on the k-th distance.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n,), float64
+        One recall in [0, 1] per query; their mean is :func:`recall_at_k`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> recall_per_query(np.array([[0.1, 0.3], [0.1, 0.2]]), np.array([[0.1, 0.2], [0.1, 0.2]])).tolist()
+    [0.5, 1.0]
+    """
     found = np.asarray(found_distances, dtype=np.float64)
     truth = np.asarray(true_distances, dtype=np.float64)
     kth = truth[:, -1:]
     correct = found <= kth + atol + rtol * np.abs(kth)
-    return float(correct.mean())
+    return correct.mean(axis=1)
