@@ -278,3 +278,27 @@ def test_id_keys_are_the_same_in_every_process():
     assert other.stdout.strip() == str(keys.tolist())
     assert keys[0] == keys[4] and len(set(keys.tolist())) == 4
     np.testing.assert_array_equal(id_keys(np.array([5, 9])), [5, 9])
+
+
+class _RunsOnUnpickle:
+    """An object whose unpickling would run a shell command: no reader may unpickle it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_pickled_object_arrays_are_refused_and_never_unpickled(tmp_path, suffix):
+    marker = tmp_path / "executed"
+    payload = np.array([_RunsOnUnpickle(marker), 1.0], dtype=object)
+    path = tmp_path / f"evil{suffix}"
+    if suffix == ".npy":
+        np.save(path, payload, allow_pickle=True)
+    else:
+        np.savez(path, vectors=payload)
+    with pytest.raises(EmbeddingDataError, match=str(path.name)):
+        embedlab.load(path)
+    assert not marker.exists()

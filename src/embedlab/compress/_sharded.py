@@ -65,8 +65,8 @@ def _training_rows(sharded: ShardedSet, positions: np.ndarray, metric: str, back
 def _encode_shard(shard: Shard, codec: Codec, keep_vectors: bool, folder: str) -> int:
     """Encode the shard's rows into its range of the collection's files; its ids into a file of its own."""
     root = Path(folder)
-    codes = np.load(root / _CODES, mmap_mode="r+")
-    vectors = np.load(root / _VECTORS, mmap_mode="r+") if keep_vectors else None
+    codes = np.load(root / _CODES, mmap_mode="r+", allow_pickle=False)
+    vectors = np.load(root / _VECTORS, mmap_mode="r+", allow_pickle=False) if keep_vectors else None
     ids = []
     for chunk, rows in _prepared_chunks(shard, codec.metric):
         codes[chunk.start : chunk.stop] = codec.encode(rows)

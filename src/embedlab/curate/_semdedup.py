@@ -147,8 +147,8 @@ def _bucket_similarity(
         if start == stop:
             continue
         rows_path, meta_path = _scratch(folder, number)
-        rows.append(np.load(rows_path, mmap_mode="r")[start:stop])
-        with np.load(meta_path) as meta:
+        rows.append(np.load(rows_path, mmap_mode="r", allow_pickle=False)[start:stop])
+        with np.load(meta_path, allow_pickle=False) as meta:
             positions.append(meta["positions"][start:stop])
             labels.append(meta["labels"][start:stop])
             key.append(meta["key"][start:stop])

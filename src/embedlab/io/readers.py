@@ -164,7 +164,7 @@ class _NpySource(_Source):
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            header = np.load(path, mmap_mode="r")
+            header = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, SyntaxError, tokenize.TokenError) as err:  # a damaged header is parsed as Python
             raise EmbeddingDataError(f"{path}: not a readable .npy file ({err}).") from err
         shape, dtype, self._offset = header.shape, header.dtype, header.offset
@@ -177,7 +177,7 @@ class _NpySource(_Source):
         self.info = SourceInfo(str(path), "npy", int(shape[0]), int(shape[1]), str(dtype), None, None)
 
     def read_all(self) -> RawChunk:
-        array = np.load(self.path, mmap_mode="r")
+        array = np.load(self.path, mmap_mode="r", allow_pickle=False)
         if array.dtype == np.float32 and array.flags.c_contiguous:
             vectors = array
         else:
