@@ -30,9 +30,17 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 demo: $(VENV)/.installed-text
 	$(BIN)/embedlab demo --out embedlab-demo
 
-lint: $(VENV)/.installed-dev
+# ESLint for the report's script, from the npm registry (Node.js >= 20), pinned here: no lock file is kept.
+ESLINT := eslint@10.16.0 @eslint/js@10.0.1 globals@17.15.0
+
+node_modules/.installed-eslint:
+	npm install --no-save --no-package-lock --no-audit --no-fund $(ESLINT)
+	touch $@
+
+lint: $(VENV)/.installed-dev node_modules/.installed-eslint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	npx --no-install eslint --max-warnings 0 src/embedlab/report/assets
 
 test: lint
 	$(BIN)/python -m pytest
@@ -41,4 +49,4 @@ bench: $(VENV)/.installed-bench
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) embedlab-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) embedlab-demo .pytest_cache .ruff_cache node_modules

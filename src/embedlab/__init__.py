@@ -9,14 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from embedlab._version import __version__
 from embedlab.exceptions import (
     ConfigurationError,
     EmbeddingDataError,
     EmbedlabError,
     MissingDependencyError,
 )
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "EmbeddingSet": ("embedlab.io", "EmbeddingSet"),

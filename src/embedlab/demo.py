@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedlab._json import with_timings
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.datasets import wordnet_demo_path
 from embedlab.embed import embed_file
@@ -58,8 +59,8 @@ class DemoResult:
     neighbours: dict
 
     def to_dict(self) -> dict:
-        """JSON-ready dictionary."""
-        return asdict(self)
+        """JSON-ready dictionary (the seconds in its ``timings`` block)."""
+        return with_timings(asdict(self), "embed_seconds", "report_seconds")
 
 
 def run_demo(

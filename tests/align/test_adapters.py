@@ -140,7 +140,7 @@ def test_identity_maps_rows_unchanged_and_needs_equal_dimensions(rng):
 
 def test_transform_rejects_a_wrong_dimension_naming_the_input(rng):
     adapter = RidgeAdapter().fit(rng.normal(size=(50, 6)), rng.normal(size=(50, 4)))
-    with pytest.raises(EmbeddingDataError, match="queries.npy has dimension 5 but the adapter maps dimension 6 to 4"):
+    with pytest.raises(EmbeddingDataError, match="queries.npy has 5 features, but RidgeAdapter is expecting 6"):
         adapter.transform(rng.normal(size=(3, 5)), name="queries.npy")
 
 
@@ -149,7 +149,7 @@ def test_fit_rejects_nan_rows_and_mismatched_lengths(rng):
     X[3, 1] = np.nan
     with pytest.raises(EmbeddingDataError, match="X: 1 of 30 rows have NaN or Inf values"):
         RidgeAdapter().fit(X, rng.normal(size=(30, 4)))
-    with pytest.raises(EmbeddingDataError, match="X has 30 rows and Y 29"):
+    with pytest.raises(EmbeddingDataError, match="X has 30 rows and y 29"):
         RidgeAdapter().fit(rng.normal(size=(30, 4)), rng.normal(size=(29, 4)))
 
 
@@ -175,7 +175,7 @@ def test_unfit_or_bad_documents_are_refused(rng, tmp_path):
         adapter_from_dict({**document, "n_features_out": 5})
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    with pytest.raises(EmbeddingDataError, match="broken.json: cannot read the adapter"):
+    with pytest.raises(EmbeddingDataError, match="broken.json is not a readable adapter"):
         load_adapter(broken)
     other = tmp_path / "other.json"
     other.write_text('{"kind": "codec"}')

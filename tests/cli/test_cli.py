@@ -46,7 +46,7 @@ def test_info_human_output_counts_problems(tmp_path):
     ("setup", "message"),
     [
         (lambda p: None, "no such file"),
-        (lambda p: p.write_text("garbage"), "cannot be read as parquet"),
+        (lambda p: p.write_text("garbage"), "cannot be read"),
         (lambda p: pq.write_table(pa.table({"embedding": pa.array([[1.0], [1.0, 2.0]])}), p), "different lengths"),
         (lambda p: pq.write_table(pa.table({"x": pa.array(["a"])}), p), "no vector column"),
     ],

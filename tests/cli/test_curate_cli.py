@@ -77,7 +77,8 @@ def test_leakage_finds_test_rows_copied_from_training(data, tmp_path, rng):
     assert pq.read_table(out).column("leaked").to_pylist().count(True) == 1
     other = EmbeddingSet(rng.normal(size=(5, 8)).astype(np.float32)).to_parquet(tmp_path / "other.parquet")
     refused = _run("curate", "leakage", data, other)
-    assert refused.exit_code == 2 and "dimension 16 and the test set 8" in refused.output
+    assert refused.exit_code == 2 and "data.parquet has dimension 16 and" in refused.output
+    assert "other.parquet 8: leakage compares" in " ".join(refused.output.split())
 
 
 @pytest.mark.parametrize("method", ["balanced", "sensitivity", "representatives", "random"])

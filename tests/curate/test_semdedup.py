@@ -57,7 +57,7 @@ def test_blocks_give_the_whole_matrix_answer(rng, monkeypatch):
     whole = max_similarity_to_earlier(X)
     monkeypatch.setattr(_semdedup, "_BLOCK_ENTRIES", 700)  # blocks of 2 rows
     blocked = max_similarity_to_earlier(X)
-    np.testing.assert_array_equal(blocked[0], whole[0])
+    np.testing.assert_allclose(blocked[0], whole[0], rtol=1e-6)  # BLAS may sum a block in another order
     np.testing.assert_array_equal(blocked[1], whole[1])
     S = X @ X.T
     j = 123

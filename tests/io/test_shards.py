@@ -81,12 +81,17 @@ def test_files_that_disagree_are_named(emb, tmp_path):
     pq.write_table(table.slice(50).drop_columns(["id"]), folder / "b.parquet")
     with pytest.raises(EmbeddingDataError, match=r"b.parquet: no column 'id', unlike the other files"):
         open_shards(folder)
-    wide = pa.table({"id": ["x"], "embedding": pa.array([[1.0] * 7], type=pa.list_(pa.float32(), 7))})
-    (folder / "b.parquet").unlink()
-    pq.write_table(
-        pa.table({"id": table.column("id").slice(50), "embedding": table.column("embedding").slice(50)}),
-        folder / "b.parquet",
+    pq.write_table(table.slice(50).drop_columns(["label"]), folder / "b.parquet")
+    with pytest.raises(EmbeddingDataError, match=r"b.parquet: no column 'label', unlike the other files"):
+        open_shards(folder)
+    wide = pa.table(
+        {
+            "id": ["x"],
+            "embedding": pa.array([[1.0] * 7], type=pa.list_(pa.float32(), 7)),
+            "label": pa.array([0], type=table.schema.field("label").type),
+        }
     )
+    pq.write_table(table.slice(50), folder / "b.parquet")
     pq.write_table(wide, folder / "c.parquet")
     with pytest.raises(EmbeddingDataError, match="files disagree on the vectors"):
         open_shards(folder)

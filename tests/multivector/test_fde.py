@@ -122,7 +122,8 @@ def test_seeded_batch_independent_and_final_projection():
     c = MuveraEncoder(3, 8, repetitions=4, random_state=2).fit(docs)
     np.testing.assert_array_equal(a.encode(docs).vectors, b.encode(docs).vectors)
     assert not np.allclose(a.encode(docs).vectors, c.encode(docs).vectors)
-    np.testing.assert_array_equal(a.encode(docs.take([4, 20])).vectors, a.encode(docs).vectors[[4, 20]])
+    # a batch of 2 and one of 30 may take different BLAS kernels: equal to rounding
+    np.testing.assert_allclose(a.encode(docs.take([4, 20])).vectors, a.encode(docs).vectors[[4, 20]], rtol=1e-6)
     assert a.encode(docs).ids.tolist() == docs.ids.tolist()
     reduced = MuveraEncoder(3, 8, repetitions=4, final_dim=64, random_state=1).fit(docs)
     full, small = a.encode(docs).vectors, reduced.encode(docs).vectors

@@ -101,7 +101,7 @@ def test_bad_inputs(degenerate, vectors):
     assert knn(degenerate["zero_row"], 3, metric="l2").k == 3
     with pytest.raises(EmbeddingDataError, match="at least 2"):
         knn(vectors[:1], 1)
-    with pytest.raises(EmbeddingDataError, match="queries has dimension 5, but 16 is expected"):
+    with pytest.raises(EmbeddingDataError, match="queries has 5 features, but it is expecting 16 features"):
         knn(vectors, 3, queries=vectors[:, :5])
 
 

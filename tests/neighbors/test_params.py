@@ -41,13 +41,13 @@ def test_results_carry_resolved_parameters_as_documents():
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: HNSWParams(M=1), "M must be an integer >= 2"),
-        (lambda: HNSWParams(ef_search=0), "ef_search must be an integer >= 1"),
+        (lambda: HNSWParams(M=1), "M must be an integer between 2 and 2147483647"),
+        (lambda: HNSWParams(ef_search=0), "ef_search must be an integer between 1 and 2147483647"),
         (lambda: HNSWParams(storage="pq"), "storage must be one of"),
         (lambda: IVFParams(nlist=True), "nlist must be an integer"),
         (lambda: IVFParams(nlist=500).resolve(100, 1, 8), "nlist must be an integer between 1 and 100"),
         (lambda: IVFPQParams(m=7).resolve(1000, 1, 64), "m must divide the dimension 64"),
-        (lambda: IVFPQParams(rerank_factor=0), "rerank_factor must be an integer >= 1"),
+        (lambda: IVFPQParams(rerank_factor=0), "rerank_factor must be an integer between 1 and 2147483647"),
         (lambda: IVFPQParams(nbits=9), "nbits must be an integer between 1 and 8"),
         (lambda: search_params("lsh", 1, 1), "method must be one of"),
     ],

@@ -128,7 +128,7 @@ def test_exclusion_checks(clustered):
 def test_queries_are_checked_against_the_searcher(clustered):
     X, Q = clustered
     searcher = FaissSearcher.build(X, HNSWParams(), "cosine")
-    with pytest.raises(EmbeddingDataError, match="queries has dimension 5, but 24 is expected"):
+    with pytest.raises(EmbeddingDataError, match="queries has 5 features, but it is expecting 24 features"):
         searcher.search(Q[:, :5], 3)
     with pytest.raises(EmbeddingDataError, match="all-zero"):
         searcher.search(np.zeros((2, 24)), 3)

@@ -147,7 +147,7 @@ def test_a_damaged_index_names_the_file(data, tuned, tmp_path, damage):
         "truncate": "index.faiss is not the file the index was saved with",
         "flip": "index.faiss is not the file the index was saved with",
         "remove": "ids.parquet is missing from the index",
-        "manifest": "index.json is corrupt",
+        "manifest": "index.json is not a readable index manifest",
     }[damage]
     with pytest.raises(EmbeddingDataError, match=expected):
         Index.open(path)
@@ -180,11 +180,11 @@ def test_bad_requests_are_named(data, kwargs, message):
 
 def test_queries_of_another_dimension_and_an_impossible_target(data):
     emb, queries = data
-    with pytest.raises(EmbeddingDataError, match="queries has dimension 8, but 32 is expected"):
+    with pytest.raises(EmbeddingDataError, match="queries has 8 features, but it is expecting 32 features"):
         build_index(emb, queries=queries[:, :8])
     unstructured = np.random.default_rng(3).normal(size=(6000, 32)).astype(np.float32)
     with pytest.raises(ConfigurationError, match="no configuration reaches recall@10 1: the best measured is"):
         build_index(unstructured, method="ivf", target_recall=1.0, n_queries=200)
     index = build_index(emb, k=10, target_recall=0.9, queries=queries, n_queries=100)
-    with pytest.raises(EmbeddingDataError, match="queries has dimension 8"):
+    with pytest.raises(EmbeddingDataError, match="queries has 8 features"):
         index.search(queries[:3, :8])

@@ -1,13 +1,12 @@
 """Adapters: fitted maps from the rows of one embedding space (``d_in``) to another (``d_out``).
 
-Each adapter is a scikit-learn style estimator (``fit(X, Y)``, ``transform(X)``, learnt attributes ending in
+Each adapter is a scikit-learn style estimator (``fit(X, y)``, ``transform(X)``, learnt attributes ending in
 ``_``) whose fitted state is a handful of numpy arrays, so it serialises to a JSON document and maps rows
 without torch, even when it was trained with torch (:class:`MLPAdapter`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -16,14 +15,20 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.linalg
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import Tags, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from embedlab._checks import check_int, check_positive
-from embedlab._json import array_from_json, array_to_json
+from embedlab._json import (
+    MAX_ARRAY_DOCUMENT_BYTES,
+    array_from_json,
+    array_to_json,
+    document_errors,
+    read_document,
+)
 from embedlab._torch import batches, mlp, require_torch, seeded_torch
 from embedlab.exceptions import EmbeddingDataError
-from embedlab.io.validation import check_vectors
+from embedlab.io.validation import check_vectors, fit_rows, new_rows
 from embedlab.io.writers import write_json
 
 __all__ = [
@@ -43,6 +48,8 @@ __all__ = [
 #: Format of the serialised adapter; bumped when the layout changes.
 FORMAT_VERSION = 1
 _KIND = "embedlab-adapter"
+#: Rows mapped at a time by :meth:`Adapter.transform`.
+_MAP_ROWS = 65_536
 
 
 def mean_cosine(A: np.ndarray, B: np.ndarray) -> float:
@@ -91,15 +98,23 @@ class Adapter(TransformerMixin, BaseEstimator, ABC):
     name: ClassVar[str]
     _state: ClassVar[tuple[str, ...]] = ("weight_", "bias_")
 
-    def fit(self, X: object, Y: object) -> Adapter:
-        """Fit the map from the rows of ``X`` to the same rows of ``Y``.
+    def __sklearn_tags__(self) -> Tags:
+        """Fitted on pairs: ``y`` is required and holds one row of the target space (many values) per row."""
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
+        return tags
+
+    def fit(self, X: object, y: object) -> Adapter:
+        """Fit the map from the rows of ``X`` to the same rows of ``y``.
 
         Parameters
         ----------
         X : array-like of shape (n, d_in)
             Source rows.
-        Y : array-like of shape (n, d_out)
-            Target rows; row ``i`` is the image wanted for ``X[i]``.
+        y : array-like of shape (n, d_out)
+            Target rows (the same items in the other space); row ``i`` is the image wanted for ``X[i]``.
 
         Returns
         -------
@@ -108,16 +123,21 @@ class Adapter(TransformerMixin, BaseEstimator, ABC):
         Raises
         ------
         EmbeddingDataError
-            On NaN or Inf values, or when X and Y have different numbers of rows.
+            On NaN or Inf values, or when X and y have different numbers of rows.
         """
-        source, _, _ = check_vectors(X, name="X", allow_zero=True)
-        target, _, _ = check_vectors(Y, name="Y", allow_zero=True)
+        if y is None:
+            raise EmbeddingDataError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: an adapter is fitted on "
+                "pairs, row i of y the image of row i of X in the other space."
+            )
+        source = fit_rows(self, X, "l2").vectors
+        target, _, _ = check_vectors(y, name="y", allow_zero=True)
         if source.shape[0] != target.shape[0]:
             raise EmbeddingDataError(
-                f"X has {source.shape[0]} rows and Y {target.shape[0]}: row i of Y must be the target of row i of X."
+                f"X has {source.shape[0]} rows and y {target.shape[0]}: row i of y must be the target of row i of X."
             )
         self._fit(source, target)
-        self.n_features_in_, self.n_features_out_ = source.shape[1], target.shape[1]
+        self.n_features_out_ = target.shape[1]
         return self
 
     @abstractmethod
@@ -125,7 +145,7 @@ class Adapter(TransformerMixin, BaseEstimator, ABC):
         """Set ``weight_`` and ``bias_`` (and any other fitted state) from validated rows."""
 
     def _map(self, X: np.ndarray) -> np.ndarray:
-        """The map on validated float32 rows of the right dimension."""
+        """The map on validated float64 rows of the right dimension."""
         return X @ self.weight_ + self.bias_
 
     def transform(self, X: object, *, name: str = "X") -> np.ndarray:
@@ -147,18 +167,19 @@ class Adapter(TransformerMixin, BaseEstimator, ABC):
             On NaN or Inf values, or when the dimension is not the one the adapter was fitted on.
         """
         check_is_fitted(self, "weight_")
-        rows, _, _ = check_vectors(X, name=name, allow_zero=True)
-        if rows.shape[1] != self.n_features_in_:
-            raise EmbeddingDataError(
-                f"{name} has dimension {rows.shape[1]} but the adapter maps dimension {self.n_features_in_} "
-                f"to {self.n_features_out_}: give rows of the space it was fitted on."
-            )
-        return np.ascontiguousarray(self._map(rows), dtype=np.float32)
+        rows = new_rows(self, X, "l2", name=name).vectors
+        mapped = np.empty((rows.shape[0], self.n_features_out_), dtype=np.float32)
+        # In float64, then rounded: float32 GEMM kernels round a row differently at the edge of a tile, so a row's
+        # image would depend on where it stands in the batch. Blocks bound the float64 copy.
+        for start in range(0, rows.shape[0], _MAP_ROWS):
+            mapped[start : start + _MAP_ROWS] = self._map(rows[start : start + _MAP_ROWS].astype(np.float64))
+        return mapped
 
-    def score(self, X: object, Y: object) -> float:
-        """Mean cosine similarity between the mapped rows of ``X`` and the rows of ``Y`` (higher is better)."""
-        target, _, _ = check_vectors(Y, name="Y", allow_zero=True)
-        return mean_cosine(self.transform(X), target)
+    def score(self, X: object, y: object) -> float:
+        """Mean cosine similarity between the mapped rows of ``X`` and the rows of ``y`` (higher is better)."""
+        mapped = self.transform(X)
+        target, _, _ = check_vectors(y, name="y", allow_zero=True)
+        return mean_cosine(mapped, target)
 
     def to_dict(self) -> dict[str, Any]:
         """The fitted adapter as a JSON-ready document (arrays base64-encoded, with a format version)."""
@@ -517,6 +538,12 @@ def adapter_from_dict(document: dict[str, Any]) -> Adapter:
             f"the adapter document says {adapter.n_features_in_} -> {adapter.n_features_out_} dimensions but its "
             f"weights have shape {adapter.weight_.shape}."
         )
+    try:  # every other array (biases, hidden layers) must fit the weights: one row through the map tells
+        mapped_shape = adapter._map(np.zeros((1, adapter.n_features_in_))).shape
+    except ValueError as error:
+        mapped_shape = error
+    if mapped_shape != (1, adapter.n_features_out_):
+        raise EmbeddingDataError(f"the adapter's arrays do not fit together ({mapped_shape}).")
     return adapter
 
 
@@ -528,11 +555,6 @@ def load_adapter(path: str | os.PathLike) -> Adapter:
     EmbeddingDataError
         When the file cannot be read or is not an adapter document; the message names the file.
     """
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EmbeddingDataError(f"{path}: cannot read the adapter ({error}).") from error
-    try:
-        return adapter_from_dict(document if isinstance(document, dict) else {})
-    except EmbeddingDataError as error:
-        raise EmbeddingDataError(f"{path}: {error}") from error
+    document = read_document(path, what="adapter", max_bytes=MAX_ARRAY_DOCUMENT_BYTES)
+    with document_errors(path, "adapter"):
+        return adapter_from_dict(document)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,6 +22,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.traceback import Traceback
 
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import EmbedlabError
@@ -86,15 +88,34 @@ def emit_json(document: Any) -> None:
     sys.stdout.flush()
 
 
+def error_message(error: BaseException) -> str:
+    """One paragraph for a user: embedlab's message, or what the system refused on which file.
+
+    Examples
+    --------
+    >>> error_message(PermissionError(13, "Permission denied", "/data/out.parquet"))
+    '/data/out.parquet: permission denied.'
+    """
+    if isinstance(error, OSError) and error.strerror:
+        where = f"{error.filename}: " if error.filename is not None else ""
+        return f"{where}{error.strerror[0].lower()}{error.strerror[1:]}."
+    return " ".join(str(error).split("\n\n"))
+
+
 def handles_errors(command: F) -> F:
-    """Turn embedlab errors into one red paragraph on stderr and exit code 2, never a traceback."""
+    """Turn embedlab errors, and what the system refuses (a file that cannot be written, a full disk, an output
+    folder that is not an earlier output), into one red paragraph on stderr and exit code 2; the traceback only
+    with ``-v``."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except EmbedlabError as err:
-            stderr_console().print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+        except (EmbedlabError, OSError) as err:
+            console = stderr_console()
+            if logging.getLogger("embedlab").isEnabledFor(logging.INFO):  # -v
+                console.print(Traceback.from_exception(type(err), err, err.__traceback__))
+            console.print(f"[bold red]error:[/] {escape(error_message(err))}", highlight=False, markup=True)
             raise typer.Exit(EXIT_DATA_ERROR) from None
 
     return wrapper  # type: ignore[return-value]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from embedlab import __version__
+from embedlab._version import __version__
 from embedlab.cli.align import align_app
 from embedlab.cli.cluster import cluster
 from embedlab.cli.compare import compare

@@ -239,12 +239,12 @@ def search(
     served = open_searcher(searcher_dir)
     query_set = load(queries, column=column, id_column=id_column)
     if isinstance(served, Index):
-        result = served.search(query_set.vectors, k, ef_search=ef, nprobe=nprobe, rescore=rescore, progress=progress)
+        result = served.search(query_set, k, ef_search=ef, nprobe=nprobe, rescore=rescore, progress=progress)
     else:
         if ef is not None or nprobe is not None:
             raise typer.BadParameter("--ef and --nprobe apply to an index, not a compressed collection.")
         factor: int | str | None = "spec" if rescore is None else (None if rescore == 0 else rescore)
-        result = served.search(query_set.vectors, 10 if k is None else k, rescore=factor)
+        result = served.search(query_set, 10 if k is None else k, rescore=factor)
     table = result.to_table(query_set.ids)
     if output is not None:
         write_table(table, output)

@@ -99,7 +99,7 @@ def knn(
         "recall": result.recall,
         "recall_sample": result.recall_sample,
         "params": result.params.to_dict(),
-        "seconds": round(seconds, 3),
+        "timings": {"seconds": round(seconds, 3)},
         "output": None if output is None else str(output),
         "validation": emb.validation.to_dict(),
     }
@@ -154,7 +154,7 @@ def _sharded(
         "params": None if searchers is None else searchers.params.to_dict(),
         "backend": backend.name,
         "n_shards": len(sharded),
-        "seconds": round(seconds, 3),
+        "timings": {"seconds": round(seconds, 3)},
     }
     if json_output:
         emit_json(summary)

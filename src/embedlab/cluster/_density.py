@@ -20,8 +20,8 @@ from embedlab._checks import check_choice, check_int
 from embedlab._optional import import_optional
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.cluster._kmeans import _METRICS, ClusterMetric
-from embedlab.exceptions import ConfigurationError, EmbeddingDataError
-from embedlab.io.validation import check_vectors, prepare
+from embedlab.exceptions import ConfigurationError
+from embedlab.io.validation import check_vectors, fit_rows, new_rows, prepare
 from embedlab.neighbors import knn
 
 __all__ = [
@@ -245,7 +245,7 @@ class HDBSCANClusterer(ClusterMixin, BaseEstimator):
         _check_reduction(self.reduction, self.metric)
         check_choice(self.cluster_selection_method, "cluster_selection_method", _SELECTION_METHODS)
         seed = _draw_seed(self.random_state)
-        rows = prepare(X, self.metric, min_rows=2).vectors
+        rows = fit_rows(self, X, self.metric, min_rows=2).vectors
         n = rows.shape[0]
         min_cluster_size = check_int(self.min_cluster_size, "min_cluster_size", 2, maximum=n, why=_ROWS_OF_X)
         min_samples = None
@@ -403,7 +403,7 @@ class GaussianMixtureClusterer(ClusterMixin, BaseEstimator):
         check_choice(self.covariance_type, "covariance_type", _COVARIANCE_TYPES)
         n_init = check_int(self.n_init, "n_init")
         seed = _draw_seed(self.random_state)
-        rows = prepare(X, self.metric, min_rows=2).vectors
+        rows = fit_rows(self, X, self.metric, min_rows=2).vectors
         k = check_int(self.n_clusters, "n_clusters", maximum=rows.shape[0], why=_ROWS_OF_X)
         with progress.task(f"Gaussian mixture, k={k}", 2) as advance:
             self._pca, reduced = _reduce(rows, self.reduction, self.n_components, self.metric, seed)
@@ -411,7 +411,6 @@ class GaussianMixtureClusterer(ClusterMixin, BaseEstimator):
             reduced = reduced.astype(np.float64)
             self._model = _mixture(k, self.covariance_type, n_init, seed).fit(reduced)
             advance(1)
-        self.n_features_in_ = int(rows.shape[1])
         self.converged_ = bool(self._model.converged_)
         self.bic_ = float(self._model.bic(reduced))
         posterior = self._model.predict_proba(reduced)
@@ -442,11 +441,7 @@ class GaussianMixtureClusterer(ClusterMixin, BaseEstimator):
                 "predict needs reduction='pca' or None: the UMAP layout has no map for new rows. "
                 "Use labels_ for the fitted rows, or refit with reduction='pca'."
             )
-        rows = prepare(X, self.metric).vectors
-        if rows.shape[1] != self.n_features_in_:
-            raise EmbeddingDataError(
-                f"X has dimension {rows.shape[1]} but the model was fitted on dimension {self.n_features_in_}."
-            )
+        rows = new_rows(self, X, self.metric).vectors
         reduced = rows if self._pca is None else self._pca.transform(rows)
         return self._model.predict_proba(reduced.astype(np.float64))
 
@@ -499,7 +494,7 @@ class WardClusterer(ClusterMixin, BaseEstimator):
             rows.
         """
         check_choice(self.metric, "metric", _METRICS)
-        rows = prepare(X, self.metric, min_rows=2).vectors
+        rows = fit_rows(self, X, self.metric, min_rows=2).vectors
         n = rows.shape[0]
         if n > WARD_MAX_ROWS:
             raise ConfigurationError(

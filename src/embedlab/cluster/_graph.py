@@ -19,7 +19,7 @@ from embedlab._optional import import_optional
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.cluster._kmeans import _METRICS, ClusterMetric
 from embedlab.exceptions import ConfigurationError
-from embedlab.io.validation import check_k, prepare
+from embedlab.io.validation import check_k, fit_rows
 from embedlab.neighbors import KnnResult, knn
 
 __all__ = ["LeidenClusterer"]
@@ -225,7 +225,7 @@ class LeidenClusterer(ClusterMixin, BaseEstimator):
         check_choice(self.metric, "metric", _METRICS)
         resolution = check_positive(self.resolution, "resolution")
         rng = check_random_state(self.random_state)
-        rows = prepare(X, self.metric, min_rows=2)
+        rows = fit_rows(self, X, self.metric, min_rows=2)
         n = rows.n
         k = check_k(self.n_neighbors, n, name="n_neighbors")
         target = None

@@ -17,7 +17,7 @@ from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
 from embedlab.cluster._kmeans import ClusterMetric, KMeans, _nearest_centers
 from embedlab.exceptions import ConfigurationError
 from embedlab.io.shards import ShardedSet
-from embedlab.io.validation import prepare
+from embedlab.io.validation import fit_rows, new_rows
 from embedlab.scale import Backend
 
 __all__ = ["HierarchicalKMeans", "KMeansLevel"]
@@ -91,6 +91,9 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
         Cluster of each row at every level (the row's path up the tree).
     cluster_centers_ : ndarray of shape (n_clusters[-1], d), float32
         Top-level centres.
+    n_iter_ : int
+        The most Lloyd iterations any of its k-means runs took (``max_iter`` when one stopped before settling).
+    n_features_in_ : int
 
     References
     ----------
@@ -142,8 +145,10 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
         sizes = self._check_levels()
         rng = check_random_state(self.random_state)
         sharded = X if isinstance(X, ShardedSet) else None
-        points = None if sharded is not None else prepare(X, self.metric).vectors
-        self.levels_ = []
+        points = None if sharded is not None else fit_rows(self, X, self.metric).vectors
+        if sharded is not None:
+            self.n_features_in_ = sharded.dim
+        self.levels_, self._runs = [], []
         runs = len(sizes) * (1 + int(self.n_resamples))
         with progress.task(f"hierarchical k-means, {len(sizes)} levels", runs) as advance:
             for level, k in enumerate(sizes):
@@ -166,6 +171,8 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
         self.labels_per_level_ = np.column_stack(paths)
         self.labels_ = self.labels_per_level_[:, -1].copy()
         self.cluster_centers_ = self.levels_[-1].centers
+        self.n_iter_ = max(run.n_iter_ for run in self._runs)
+        del self._runs
         return self
 
     def _check_levels(self) -> list[int]:
@@ -207,14 +214,17 @@ class HierarchicalKMeans(ClusterMixin, BaseEstimator):
         return centers, assignment
 
     def _kmeans(self, k: int, rng: np.random.RandomState) -> KMeans:
-        return KMeans(
+        """A k-means run of the tree, remembered so that ``n_iter_`` can report the longest."""
+        run = KMeans(
             k, metric=self.metric, max_iter=self.max_iter, random_state=rng.randint(2**31 - 1), backend=self.backend
         )
+        self._runs.append(run)
+        return run
 
     def predict(self, X: object) -> np.ndarray:
         """Top-level cluster of each row of ``X``: nearest level-0 centre, then up the tree."""
         check_is_fitted(self, "levels_")
-        rows = prepare(X, self.metric).vectors
+        rows = new_rows(self, X, self.metric).vectors
         labels = _nearest_centers(rows, self.levels_[0].centers)[1][:, 0]
         for level in self.levels_[1:]:
             labels = level.assignment[labels]

@@ -18,7 +18,7 @@ from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.shards import ShardedSet
 from embedlab.io.summary import row_hashes
-from embedlab.io.validation import prepare
+from embedlab.io.validation import fit_rows, new_rows, prepare
 from embedlab.scale import Backend
 
 __all__ = ["KMeans", "MiniBatchKMeans", "assign_with_margin"]
@@ -416,7 +416,7 @@ class KMeans(ClusterMixin, BaseEstimator):
         k = check_int(self.n_clusters, "n_clusters")
         check_choice(self.metric, "metric", _METRICS)
         rng = check_random_state(self.random_state)
-        X = prepare(X, self.metric).vectors
+        X = fit_rows(self, X, self.metric).vectors
         n = X.shape[0]
         if k > n:
             raise ConfigurationError(f"n_clusters={k} but X has only {n} rows; use n_clusters <= {n}.")
@@ -496,13 +496,7 @@ class KMeans(ClusterMixin, BaseEstimator):
         return -assign_with_margin(self._check_new(X), self.cluster_centers_)[2]
 
     def _check_new(self, X: object) -> np.ndarray:
-        rows = prepare(X, self.metric).vectors
-        if rows.shape[1] != self.cluster_centers_.shape[1]:
-            raise EmbeddingDataError(
-                f"X has dimension {rows.shape[1]} but the model was fitted on dimension "
-                f"{self.cluster_centers_.shape[1]}."
-            )
-        return rows
+        return new_rows(self, X, self.metric).vectors
 
 
 class MiniBatchKMeans(ClusterMixin, BaseEstimator):
@@ -566,8 +560,10 @@ class MiniBatchKMeans(ClusterMixin, BaseEstimator):
         """Update the centres with one batch of rows."""
         k = check_int(self.n_clusters, "n_clusters")
         check_choice(self.metric, "metric", _METRICS)
-        batch = prepare(X, self.metric, name="batch").vectors
-        if not hasattr(self, "cluster_centers_"):
+        first = not hasattr(self, "cluster_centers_")
+        batch = fit_rows(self, X, self.metric) if first else new_rows(self, X, self.metric)
+        batch = batch.vectors
+        if first:
             if batch.shape[0] < k:
                 raise EmbeddingDataError(
                     f"the first batch has {batch.shape[0]} rows, fewer than n_clusters={k}; "
@@ -577,10 +573,6 @@ class MiniBatchKMeans(ClusterMixin, BaseEstimator):
             self._centers = _seed(batch, k, max(10_000, 32 * k), self._rng)
             self.counts_ = np.zeros(k, dtype=np.int64)
             self.n_seen_ = 0
-        elif batch.shape[1] != self._centers.shape[1]:
-            raise EmbeddingDataError(
-                f"the batch has dimension {batch.shape[1]} but earlier batches had {self._centers.shape[1]}."
-            )
         _, labels = _nearest_centers(batch, self._centers)
         sums, counts = _cluster_sums(batch, labels[:, 0], k)
         total = self.counts_ + counts
@@ -600,7 +592,7 @@ class MiniBatchKMeans(ClusterMixin, BaseEstimator):
         rows = prepare(X, self.metric)
         if rows.n < k:
             raise ConfigurationError(f"n_clusters={k} but X has only {rows.n} rows.")
-        for attribute in ("cluster_centers_", "_centers", "counts_", "n_seen_"):
+        for attribute in ("cluster_centers_", "_centers", "counts_", "n_seen_", "n_features_in_"):
             self.__dict__.pop(attribute, None)
         rng = check_random_state(self.random_state)
         step = max(int(self.batch_size), k)
@@ -616,5 +608,5 @@ class MiniBatchKMeans(ClusterMixin, BaseEstimator):
     def predict(self, X: object) -> np.ndarray:
         """Index of the nearest centre of each row of ``X``."""
         check_is_fitted(self, "cluster_centers_")
-        rows = prepare(X, self.metric).vectors
+        rows = new_rows(self, X, self.metric).vectors
         return _nearest_centers(rows, self.cluster_centers_)[1][:, 0].copy()

@@ -177,7 +177,7 @@ class ClusterReport:
                 "sizes": self.sizes.to_dict(),
                 "clusters": self.clusters,
                 "params": self.params,
-                "seconds": self.seconds,
+                "timings": {"seconds": self.seconds},
             }
         )
 

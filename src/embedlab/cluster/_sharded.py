@@ -208,6 +208,7 @@ def fit_shards(model, sharded: ShardedSet, progress: ProgressReporter = NULL_PRO
     """
     backend = get_backend(model.backend)
     fit_centers(model, sharded, backend, progress)
+    model.n_features_in_ = int(model.cluster_centers_.shape[1])
     labelled = backend.map(
         _label_shard, sharded.shards, model.cluster_centers_, model.metric, description="Labelling rows"
     )

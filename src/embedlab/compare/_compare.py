@@ -150,7 +150,7 @@ class Comparison:
                 "parameters": self.parameters,
                 "scores": {s.name: s.to_dict() for s in self.scores},
                 "clusters": [c.to_dict() for c in self.clusters],
-                "seconds": self.seconds,
+                "timings": {"seconds": self.seconds},
             }
         )
 

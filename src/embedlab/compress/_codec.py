@@ -8,8 +8,8 @@ from typing import Any, Literal
 import numpy as np
 from sklearn.utils import check_random_state
 
-from embedlab._checks import check_choice
-from embedlab._json import array_from_json, array_to_json
+from embedlab._checks import check_choice, check_int
+from embedlab._json import array_from_json, array_to_json, document_errors
 from embedlab.compress._learnt import LEARNT_QUANTIZER_TYPES, LEARNT_TRANSFORM_TYPES
 from embedlab.compress._quantizers import QUANTIZER_TYPES, FaissQuantizer, Quantizer
 from embedlab.compress._spec import CodecSpec, parse_spec
@@ -40,6 +40,10 @@ def _state_to_json(stage: Transform | Quantizer) -> dict[str, Any]:
 def _load_state(stage: Transform | Quantizer, state: dict[str, Any]) -> None:
     for name in stage.state:
         setattr(stage, name, array_from_json(state[name]))
+
+
+#: More dimensions than any embedding model has: a codec document that claims more is damaged.
+_MAX_DIM = 2**20
 
 
 class Codec:
@@ -233,26 +237,21 @@ class Codec:
         EmbeddingDataError
             When the document is not a codec of this format.
         """
-        try:
+        with document_errors("codec document", "embedlab codec"):
             if document["format"] != FORMAT_VERSION:
                 raise EmbeddingDataError(
                     f"the codec has format {document['format']}; this embedlab reads format {FORMAT_VERSION}."
                 )
             codec = cls(document["spec"], metric=document["metric"])
-            codec._build(int(document["dim"]))
+            codec._build(check_int(document["dim"], "dim", maximum=_MAX_DIM))
             codec.n_train_rows_ = int(document["n_train_rows"])
             for transform, state in zip(codec.transforms_, document["transforms"], strict=True):
                 _load_state(transform, state)
             _load_state(codec.quantizer_, document["quantizer"])
-        except (KeyError, TypeError, ValueError) as error:
-            if isinstance(error, EmbeddingDataError):
-                raise
-            raise EmbeddingDataError(
-                f"not a valid embedlab codec document ({type(error).__name__}: {error})."
-            ) from error
-        if codec.bytes_per_vector != document["bytes_per_vector"]:
-            raise EmbeddingDataError(
-                f"the codec document says {document['bytes_per_vector']} bytes per vector but its state gives "
-                f"{codec.bytes_per_vector}."
-            )
+            codec.quantizer_.check_state()
+            if codec.bytes_per_vector != document["bytes_per_vector"]:
+                raise EmbeddingDataError(
+                    f"the codec document says {document['bytes_per_vector']} bytes per vector but its state gives "
+                    f"{codec.bytes_per_vector}."
+                )
         return codec

@@ -6,19 +6,20 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embedlab._checks import check_int
+from embedlab._json import MAX_ARRAY_DOCUMENT_BYTES, document_errors, read_document
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab._version import __version__
 from embedlab.compress._codec import Codec, CompressMetric
 from embedlab.compress._search import CodecSearcher
 from embedlab.compress._spec import CodecSpec, parse_spec
 from embedlab.exceptions import EmbeddingDataError
-from embedlab.io import EmbeddingSet, atomic_directory
+from embedlab.io import EmbeddingSet, atomic_directory, load_npy, read_id_file
 from embedlab.io.embedding_set import ID_COLUMN
 from embedlab.io.validation import prepare
 from embedlab.neighbors import KnnResult
@@ -153,8 +154,6 @@ class CompressedCollection:
     @staticmethod
     def write_manifest(folder: Path, codec: Codec, n: int, *, has_vectors: bool) -> None:
         """The manifest that makes ``folder`` (codes, ids and maybe vectors already in it) a collection."""
-        from embedlab import __version__
-
         manifest = {"embedlab_version": __version__, "n": n, "has_vectors": has_vectors, "codec": codec.to_dict()}
         (folder / MANIFEST).write_text(json.dumps(manifest) + "\n", encoding="utf-8")
 
@@ -173,45 +172,23 @@ class CompressedCollection:
                 f"{root} is not an embedlab compressed collection (no {MANIFEST}); create one with "
                 "'embedlab compress apply'."
             )
-        try:
-            manifest: dict[str, Any] = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        manifest = read_document(root / MANIFEST, what="collection manifest", max_bytes=MAX_ARRAY_DOCUMENT_BYTES)
+        with document_errors(root / MANIFEST, "collection manifest"):
             codec = Codec.from_dict(manifest["codec"])
-            n = int(manifest["n"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            if isinstance(error, EmbeddingDataError):
-                raise EmbeddingDataError(f"{root / MANIFEST}: {error}") from error
-            raise EmbeddingDataError(f"{root / MANIFEST} is corrupt ({type(error).__name__}: {error}).") from error
+            n = check_int(manifest["n"], "n", minimum=0)
+            has_vectors = manifest.get("has_vectors")
         codes = _read_array(root / _CODES, (n, codec.bytes_per_vector), np.uint8, mmap=False)
-        ids = _read_ids(root / _IDS, n)
-        vectors = (
-            _read_array(root / _VECTORS, (n, codec.dim_), np.float32, mmap=True)
-            if manifest.get("has_vectors")
-            else None
-        )
+        ids = read_id_file(root / _IDS, n)
+        vectors = _read_array(root / _VECTORS, (n, codec.dim_), np.float32, mmap=True) if has_vectors else None
         return cls(codec, codes, ids, vectors)
 
 
 def _read_array(path: Path, shape: tuple[int, int], dtype: type, *, mmap: bool) -> np.ndarray:
-    try:
-        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except FileNotFoundError:
-        raise EmbeddingDataError(f"{path} is missing from the collection.") from None
-    except (OSError, ValueError) as error:
-        raise EmbeddingDataError(f"{path} is unreadable ({error}).") from error
+    if not path.is_file():
+        raise EmbeddingDataError(f"{path} is missing from the collection.")
+    array = load_npy(path, mmap=mmap)
     if array.shape != shape or array.dtype != dtype:
         raise EmbeddingDataError(
             f"{path} holds {array.dtype} {array.shape}; the manifest expects {np.dtype(dtype)} {shape}."
         )
     return array
-
-
-def _read_ids(path: Path, n: int) -> np.ndarray:
-    try:
-        table = pq.read_table(path)
-    except FileNotFoundError:
-        raise EmbeddingDataError(f"{path} is missing from the collection.") from None
-    except (OSError, pa.ArrowException) as error:
-        raise EmbeddingDataError(f"{path} is unreadable ({error}).") from error
-    if ID_COLUMN not in table.column_names or table.num_rows != n:
-        raise EmbeddingDataError(f"{path} must hold an '{ID_COLUMN}' column of {n} rows; it has {table.num_rows}.")
-    return table.column(ID_COLUMN).to_numpy(zero_copy_only=False)

@@ -128,7 +128,7 @@ class CompressionPlan:
                 "points": [point.to_dict() for point in self.points],
                 "anchors": [point.to_dict() for point in self.anchors],
                 "failures": self.failures,
-                "seconds": self.seconds,
+                "timings": {"seconds": self.seconds},
             }
         )
 

@@ -15,7 +15,7 @@ import faiss
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
 
-from embedlab.exceptions import ConfigurationError
+from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 
 __all__ = ["QUANTIZER_TYPES", "FaissQuantizer", "Quantizer", "SignQuantizer"]
 
@@ -50,6 +50,15 @@ class Quantizer(ABC):
 
     def fit(self, X: np.ndarray, rng: np.random.RandomState) -> None:  # noqa: B027 (a hook: float codecs learn nothing)
         """Learn the quantizer from training rows (nothing to learn by default)."""
+
+    def check_state(self) -> None:  # noqa: B027 (a hook: array states are checked by their shapes where used)
+        """Refuse a fitted state read from a document that this quantizer could not have written.
+
+        Raises
+        ------
+        EmbeddingDataError
+            When the state is damaged.
+        """
 
     @abstractmethod
     def encode(self, X: np.ndarray) -> np.ndarray:
@@ -303,11 +312,30 @@ class FaissQuantizer(Quantizer):
             return self._new_index()
         return faiss.deserialize_index(self.index_bytes_)
 
-    def fit(self, X: np.ndarray, rng: np.random.RandomState) -> None:
+    def check_state(self) -> None:
+        """The serialised faiss index must be the trained index of this spec: its class, dimension, metric and
+        code size (faiss searches a damaged one with another metric, or aborts, instead of refusing it)."""
+        expected = self._new_index()
+        try:
+            index = faiss.deserialize_index(np.ascontiguousarray(self.index_bytes_, dtype=np.uint8))
+        except RuntimeError as error:
+            raise EmbeddingDataError(f"the fitted '{self.name}' index is damaged ({error}).") from error
+        found = (type(index).__name__, index.d, index.metric_type, index.is_trained, index.sa_code_size())
+        wanted = (type(expected).__name__, expected.d, expected.metric_type, True, expected.sa_code_size())
+        if found != wanted:
+            raise EmbeddingDataError(
+                f"the fitted '{self.name}' index is damaged: (class, dimension, metric, trained, code bytes) is "
+                f"{found}, not {wanted}."
+            )
+
+    def _check_train_rows(self, X: np.ndarray) -> None:
         if X.shape[0] < self.min_train_rows:
             raise ConfigurationError(
                 f"'{self.name}:{self.argument}' needs at least {self.min_train_rows} training rows, got {X.shape[0]}."
             )
+
+    def fit(self, X: np.ndarray, rng: np.random.RandomState) -> None:
+        self._check_train_rows(X)
         index = self._new_index()
         index.train(np.ascontiguousarray(X, dtype=np.float32))
         self.index_bytes_ = faiss.serialize_index(index)
@@ -371,6 +399,7 @@ class OPQ(_ProductQuantizer):
         return faiss.IndexPQ(self.dim, self.m, self.bits, faiss.METRIC_INNER_PRODUCT)
 
     def fit(self, X: np.ndarray, rng: np.random.RandomState) -> None:
+        self._check_train_rows(X)  # before the rotation, whose k-means faiss would abort on too few rows
         opq = faiss.OPQMatrix(self.dim, self.m)
         opq.train(np.ascontiguousarray(X, dtype=np.float32))
         # faiss applies y = A x; keep A^T so that rows rotate as X @ rotation_

@@ -132,9 +132,10 @@ def find_leakage(
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 < threshold <= 1.0:
         raise ConfigurationError(f"threshold must be a cosine similarity in (0, 1], got {threshold!r}.")
     if train.dim != test.dim:
+        train_name = getattr(train, "source", None) or getattr(train, "path", None) or "the training set"
         raise EmbeddingDataError(
-            f"the training set has dimension {train.dim} and the test set {test.dim}: leakage compares vectors of "
-            "one model; embed both sets with the same model."
+            f"{train_name} has dimension {train.dim} and {test.source or 'the test set'} {test.dim}: leakage "
+            "compares vectors of one model; embed both sets with the same model."
         )
     if isinstance(train, ShardedSet):
         found = ShardedSearcher(train, "cosine", backend=backend).search(test.vectors, 1, progress=progress)

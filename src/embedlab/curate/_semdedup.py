@@ -32,7 +32,7 @@ from embedlab._progress import NULL_PROGRESS, Advance, ProgressReporter
 from embedlab.cluster import KMeans
 from embedlab.exceptions import ConfigurationError
 from embedlab.io.shards import Shard, ShardedSet
-from embedlab.io.validation import prepare
+from embedlab.io.validation import fit_rows
 from embedlab.scale import Backend, get_backend
 
 __all__ = ["KEEP_POLICIES", "SemDeDup", "check_eps", "check_fraction"]
@@ -266,7 +266,7 @@ class SemDeDup(BaseEstimator):
         if isinstance(X, ShardedSet):
             self._fit_shards(X, k, rng, progress)
             return self
-        rows = prepare(X, "cosine")
+        rows = fit_rows(self, X, "cosine")
         if rows.n < k:
             raise ConfigurationError(f"n_clusters={k} but X has only {rows.n} rows.")
         kmeans = KMeans(k, metric="cosine", max_iter=self.max_iter, random_state=rng).fit(rows)
@@ -292,6 +292,7 @@ class SemDeDup(BaseEstimator):
         clusters), and one task per bucket that reads its clusters' rows from every shard's file."""
         if sharded.n_rows < k:
             raise ConfigurationError(f"n_clusters={k} but {sharded.path} has only {sharded.n_rows} rows.")
+        self.n_features_in_ = sharded.dim
         backend = get_backend(self.backend)
         kmeans = KMeans(k, metric="cosine", max_iter=self.max_iter, random_state=rng, backend=backend)
         kmeans.fit(sharded, progress=progress)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -16,8 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embedlab._checks import check_int
+from embedlab._json import read_document, with_timings
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.embed.encoder import DEFAULT_MODEL_NAME, embed_texts, embed_tokens, load_encoder
+from embedlab.exceptions import EmbeddingDataError
 from embedlab.io.embedding_set import VECTOR_COLUMN, EmbeddingSet
 from embedlab.io.multivector import TOKENS_COLUMN, MultiVectorSet
 from embedlab.io.text_sources import read_texts
@@ -65,8 +66,8 @@ class EmbedReport:
     validation: dict
 
     def to_dict(self) -> dict:
-        """JSON-ready dictionary."""
-        return asdict(self)
+        """JSON-ready dictionary (``seconds`` in its ``timings`` block)."""
+        return with_timings(asdict(self), "seconds")
 
 
 def shard_dir(output: Path) -> Path:
@@ -250,8 +251,8 @@ def _prepare_shards(shards: Path, manifest: dict) -> None:
     manifest_path = shards / _MANIFEST
     if manifest_path.exists():
         try:
-            previous = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except ValueError:
+            previous = read_document(manifest_path, what="embedding job manifest")
+        except EmbeddingDataError:
             previous = None
         if previous == manifest:
             logger.info("resuming from the finished shards in %s", shards)

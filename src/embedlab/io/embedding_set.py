@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from embedlab._checks import check_int
+from embedlab._version import __version__
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.validation import OnInvalid, ValidationReport, check_vectors
 from embedlab.io.writers import write_table
@@ -188,8 +189,6 @@ class EmbeddingSet:
 
     def provenance(self) -> dict[str, Any]:
         """Where the set came from, as stored in the files embedlab writes."""
-        from embedlab import __version__
-
         return {"source": self.source, "model": self.model, "embedlab_version": __version__}
 
     def to_table(self) -> pa.Table:

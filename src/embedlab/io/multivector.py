@@ -21,7 +21,7 @@ import pyarrow as pa
 from embedlab._checks import check_int
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.embedding_set import ID_COLUMN, PROVENANCE_KEY, _as_metadata_table
-from embedlab.io.readers import ArrowFiles, Part, arrow_kind, is_token_list_type
+from embedlab.io.readers import ArrowFiles, Part, _read_provenance, arrow_kind, is_token_list_type
 from embedlab.io.validation import as_float32_matrix, find_invalid_rows, repeated_positions
 from embedlab.io.writers import write_table
 
@@ -241,24 +241,16 @@ class _MultiVectorSource:
                 "read from."
             )
         self.files = ArrowFiles(self.path, kind)
-        schema = self.files.dataset.schema
+        schema = self.files.schema
         self.column = _token_column(schema, column, self.path)
         self.dim = _token_dim(schema.field(self.column).type, self.path, self.column)
         if id_column is not None and id_column not in schema.names:
             raise EmbeddingDataError(f"{self.path}: no id column {id_column!r} (columns: {', '.join(schema.names)}).")
         self.id_column = id_column or (ID_COLUMN if ID_COLUMN in schema.names else None)
         self.metadata_columns = [n for n in schema.names if n not in (self.column, self.id_column)]
-        provenance = (schema.metadata or {}).get(PROVENANCE_KEY)
-        try:
-            self.model = json.loads(provenance).get("model") if provenance else None
-        except (ValueError, AttributeError):
-            self.model = None
-        try:
-            self.n_rows = self.files.dataset.count_rows()
-        except (pa.ArrowException, OSError) as err:
-            raise EmbeddingDataError(
-                f"{self.path}: cannot be read ({err}); the file is damaged or truncated."
-            ) from None
+        model = _read_provenance(schema).get("model")
+        self.model = model if isinstance(model, str) else None
+        self.n_rows = self.files.count_rows()
 
     def parts(self, rows: int) -> list[Part]:
         """Runs of Parquet row groups of about ``rows`` rows, Arrow files or Lance fragments."""

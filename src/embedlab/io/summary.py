@@ -121,15 +121,17 @@ def count_shard(shard: Shard, batch_size: int = 65_536) -> ShardCounts:
     for chunk in shard.iter_chunks(batch_size):
         finite = np.isfinite(chunk.vectors).all(axis=1)
         nan_inf += int((~finite).sum())
-        zero += int((~chunk.vectors.any(axis=1)).sum())
-        norms.append(np.linalg.norm(chunk.vectors[finite], axis=1))
+        with np.errstate(invalid="ignore"):  # a signalling NaN (a damaged file holds any bit pattern) is counted above
+            zero += int((~chunk.vectors.any(axis=1)).sum())
+        kept = chunk.vectors[finite]
+        norms.append(np.sqrt(np.einsum("ij,ij->i", kept, kept, dtype=np.float64)))
         hashes.append(row_hashes(chunk.vectors))
         if shard.id_column is not None:
             keys.append(id_keys(chunk.ids))
     return ShardCounts(
         nan_inf,
         zero,
-        np.concatenate(norms) if norms else np.empty(0, np.float32),
+        np.concatenate(norms) if norms else np.empty(0, np.float64),
         np.concatenate(hashes) if hashes else np.empty(0, np.uint64),
         (np.concatenate(keys) if keys else np.empty(0, np.uint64)) if shard.id_column is not None else None,
     )
@@ -148,8 +150,8 @@ def describe(
 
     Unlike :func:`embedlab.load`, this never fails on bad values: it counts them, so it is the first thing
     to run on a file that does not load. Each shard (:func:`~embedlab.io.shards.open_shards`) is counted where
-    the backend runs it; the driver merges the counts, the norms (4 bytes a row) and the row and id hashes
-    (8 bytes each a row), so the result is the same on every backend.
+    the backend runs it; the driver merges the counts, the norms (float64, so that no square overflows) and the
+    row and id hashes (8 bytes each a row), so the result is the same on every backend.
 
     Parameters
     ----------
@@ -159,7 +161,7 @@ def describe(
     column, id_column : str, optional
         Vector and id columns; auto-detected when omitted (for a path).
     batch_size : int, default=65536
-        Rows read at a time; memory stays near one batch plus 20 bytes a row.
+        Rows read at a time; memory stays near one batch plus 24 bytes a row.
     backend : {"local", "ray"} or Backend, default="local"
         Where the shards are counted (:mod:`embedlab.scale`).
     progress : ProgressReporter, optional

@@ -13,7 +13,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from embedlab.exceptions import EmbeddingDataError
-from embedlab.io.readers import PREFERRED_ID_COLUMNS
+from embedlab.io.readers import PREFERRED_ID_COLUMNS, check_column_names, is_id_type
 from embedlab.io.validation import InvalidRows, OnInvalid, ValidationReport, repeated_positions
 
 __all__ = ["TEXT_COLUMN", "read_texts"]
@@ -34,6 +34,19 @@ def _format_suffix(path: Path) -> str:
 
 
 def _read_table(path: Path) -> pa.Table:
+    table = _parse_table(path)
+    try:
+        table.column_names  # noqa: B018 - names that are not UTF-8 fail here, not later
+    except UnicodeDecodeError as err:
+        raise EmbeddingDataError(f"{path}: a column name is not UTF-8 text ({err}).") from err
+    try:
+        table.validate(full=True)  # the JSON reader passes invalid UTF-8 through into string columns
+    except pa.ArrowException as err:
+        raise EmbeddingDataError(f"{path}: a value is not UTF-8 text ({err}).") from err
+    return table
+
+
+def _parse_table(path: Path) -> pa.Table:
     suffix = _format_suffix(path)
     try:
         if suffix == ".txt":
@@ -94,18 +107,30 @@ def read_texts(
     if not p.is_file():
         raise EmbeddingDataError(f"{p}: no such file.")
     table = _read_table(p)
+    check_column_names(p, table.column_names)
     if table.num_rows == 0:
         raise EmbeddingDataError(f"{p}: the input is empty (0 rows).")
     text_name = _text_column(p, table, text_column)
     id_name = id_column or next((c for c in PREFERRED_ID_COLUMNS if c in table.column_names), None)
     if id_name is not None and id_name not in table.column_names:
         raise EmbeddingDataError(f"{p}: no id column {id_name!r} (columns: {', '.join(table.column_names)}).")
+    if id_name is not None and not is_id_type(table.schema.field(id_name).type):
+        raise EmbeddingDataError(
+            f"{p}: the id column {id_name!r} has type {table.schema.field(id_name).type} (binary when it is not "
+            "UTF-8); ids must be integers or text."
+        )
     ids = (
         pa.array(np.arange(table.num_rows, dtype=np.int64))
         if id_name is None
         else table.column(id_name).combine_chunks()
     )
-    texts = table.column(text_name).combine_chunks().cast(pa.string())
+    try:
+        texts = table.column(text_name).combine_chunks().cast(pa.string())
+        texts.validate(full=True)  # a binary column cast to strings
+    except pa.ArrowException as err:
+        raise EmbeddingDataError(
+            f"{p}: column {text_name!r} of type {table.schema.field(text_name).type} does not hold UTF-8 texts ({err})."
+        ) from err
     others = {c: table.column(c) for c in table.column_names if c not in (text_name, id_name)}
     out = pa.table({"id": ids, TEXT_COLUMN: texts, **{c: v for c, v in others.items() if c not in ("id", TEXT_COLUMN)}})
     problems = _invalid_text_rows(out)

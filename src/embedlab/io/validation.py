@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy import sparse
 from sklearn.utils.extmath import row_norms
+from sklearn.utils.validation import check_is_fitted
 
 from embedlab._checks import check_choice, check_int
 from embedlab._json import plain
@@ -29,6 +31,8 @@ __all__ = [
     "check_k",
     "check_vectors",
     "find_invalid_rows",
+    "fit_rows",
+    "new_rows",
     "prepare",
     "repeated_positions",
     "unit_rows",
@@ -125,6 +129,10 @@ def as_float32_matrix(vectors: object, *, name: str = "vectors") -> np.ndarray:
     >>> as_float32_matrix([[1, 2], [3, 4]]).dtype
     dtype('float32')
     """
+    if sparse.issparse(vectors):
+        raise EmbeddingDataError(
+            f"{name}: sparse input is not supported (embeddings are dense); pass a dense array, e.g. X.toarray()."
+        )
     try:
         array = np.asarray(vectors)
     except ValueError as err:  # ragged nested sequences
@@ -132,17 +140,30 @@ def as_float32_matrix(vectors: object, *, name: str = "vectors") -> np.ndarray:
             f"{name}: the vectors are ragged (rows of different lengths) and cannot form a matrix: {err}. "
             "Every vector must have the same number of values."
         ) from err
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+    if np.iscomplexobj(array):
+        raise EmbeddingDataError(f"{name}: Complex data not supported (dtype {array.dtype}); embeddings are real.")
+    if array.dtype == object:
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as err:
+            raise EmbeddingDataError(
+                f"{name}: an object array whose values are not all numbers ({err}). Pass a numeric array of shape "
+                "(n_rows, dim)."
+            ) from err
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise EmbeddingDataError(
             f"{name}: vectors must be numeric, got dtype {array.dtype}. Pass a numeric array of shape (n_rows, dim)."
         )
     if array.ndim != 2:
-        hint = " For a single vector use vectors.reshape(1, -1)." if array.ndim == 1 else ""
+        hint = " Reshape your data: for a single vector use vectors.reshape(1, -1)." if array.ndim == 1 else ""
         raise EmbeddingDataError(f"{name}: expected a 2-D array of shape (n_rows, dim), got shape {array.shape}.{hint}")
     if array.shape[0] == 0:
         raise EmbeddingDataError(f"{name}: the input is empty (0 rows). Check the file or the filter.")
     if array.shape[1] == 0:
-        raise EmbeddingDataError(f"{name}: the vectors have dimension 0. Check the vector column.")
+        raise EmbeddingDataError(
+            f"{name}: the vectors have dimension 0: 0 feature(s) (shape={array.shape}) while a minimum of 1 is "
+            "required. Check the vector column."
+        )
     if array.dtype == np.float32 and array.flags.c_contiguous:
         return array
     return np.ascontiguousarray(array, dtype=np.float32)
@@ -172,16 +193,26 @@ def find_invalid_rows(
     """
     n = vectors.shape[0]
     labels = np.arange(n, dtype=np.int64) if ids is None else ids
-    non_finite, zero = [], []
+    non_finite, huge, zero = [], [], []
     for start in range(0, n, _SCAN_ROWS):
         block = np.asarray(vectors[start : start + _SCAN_ROWS])
-        non_finite.append(np.flatnonzero(~np.isfinite(block).all(axis=1)) + start)
+        finite = np.isfinite(block).all(axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):  # what overflows is what this looks for
+            squares = np.einsum("ij,ij->i", block, block)
+        non_finite.append(np.flatnonzero(~finite) + start)
+        huge.append(np.flatnonzero(finite & ~np.isfinite(squares)) + start)
         if not allow_zero:
-            zero.append(np.flatnonzero(~block.any(axis=1)) + start)
+            with np.errstate(invalid="ignore"):  # signalling NaNs are reported as non-finite above
+                zero.append(np.flatnonzero(~block.any(axis=1)) + start)
     problems = []
     bad = np.concatenate(non_finite)
     if bad.size:
         problems.append(InvalidRows("NaN or Inf values", bad, labels[bad]))
+    bad = np.concatenate(huge)
+    if bad.size:
+        problems.append(
+            InvalidRows("values too large to compare (the squared norm overflows float32)", bad, labels[bad])
+        )
     if zero:
         bad = np.concatenate(zero)
         if bad.size:
@@ -315,7 +346,7 @@ def check_k(k: int, n_rows: int, *, name: str = "k", exclude_self: bool = True) 
     available = n_rows - 1 if exclude_self else n_rows
     if k > available:
         raise ConfigurationError(
-            f"{name}={k} but only {available} neighbour(s) exist among {n_rows} rows"
+            f"{name}={k} but only {available} neighbour(s) exist among {n_rows} rows (n_samples={n_rows})"
             + (" (a row is not its own neighbour)" if exclude_self else "")
             + f". Use {name} <= {max(available, 1)} or provide more rows."
         )
@@ -382,6 +413,7 @@ def prepare(
     name: str = "X",
     dim: int | None = None,
     min_rows: int = 1,
+    owner: str = "it",
 ) -> Rows:
     """Validate rows once for ``metric``: float32, finite, no zero rows and unit-normalised under cosine.
 
@@ -390,15 +422,18 @@ def prepare(
 
     Parameters
     ----------
-    X : array-like of shape (n, d) or Rows
+    X : array-like of shape (n, d), Rows or EmbeddingSet
         Rows prepared for ``metric`` are returned as they are; rows prepared for cosine also serve the inner
-        product (the same ranking); rows prepared for another metric are prepared again from their vectors.
+        product (the same ranking); rows prepared for another metric are prepared again from their vectors. An
+        :class:`~embedlab.EmbeddingSet` read from a file gives its vectors, and messages name the file.
     metric : {"cosine", "l2", "ip"}, default="cosine"
     name : str, default="X"
-        How to call the input in messages.
+        How to call the input in messages (unless it is an EmbeddingSet read from a file).
     dim : int, optional
         The dimension the rows must have (that of a fitted model or of the searched set).
     min_rows : int, default=1
+    owner : str, default="it"
+        What expects ``dim`` (an estimator's class name), for the message.
 
     Returns
     -------
@@ -418,6 +453,8 @@ def prepare(
     ([[0.6000000238418579, 0.800000011920929], [0.0, 1.0]], True)
     """
     check_choice(metric, "metric", METRICS)
+    if getattr(X, "source", None) and not isinstance(X, Rows | np.ndarray):  # an EmbeddingSet read from a file
+        name, X = str(X.source), X.vectors
     if isinstance(X, Rows) and (X.metric == metric or (X.metric, metric) == ("cosine", "ip")):
         rows = X if X.metric == metric else Rows(X.vectors, metric)
     else:
@@ -426,8 +463,33 @@ def prepare(
         rows = Rows(unit_rows(vectors) if metric == "cosine" else vectors, metric)
     if dim is not None and rows.dim != dim:
         raise EmbeddingDataError(
-            f"{name} has dimension {rows.dim}, but {dim} is expected (the dimension of the fitted or searched rows)."
+            f"{name} has {rows.dim} features, but {owner} is expecting {dim} features as input (the dimension of "
+            "the rows it was fitted on or searches)."
         )
     if rows.n < min_rows:
-        raise EmbeddingDataError(f"{name}: {rows.n} row(s), but this needs at least {min_rows}. Provide more vectors.")
+        raise EmbeddingDataError(
+            f"{name}: {rows.n} row(s) (n_samples={rows.n}), but this needs at least {min_rows}. Provide more vectors."
+        )
     return rows
+
+
+def fit_rows(estimator: object, X: object, metric: Metric = "cosine", *, name: str = "X", min_rows: int = 1) -> Rows:
+    """:func:`prepare` for an estimator's ``fit``, recording ``n_features_in_`` as scikit-learn estimators do."""
+    rows = prepare(X, metric, name=name, min_rows=min_rows)
+    estimator.n_features_in_ = rows.dim
+    return rows
+
+
+def new_rows(estimator: object, X: object, metric: Metric = "cosine", *, name: str = "X") -> Rows:
+    """:func:`prepare` for a fitted estimator's ``predict``, ``transform`` or ``score``: rows with the
+    ``n_features_in_`` it was fitted on, or a message in scikit-learn's words.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        When the estimator is not fitted.
+    EmbeddingDataError
+        As :func:`prepare`, and on another dimension.
+    """
+    check_is_fitted(estimator, "n_features_in_")
+    return prepare(X, metric, name=name, dim=estimator.n_features_in_, owner=type(estimator).__name__)

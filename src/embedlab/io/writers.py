@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import os
 import secrets
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,16 +16,62 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["atomic_directory", "atomic_path", "write_json", "write_table"]
+__all__ = ["atomic_directory", "atomic_path", "remove_leftovers", "write_json", "write_table"]
 
 _ROW_GROUP_BYTES = 64 * 2**20
+
+
+#: This machine, in the names of temporaries, so that only its own dead writers' leftovers are removed (a folder
+#: shared with other machines may hold temporaries of live writers whose process ids mean nothing here).
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _beside(target: Path, kind: str) -> Path:
+    """A hidden name beside ``target`` for this process: ``.NAME.HOST-PID.RANDOM.KIND``."""
+    return target.with_name(f".{target.name}.{_HOST}-{os.getpid()}.{secrets.token_hex(4)}.{kind}")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_leftovers(target: str | os.PathLike) -> list[Path]:
+    """Remove what writers of ``target`` that were killed on this machine left beside it: their temporary files
+    and folders, and a replaced output a killed :func:`atomic_directory` had not deleted yet. A writer that is
+    gone can never finish them; without this, a killed job would keep its space until a person found them.
+
+    Returns
+    -------
+    list of pathlib.Path
+        What was removed.
+    """
+    target = Path(target)
+    prefix = f".{target.name}.{_HOST}-"
+    removed = []
+    for path in target.parent.glob(glob.escape(prefix) + "*"):
+        pid, _, rest = path.name[len(prefix) :].partition(".")
+        if not pid.isdigit() or not rest.endswith((".tmp", ".old")) or _running(int(pid)):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, *, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is fsynced and renamed onto ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was. With ``durable=False`` the
+    On any exception the temporary file is removed and ``path`` is left as it was; what killed writers of ``path``
+    left beside it is removed first (:func:`remove_leftovers`). With ``durable=False`` the
     file is renamed without an fsync: a killed process still leaves it whole or absent, but a machine that
     loses power may leave it short (for files a reader checks before trusting, like an export's kept batches).
 
@@ -37,8 +86,9 @@ def atomic_path(path: str | os.PathLike, *, durable: bool = True) -> Iterator[Pa
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(target)
     # Not mkstemp: the writer creates the file, so it gets the usual permissions (umask), not 0600.
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = _beside(target, "tmp")
     try:
         yield tmp
         if durable:
@@ -68,8 +118,8 @@ def atomic_directory(path: str | os.PathLike, *, replaceable: str) -> Iterator[P
             f"{target} exists and is not an earlier output (no {replaceable} in it); choose another path or remove it."
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    old = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.old")
+    remove_leftovers(target)
+    tmp, old = _beside(target, "tmp"), _beside(target, "old")
     tmp.mkdir()
     try:
         yield tmp

@@ -4,7 +4,6 @@ streaming the documents in batches, searched by encoding candidates and an exact
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from embedlab._checks import check_choice, check_int
+from embedlab._json import document_errors, read_document
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.compress import CompressedCollection, compress_shards
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
@@ -63,30 +63,29 @@ class MultiVectorIndex:
             When the folder is not an index embedlab wrote, or its files do not agree with its manifest.
         """
         root = Path(path)
-        try:
-            manifest = json.loads((root / MULTIVECTOR_MANIFEST).read_text(encoding="utf-8"))
-            settings = manifest["encoder"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        manifest_path = root / MULTIVECTOR_MANIFEST
+        if not manifest_path.is_file():
             raise EmbeddingDataError(
-                f"{root}: not a multi-vector index ({MULTIVECTOR_MANIFEST} missing or unreadable: {err}); build one "
-                "with 'embedlab multivector build'."
-            ) from None
+                f"{root}: not a multi-vector index (no {MULTIVECTOR_MANIFEST}); build one with 'embedlab multivector "
+                "build'."
+            )
+        manifest = read_document(manifest_path, what="multi-vector index manifest")
         if manifest.get("format") != _FORMAT:
             raise EmbeddingDataError(f"{root}: a multi-vector index of format {manifest.get('format')}, not {_FORMAT}.")
         documents = load_multivector(root / _DOCUMENTS)
         encodings = load(root / _ENCODINGS)
-        if len(documents) != manifest["n_documents"] or encodings.ids.tolist() != documents.ids.tolist():
-            raise EmbeddingDataError(f"{root}: its documents and encodings disagree with its manifest; rebuild it.")
-        encoder = MuveraEncoder(**settings).fit(documents.dim)
+        with document_errors(manifest_path, "multi-vector index manifest"):
+            if len(documents) != manifest["n_documents"] or encodings.ids.tolist() != documents.ids.tolist():
+                raise EmbeddingDataError(f"{root}: its documents and encodings disagree with its manifest; rebuild it.")
+            encoder = MuveraEncoder(**manifest["encoder"]).fit(documents.dim)
+            candidates = check_int(candidates or manifest["candidates"], "candidates")
         if encoder.n_features_out_ != encodings.dim:
             raise EmbeddingDataError(f"{root}: encodings of dimension {encodings.dim}, not the manifest's.")
         if manifest.get("codec"):
             first_stage = CompressedCollection.open(root / _CODES).searcher()
         else:
             first_stage = ExactSearcher(encodings.vectors, "ip")
-        searcher = MultiVectorSearcher(
-            documents, encoder, candidates=candidates or manifest["candidates"], searcher=first_stage
-        )
+        searcher = MultiVectorSearcher(documents, encoder, candidates=candidates, searcher=first_stage)
         return cls(root, manifest, searcher)
 
     def __len__(self) -> int:

@@ -17,6 +17,8 @@ __all__ = ["ExactParams", "HNSWParams", "IVFPQParams", "IVFParams", "SearchParam
 
 Storage = Literal["sq8", "flat"]
 _STORAGES = ("sq8", "flat")
+#: faiss takes search and build parameters as C ints: a larger value is refused here, not overflowed there.
+_C_INT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,10 @@ class HNSWParams(SearchParams):
     storage: Storage = "sq8"
 
     def __post_init__(self) -> None:
-        check_int(self.M, "M", 2)
-        check_int(self.ef_construction, "ef_construction")
+        check_int(self.M, "M", 2, maximum=_C_INT)
+        check_int(self.ef_construction, "ef_construction", maximum=_C_INT)
         if self.ef_search is not None:
-            check_int(self.ef_search, "ef_search")
+            check_int(self.ef_search, "ef_search", maximum=_C_INT)
         check_choice(self.storage, "storage", _STORAGES)
 
     @property
@@ -112,7 +114,7 @@ class IVFParams(SearchParams):
     def __post_init__(self) -> None:
         for name in ("nlist", "nprobe"):
             if getattr(self, name) is not None:
-                check_int(getattr(self, name), name)
+                check_int(getattr(self, name), name, maximum=_C_INT)
         check_choice(self.storage, "storage", _STORAGES)
 
     @property
@@ -157,8 +159,8 @@ class IVFPQParams(SearchParams):
             check_int(self.nbits, "nbits", 1, maximum=8)
         for name in ("nlist", "nprobe", "m"):
             if getattr(self, name) is not None:
-                check_int(getattr(self, name), name)
-        check_int(self.rerank_factor, "rerank_factor")
+                check_int(getattr(self, name), name, maximum=_C_INT)
+        check_int(self.rerank_factor, "rerank_factor", maximum=_C_INT)
 
     @property
     def rerank(self) -> int:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from sklearn.metrics import silhouette_samples
 
-from embedlab import __version__
 from embedlab._checks import check_choice, check_int
 from embedlab._json import json_safe, plain
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab._version import __version__
 from embedlab.cluster import (
     STABLE_JACCARD,
     ClusterReport,
@@ -204,7 +204,7 @@ class Report:
                     "sampled": self.map.sampled,
                     "note": self.map.note,
                 },
-                "seconds": self.seconds,
+                "timings": {"seconds": self.seconds},
                 "texts": self._texts_by_id(),
             }
         )

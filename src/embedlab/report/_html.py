@@ -9,8 +9,8 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from embedlab import __version__
 from embedlab._json import json_safe
+from embedlab._version import __version__
 from embedlab.io.writers import atomic_path
 from embedlab.report._collect import Report
 

@@ -20,12 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embedlab._checks import check_choice, check_int, check_positive
+from embedlab._json import MAX_ARRAY_DOCUMENT_BYTES, document_errors, member, read_document
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
+from embedlab._version import __version__
 from embedlab.cluster import KMeans
 from embedlab.compress import CODEC_METRICS, Codec, CodecParams, CodecSearcher, parse_spec
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.geometry import local_id, twonn
-from embedlab.io import EmbeddingSet, atomic_directory
+from embedlab.io import EmbeddingSet, atomic_directory, load_npy, read_id_file
 from embedlab.io.embedding_set import ID_COLUMN
 from embedlab.io.validation import METRICS, Metric, Rows, prepare
 from embedlab.neighbors import (
@@ -156,8 +158,6 @@ class Index:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the index to the directory ``path`` atomically (an earlier index there is replaced)."""
-        from embedlab import __version__
-
         searcher = self.searcher
         with atomic_directory(path, replaceable=MANIFEST) as tmp:
             if isinstance(searcher, FaissSearcher):
@@ -199,7 +199,7 @@ class Index:
         root = Path(path)
         manifest = _read_manifest(root)
         for name, expected in manifest["files"].items():
-            file = root / name
+            file = member(root, name, what="the index manifest")
             if not file.is_file():
                 raise EmbeddingDataError(f"{file} is missing from the index; rebuild it with 'embedlab index build'.")
             if _fingerprint(file) != expected:
@@ -207,33 +207,44 @@ class Index:
                     f"{file} is not the file the index was saved with (its size or checksum differs: truncated or "
                     "changed); rebuild the index with 'embedlab index build'."
                 )
-        n, dim, metric = int(manifest["n"]), int(manifest["dim"]), manifest["metric"]
-        try:
+        with document_errors(root / MANIFEST, "index manifest"):
+            n, dim = check_int(manifest["n"], "n", minimum=0, maximum=2**53), check_int(manifest["dim"], "dim")
+            metric = check_choice(manifest["metric"], "metric", METRICS)
             params = _params_from_dict(manifest["params"])
-            card = OperatingCard.from_dict(json.loads((root / _CARD).read_text(encoding="utf-8")))
-            vectors = (
-                np.load(root / _VECTORS, mmap_mode="r", allow_pickle=False) if _VECTORS in manifest["files"] else None
+            kind, files, provenance = manifest["kind"], manifest["files"], dict(manifest.get("provenance", {}))
+        needed = [_CARD, _IDS, *([_FAISS] if kind == "faiss" else [_CODEC, _CODES])]
+        unlisted = [name for name in needed if name not in files]
+        if unlisted:  # only files the manifest vouches for are read (faiss trusts the bytes it is given)
+            raise EmbeddingDataError(
+                f"{root / MANIFEST} does not list {', '.join(unlisted)}; the index is damaged, rebuild it."
             )
-            if manifest["kind"] == "faiss":
+        with document_errors(root / _CARD, "operating card"):
+            card = OperatingCard.from_dict(read_document(root / _CARD, what="operating card"))
+        vectors = load_npy(root / _VECTORS, mmap=True) if _VECTORS in files else None
+        try:
+            if kind == "faiss":
                 index = faiss.read_index(str(root / _FAISS))
-                positions = np.load(root / _POSITIONS, allow_pickle=False) if _POSITIONS in manifest["files"] else None
+                positions = load_npy(root / _POSITIONS) if _POSITIONS in files else None
                 searcher: FaissSearcher | CodecSearcher = FaissSearcher(
                     index, params, metric, vectors=vectors, positions=positions, n_rows=n
                 )
             else:
-                codec = Codec.from_dict(json.loads((root / _CODEC).read_text(encoding="utf-8")))
-                codes = np.load(root / _CODES, allow_pickle=False)
-                searcher = CodecSearcher(codec, codes, vectors=vectors, rescore=getattr(params, "rescore", None))
-            ids = pq.read_table(root / _IDS).column(ID_COLUMN).to_numpy(zero_copy_only=False)
+                codec_document = read_document(root / _CODEC, what="codec", max_bytes=MAX_ARRAY_DOCUMENT_BYTES)
+                with document_errors(root / _CODEC, "codec"):
+                    codec = Codec.from_dict(codec_document)
+                searcher = CodecSearcher(
+                    codec, load_npy(root / _CODES), vectors=vectors, rescore=getattr(params, "rescore", None)
+                )
         except (KeyError, TypeError, ValueError, OSError, RuntimeError, pa.ArrowException) as error:
             if isinstance(error, EmbeddingDataError):
                 raise
             raise EmbeddingDataError(f"{root} holds an unreadable index ({type(error).__name__}: {error}).") from error
-        if searcher.dim != dim or len(searcher) != n or len(ids) != n:
+        ids = read_id_file(root / _IDS, n)
+        if searcher.dim != dim or len(searcher) != n:
             raise EmbeddingDataError(
                 f"{root}: the index's files disagree with its manifest ({n} rows of dimension {dim})."
             )
-        return cls(searcher, ids, card, manifest.get("provenance", {}))
+        return cls(searcher, ids, card, provenance)
 
 
 def _fingerprint(file: Path) -> dict[str, Any]:
@@ -250,16 +261,14 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         raise EmbeddingDataError(
             f"{root} is not an embedlab index (no {MANIFEST}); build one with 'embedlab index build'."
         )
-    try:
-        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    manifest = read_document(root / MANIFEST, what="index manifest")
+    with document_errors(root / MANIFEST, "index manifest"):
         if manifest["format"] != FORMAT_VERSION:
             raise EmbeddingDataError(
                 f"{root / MANIFEST}: the index has format {manifest['format']}; this embedlab reads {FORMAT_VERSION}."
             )
         if not isinstance(manifest["files"], dict):
             raise TypeError("'files' is not a mapping")
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
-        raise EmbeddingDataError(f"{root / MANIFEST} is corrupt ({type(error).__name__}: {error}).") from error
     return manifest
 
 

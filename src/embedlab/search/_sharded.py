@@ -8,7 +8,6 @@ each shard, so the merged recall is at least about the recall each shard's index
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import faiss
 import numpy as np
 
 from embedlab._checks import check_choice, check_int
+from embedlab._json import document_errors, read_document
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.shards import Shard, ShardedSet, open_shards, write_parts
@@ -85,16 +85,14 @@ class ShardIndexes:
             When ``path`` holds no such manifest or it is corrupt.
         """
         manifest = Path(path) / SHARD_INDEXES_MANIFEST
-        try:
-            document = json.loads(manifest.read_text(encoding="utf-8"))
-            return cls(str(path), _params_from_dict(document["params"]), document["metric"], document.get("card"))
-        except FileNotFoundError:
+        if not manifest.is_file():
             raise EmbeddingDataError(
                 f"{path} holds no per-shard indexes (no {SHARD_INDEXES_MANIFEST}); build them with "
                 "embedlab.search.build_shard_indexes."
-            ) from None
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as error:
-            raise EmbeddingDataError(f"{manifest} is corrupt ({type(error).__name__}: {error}).") from error
+            )
+        document = read_document(manifest, what="manifest of per-shard indexes")
+        with document_errors(manifest, "manifest of per-shard indexes"):
+            return cls(str(path), _params_from_dict(document["params"]), str(document["metric"]), document.get("card"))
 
 
 def _read_index(file: Path) -> faiss.Index:

@@ -68,7 +68,7 @@ def test_pickled_model_predicts_the_same(fitted, blobs, name):
 def test_bad_inputs_give_clear_errors(fitted, make, blobs, name):
     X, _ = blobs
     model, _ = fitted[name]
-    with pytest.raises(EmbeddingDataError, match="dimension 31 but the model was fitted on dimension 32"):
+    with pytest.raises(EmbeddingDataError, match=r"X has 31 features, but \w+ is expecting 32 features"):
         model.predict(X[:, :31])
     with_nan = X[:20].copy()
     with_nan[3, 5] = np.nan

@@ -9,8 +9,8 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
 from embedlab._checks import check_int
-from embedlab.exceptions import ConfigurationError, EmbeddingDataError
-from embedlab.io.validation import check_k, prepare
+from embedlab.exceptions import ConfigurationError
+from embedlab.io.validation import check_k, fit_rows, new_rows
 from embedlab.neighbors import knn
 
 __all__ = ["DeepClusterMixin", "mine_neighbours"]
@@ -40,21 +40,15 @@ class DeepClusterMixin(ClusterMixin, BaseEstimator, ABC):
     def _fit_rows(self, X: object) -> np.ndarray:
         """Validated float32 rows of the training set, checked against ``n_clusters``."""
         n_clusters = check_int(self.n_clusters, "n_clusters")
-        rows = prepare(X, self._input_metric).vectors
+        rows = fit_rows(self, X, self._input_metric).vectors
         if n_clusters > rows.shape[0]:
             raise ConfigurationError(
                 f"n_clusters={n_clusters} but X has only {rows.shape[0]} rows; use n_clusters <= {rows.shape[0]}."
             )
-        self.n_features_in_ = int(rows.shape[1])
         return rows
 
     def _check_new(self, X: object) -> np.ndarray:
-        rows = prepare(X, self._input_metric).vectors
-        if rows.shape[1] != self.n_features_in_:
-            raise EmbeddingDataError(
-                f"X has dimension {rows.shape[1]} but the model was fitted on dimension {self.n_features_in_}."
-            )
-        return rows
+        return new_rows(self, X, self._input_metric).vectors
 
     @abstractmethod
     def _proba(self, rows: np.ndarray) -> np.ndarray:

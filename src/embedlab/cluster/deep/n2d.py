@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+from sklearn.base import TransformerMixin
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 CovarianceType = Literal["full", "tied", "diag", "spherical"]
 
 
-class N2D(DeepClusterMixin):
+class N2D(TransformerMixin, DeepClusterMixin):
     """N2D: cluster the local manifold of an autoencoded embedding.
 
     1. A fully connected autoencoder ``d - 500 - 500 - 2000 - latent_dim`` is pretrained on the rows (mean

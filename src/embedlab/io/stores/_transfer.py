@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embedlab._checks import check_choice, check_int
+from embedlab._json import document_errors, member, read_document, with_timings
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.embedding_set import ID_COLUMN, PROVENANCE_KEY, VECTOR_COLUMN
@@ -93,11 +94,14 @@ class ExportResult:
     resumed_from: int = 0
 
     def to_dict(self) -> dict:
-        return {
-            **asdict(self),
-            "metadata_columns": list(self.metadata_columns),
-            "verification": self.verification.to_dict(),
-        }
+        return with_timings(
+            {
+                **asdict(self),
+                "metadata_columns": list(self.metadata_columns),
+                "verification": self.verification.to_dict(),
+            },
+            "seconds",
+        )
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ class ImportResult:
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "verification": self.verification.to_dict()}
+        return with_timings({**asdict(self), "verification": self.verification.to_dict()}, "seconds")
 
 
 @dataclass(frozen=True)
@@ -280,10 +284,11 @@ class _ExportParts:
         state = folder / _PARTS_STATE
         if folder.exists():
             try:
-                document = json.loads(state.read_text(encoding="utf-8"))
-                same = document["uri"] == uri and document["fingerprint"] == fingerprint
-                kept = _kept_batches(folder, document["files"]) if same else []
-            except (OSError, ValueError, KeyError, TypeError):
+                document = read_document(state, what="export checkpoint")
+                with document_errors(state, "export checkpoint"):
+                    same = document["uri"] == uri and document["fingerprint"] == fingerprint
+                    kept = _kept_batches(folder, document["files"]) if same else []
+            except EmbeddingDataError:
                 same = False
             if same:
                 document["files"] = [name for name, _rows, _schema in kept]
@@ -337,10 +342,10 @@ def _kept_batches(folder: Path, names: list[str]) -> list[tuple[str, int, pa.Sch
     kept = []
     for name in names:
         try:
-            with pa.memory_map(str(folder / name)) as source:
+            with pa.memory_map(str(member(folder, name, what="the export checkpoint"))) as source:
                 reader = pa.ipc.open_file(source)
                 rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
-        except (OSError, pa.ArrowInvalid):
+        except (OSError, pa.ArrowInvalid, EmbeddingDataError):
             break
         if kept and not reader.schema.equals(kept[0][2]):
             break
@@ -453,11 +458,11 @@ def import_store(
 ) -> ImportResult:
     """Write an embeddings file (or another store's collection) into a store, resumably, then verify it.
 
-    Rows are validated as they stream (NaN/Inf, zero vectors, ids repeated anywhere in the source) and written in
-    batches the store accepts. After each batch a checkpoint records the rows written; run the same import
-    again after an interruption and it continues from there, rewriting only the batch that may have been cut
-    short (as an upsert, so no row is written twice). At the end the row count, the id set and sampled vectors
-    are read back.
+    A file's rows are validated (NaN/Inf, zero vectors, ids repeated anywhere in it) in one streamed pass before
+    the store is opened, so a bad file leaves nothing behind; then they are written in batches the store accepts.
+    After each batch a checkpoint records the rows written; run the same import again after an interruption and
+    it continues from there, rewriting only the batch that may have been cut short (as an upsert, so no row is
+    written twice). At the end the row count, the id set and sampled vectors are read back.
 
     Parameters
     ----------
@@ -509,6 +514,11 @@ def import_store(
     destination = uri if isinstance(uri, StoreURI) else parse_uri(uri)
     if is_store_uri(str(data)) and parse_uri(str(data)).text == destination.text:
         raise ConfigurationError(f"{destination.text}: the source and the destination are the same collection.")
+    if not is_store_uri(str(data)):
+        # A file is validated whole before the store is touched, so that a bad row near its end leaves no
+        # collection half imported (reading a file costs little beside writing a store; a store is read once).
+        for _ in iter_batches(data, max(1, READ_BYTES // (4 * info.dim)), column=column, id_column=id_column):
+            pass
     store = _open(destination, None, None, credentials)
     with store:
         state_path = Path(checkpoint) if checkpoint is not None else _default_checkpoint(str(data), destination.text)
@@ -642,9 +652,10 @@ def _read_checkpoint(path: Path, data: str, uri: str, fingerprint: list, restart
     if not path.exists():
         return None
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-        same = state["source"] == data and state["uri"] == uri and state["fingerprint"] == fingerprint
-    except (OSError, ValueError, KeyError, TypeError):
+        state = read_document(path, what="import checkpoint")
+        with document_errors(path, "import checkpoint"):
+            same = state["source"] == data and state["uri"] == uri and state["fingerprint"] == fingerprint
+    except EmbeddingDataError:
         same, state = False, {}
     if same:
         return state

@@ -158,7 +158,7 @@
   function subtitle() {
     var g = DATA.geometry;
     document.getElementById("subtitle").textContent = int(DATA.n) + " vectors x " + DATA.dim + " dimensions, " + DATA.metric +
-      " metric" + (DATA.label_column ? ", labels from '" + DATA.label_column + "'" : "") + "; computed in " + fmt(DATA.seconds.total, 0) +
+      " metric" + (DATA.label_column ? ", labels from '" + DATA.label_column + "'" : "") + "; computed in " + fmt(DATA.timings.seconds.total, 0) +
       " s by embedlab " + DATA.embedlab + (g.sampled ? " (inspect on a sample of " + int(g.n) + ")" : "");
   }
 
@@ -184,8 +184,8 @@
     var list = el("ul", { "class": "advice" });
     DATA.recommendations.forEach(function (line) { list.appendChild(el("li", { text: line })); });
     section.appendChild(list);
-    var steps = Object.keys(DATA.seconds).filter(function (k) { return k !== "total"; })
-      .map(function (k) { return k + " " + fmt(DATA.seconds[k], 1) + " s"; }).join(", ");
+    var steps = Object.keys(DATA.timings.seconds).filter(function (k) { return k !== "total"; })
+      .map(function (k) { return k + " " + fmt(DATA.timings.seconds[k], 1) + " s"; }).join(", ");
     section.appendChild(how("Time per step: " + steps + "."));
   }
 
@@ -559,7 +559,7 @@
     if (!plan) { section.appendChild(el("p", { "class": "note", text: DATA.compression_note || "No compression plan." })); return; }
     section.appendChild(how("Quick plan: " + plan.points.length + " configurations of " + (plan.points.length ? new Set(plan.points.map(function (p) { return p.codec.split("+rescore")[0]; })).size : 0) +
       " codecs on " + int(plan.n_rows) + " rows, " + plan.queries + "; recall@" + plan.k + " against exact " + plan.metric + " search; rescoring re-ranks M x " + plan.k +
-      " candidates by their full vectors. Anchors are faiss indexes (index_factory) measured on the same split. " + fmt(plan.seconds, 0) + " s."));
+      " candidates by their full vectors. Anchors are faiss indexes (index_factory) measured on the same split. " + fmt(plan.timings.seconds, 0) + " s."));
     var alone = plan.points.filter(function (p) { return p.rescore === null; }), rescored = plan.points.filter(function (p) { return p.rescore !== null; });
     function pts(list) { return list.map(function (p) { return [p.bytes_per_vector, p.recall_at_k, p.codec + ": " + p.bytes_per_vector + " B, recall " + fmt(p.recall_at_k, 4)]; }); }
     function front(list) { return pts(list.filter(function (p) { return p.on_frontier; }).sort(function (a, b) { return a.bytes_per_vector - b.bytes_per_vector; })); }
