@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from embedlab import EmbeddingSet
 from embedlab.multivector import MultiVectorSet
+from tests.cli.arguments import fill
 
 runner = CliRunner()
 
@@ -58,21 +59,10 @@ COMMANDS = {
 }
 
 
-def _arguments(template: list[str], data: Path, out: Path) -> list[str]:
-    arguments = []
-    for part in template:
-        if part.startswith("OUT"):
-            part = str(out) + part[3:]
-        elif part.startswith("{"):
-            part = str(data / part[1:-1])
-        arguments.append(part)
-    return [*arguments, "--json", "--seed", "7", "-q"]
-
-
 def _run(template: list[str], data: Path, out: Path) -> dict:
     from embedlab.cli.app import app
 
-    result = runner.invoke(app, _arguments(template, data, out))
+    result = runner.invoke(app, [*fill(template, data, out), "--json", "--seed", "7", "-q"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     document.pop("timings", None)

@@ -18,6 +18,7 @@ from embedlab import EmbeddingSet
 from embedlab.align import ProcrustesAdapter
 from embedlab.compress import CompressedCollection
 from embedlab.multivector import MultiVectorSet
+from tests.cli.arguments import fill
 
 runner = CliRunner()
 N, DIM = 120, 8
@@ -164,20 +165,6 @@ OTHER_CASES = {
 }
 
 
-def _arguments(template: list[str], data: Path, out: Path, bad: str | None = None) -> list[str]:
-    arguments = []
-    for part in template:
-        if part == "DATA":
-            part = str(data / bad)
-        elif part.startswith("OUT"):
-            part = str(out / "result") + part[3:]
-        elif part.startswith("{"):
-            name, _, rest = part[1:].partition("}")
-            part = str(data / name) + rest
-        arguments.append(part)
-    return arguments
-
-
 def _check_refusal(arguments: list[str], data: Path, out: Path, names: str, says: str) -> str:
     from embedlab.cli.app import app
 
@@ -203,7 +190,7 @@ def test_a_bad_data_file_is_refused_in_one_paragraph_naming_it(command, bad, dat
         pytest.skip("info counts NaN rows instead of refusing them (tested in test_cli)")
     out = tmp_path / "out"
     out.mkdir()
-    _check_refusal(_arguments(DATA_COMMANDS[command], data, out, bad), data, out, bad, BAD_DATA[bad])
+    _check_refusal(fill(DATA_COMMANDS[command], data, out / "result", bad), data, out, bad, BAD_DATA[bad])
 
 
 @pytest.mark.parametrize("case", sorted(OTHER_CASES))
@@ -211,7 +198,7 @@ def test_each_documented_bad_input_is_refused_in_one_paragraph(case, data, tmp_p
     template, names, says = OTHER_CASES[case]
     out = tmp_path / "out"
     out.mkdir()
-    _check_refusal(_arguments(template, data, out), data, out, names, says)
+    _check_refusal(fill(template, data, out / "result"), data, out, names, says)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("lancedb") is None, reason='pip install "embedlab[stores]"')

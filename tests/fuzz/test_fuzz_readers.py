@@ -21,8 +21,8 @@ from embedlab import EmbeddingDataError, describe, load
 from embedlab._json import MAX_DOCUMENT_BYTES, member, read_document
 from tests.fuzz.harness import FORMATS, Fuzzer, campaign
 
-#: Inputs per format in ``make test`` (about a second each; benchmarks/fuzz_readers.py runs 10,000).
-SHORT_RUN = 150
+#: Inputs per format in ``make test`` (a few seconds a format; benchmarks/fuzz_readers.py runs 10,000).
+SHORT_RUN = 60
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))

@@ -159,6 +159,7 @@ class Counts:
     new: int = 0
     nothing: int = 0
     partial: int = 0
+    previous_gone: int = 0
     litter: int = 0
     litter_after_next_write: int = 0
     concurrent: int = 0
@@ -225,7 +226,8 @@ class Harness:
         rng = random.Random(seed)
         target = self.folder / f"trial-{seed}{self.kind.suffix}"
         self.previous = rng.randrange(2)
-        if rng.random() < 0.5 and self.kind.name != "checkpoint":
+        had_previous = rng.random() < 0.5 and self.kind.name != "checkpoint"
+        if had_previous:
             self.kind.write(target, self.previous)  # a complete earlier output the killed write must not spoil
         pid = self._child(target, 1 - self.previous)
         time.sleep(rng.uniform(0, max_delay))
@@ -236,6 +238,9 @@ class Harness:
         setattr(self.counts, outcome, getattr(self.counts, outcome) + 1)
         if outcome == "partial":
             self.counts.failures.append(f"seed {seed}: {target} is a partial output")
+        # allowed ("the previous output or nothing"), but counted: a folder is replaced by two renames, and a kill
+        # between them leaves the previous output only in a hidden .old folder beside the target
+        self.counts.previous_gone += had_previous and outcome == "nothing"
         self.counts.litter += self._litter(target)
         if self.kind.name != "checkpoint":  # the next write of the target removes what the killed one left
             self.kind.write(target, self.previous)

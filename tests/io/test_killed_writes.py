@@ -11,7 +11,7 @@ import pytest
 from tests.io.killed_writes import KINDS, Harness
 
 #: Kills per kind in ``make test``, and concurrent-writer trials.
-TRIALS, CONCURRENT = 12, 3
+TRIALS, CONCURRENT = 8, 2
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -20,7 +20,7 @@ def test_a_killed_writer_leaves_a_whole_output_or_nothing(kind, tmp_path):
         pytest.skip('an import needs a store: pip install "embedlab[stores]"')
     harness = Harness(kind, tmp_path / "writes")
     delay = 3 * harness.write_seconds()
-    trials = 4 if kind == "checkpoint" else TRIALS  # an import takes seconds, not milliseconds
+    trials = 2 if kind == "checkpoint" else TRIALS  # an import takes seconds, not milliseconds
     outcomes = [harness.trial(seed, delay) for seed in range(trials)]
     for seed in range(CONCURRENT if kind != "checkpoint" else 0):
         harness.concurrent(seed)
