@@ -95,7 +95,7 @@ def load_data(n: int, path: str | None) -> np.ndarray:
     path = path or prepare_wordnet_embeddings()
     emb = embedlab.load(path)
     log.info("loaded %s", emb)
-    sample = emb.sample(n, seed=SEED)
+    sample = emb.sample(n, random_state=SEED)
     return np.ascontiguousarray(sample.vectors, dtype=np.float32)
 
 

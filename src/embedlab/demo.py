@@ -66,7 +66,7 @@ class DemoResult:
 def run_demo(
     out_dir: str | os.PathLike = "embedlab-demo",
     *,
-    seed: int = 0,
+    random_state: int = 0,
     progress: ProgressReporter = NULL_PROGRESS,
 ) -> DemoResult:
     """Embed the bundled WordNet corpus (once; later runs reuse it) and write its HTML report.
@@ -75,7 +75,7 @@ def run_demo(
     ----------
     out_dir : path-like, default="embedlab-demo"
         Where the embeddings and ``report.html`` are written.
-    seed : int, default=0
+    random_state : int, default=0
         Seed of every sampled step of the report.
     progress : ProgressReporter, optional
 
@@ -98,12 +98,12 @@ def run_demo(
         emb,
         name=f"WordNet demo: {len(emb):,} synset definitions ({emb.model or 'embeddings'})",
         labels="label",
-        random_state=seed,
+        random_state=random_state,
         progress=progress,
     )
     path = write_html(report, out / "report.html")
     report_seconds = time.perf_counter() - started
-    graph = knn_graph(emb, k=10, random_state=seed)  # the report's inspect built it: read from the set's cache
+    graph = knn_graph(emb, k=10, random_state=random_state)  # the report's inspect built it: read from the set's cache
     texts = emb.column("text")
     heads = np.array([t.split(":", 1)[0] for t in texts])
     neighbours = {}

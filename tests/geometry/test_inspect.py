@@ -39,7 +39,7 @@ def _quick(emb, **kwargs):
 
 @pytest.fixture(scope="module")
 def sphere_set() -> EmbeddingSet:
-    X = make_sphere(1500, 5, 48, seed=3) + 2.0 * np.eye(48, dtype=np.float32)[0]
+    X = make_sphere(1500, 5, 48, random_state=3) + 2.0 * np.eye(48, dtype=np.float32)[0]
     labels = np.where(X @ random_rotation(48, np.random.default_rng(0))[0] > 0, "up", "down")
     return EmbeddingSet(X, ids=[f"p{i}" for i in range(1500)], metadata={"side": labels})
 
@@ -84,7 +84,7 @@ def test_rotation_and_global_scaling_change_nothing(sphere_set):
 
 
 def test_exact_duplicates_are_excluded_and_counted(rng):
-    X = make_sphere(1200, 3, 16, seed=5)
+    X = make_sphere(1200, 3, 16, random_state=5)
     X = np.vstack([X, X[:100], X[:10]])
     report = _quick(EmbeddingSet(X))
     document = report.to_dict()

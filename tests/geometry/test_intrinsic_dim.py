@@ -42,7 +42,7 @@ def _estimates(X: np.ndarray) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def subspace_estimates() -> dict[int, dict[str, float]]:
-    return {d: _estimates(make_subspace(N, d, 384, noise=1e-5, seed=d)) for d in (2, 4, 8, 16, 32, 64)}
+    return {d: _estimates(make_subspace(N, d, 384, noise=1e-5, random_state=d)) for d in (2, 4, 8, 16, 32, 64)}
 
 
 @pytest.mark.parametrize("d", [2, 4, 8, 16])
@@ -61,27 +61,27 @@ def test_high_dimensional_subspaces_bounded_and_ordered(subspace_estimates):
 
 @pytest.mark.parametrize(("d", "tolerance"), [(2, 0.10), (5, 0.10), (10, 0.15)])
 def test_hyperspheres(d, tolerance):
-    for name, value in _estimates(make_sphere(N, d, 384, seed=d)).items():
+    for name, value in _estimates(make_sphere(N, d, 384, random_state=d)).items():
         assert abs(value - d) / d <= tolerance, (name, value)
 
 
 def test_swiss_roll_and_a_product_manifold():
-    for value in _estimates(make_swiss_roll(N, 384, seed=0)).values():
+    for value in _estimates(make_swiss_roll(N, 384, random_state=0)).values():
         assert abs(value - 2) <= 0.2
-    product = make_product([make_sphere(N, 2, 3, seed=1), make_swiss_roll(N, 3, seed=2) / 10], 384)
+    product = make_product([make_sphere(N, 2, 3, random_state=1), make_swiss_roll(N, 3, random_state=2) / 10], 384)
     for value in _estimates(product).values():
         assert abs(value - 4) <= 0.4
 
 
 @pytest.mark.parametrize("d", [3, 12, 40])
 def test_pca_recovers_linear_subspaces_exactly(d):
-    X = make_subspace(2000, d, 384, noise=1e-5, seed=d)
+    X = make_subspace(2000, d, 384, noise=1e-5, random_state=d)
     result = pca_dimensions(X, (0.99,), n_boot=10)[0.99]
     assert d - 1 <= result.value <= d and result.ci_low <= result.value <= result.ci_high
 
 
 def test_intervals_cover_and_are_reproducible():
-    distances = knn(make_sphere(N, 4, 64, seed=3), 64, metric="l2").distances
+    distances = knn(make_sphere(N, 4, 64, random_state=3), 64, metric="l2").distances
     for estimator in (twonn, mle_id, gride):
         a, b = estimator(distances, random_state=5), estimator(distances, random_state=5)
         assert a == b
@@ -90,13 +90,13 @@ def test_intervals_cover_and_are_reproducible():
 
 
 def test_mle_scale_curve_and_gride_curve_cover_the_scales():
-    distances = knn(make_sphere(2000, 3, 32, seed=4), 64, metric="l2").distances
+    distances = knn(make_sphere(2000, 3, 32, random_state=4), 64, metric="l2").distances
     assert set(mle_id(distances, n_boot=0).scale) == {5, 10, 20, 40}
     assert set(gride_curve(distances)) == {2, 4, 8, 16, 32, 64}
 
 
 def test_decimation_reveals_small_scale_noise():
-    X = make_subspace(N, 3, 64, noise=3e-3, seed=7)
+    X = make_subspace(N, 3, 64, noise=3e-3, random_state=7)
     full = twonn(knn(X, 2, metric="l2").distances, n_boot=0).value
     curve = twonn_decimation(X, random_state=0)
     assert full > 4.0  # noise inflates the estimate at full density
@@ -104,7 +104,7 @@ def test_decimation_reveals_small_scale_noise():
 
 
 def test_gride_at_the_smallest_scale_is_twonn_mle():
-    distances = knn(make_sphere(1000, 3, 16, seed=2), 2, metric="l2").distances
+    distances = knn(make_sphere(1000, 3, 16, random_state=2), 2, metric="l2").distances
     mu = distances[:, 1] / distances[:, 0]
     mu = mu[mu > 1]
     assert gride_curve(distances)[2] == pytest.approx(mu.size / np.log(mu).sum(), rel=1e-9)
@@ -118,7 +118,7 @@ def test_local_id_is_the_levina_bickel_formula():
 
 def test_agreement_with_scikit_dimension():
     skdim = pytest.importorskip("skdim")
-    X = make_subspace(2000, 8, 384, noise=1e-4, seed=11).astype(np.float64)
+    X = make_subspace(2000, 8, 384, noise=1e-4, random_state=11).astype(np.float64)
     distances = knn(X, 20, metric="l2", method="exact").distances
     ours_twonn = twonn(distances, discard_fraction=0.1, n_boot=0).value
     ours_mle = mle_id(distances, 20, n_boot=0).value
@@ -140,7 +140,7 @@ def test_zero_distances_and_bad_parameters_are_rejected():
 def test_twonn_on_shards_is_twonn_of_the_same_queries_in_memory(tmp_path):
     from embedlab.io.shards import open_shards
 
-    X = make_subspace(12_000, 4, 16, seed=2).astype(np.float32)
+    X = make_subspace(12_000, 4, 16, random_state=2).astype(np.float32)
     X[11_000:11_300] = X[:300]  # duplicates: the distinct neighbours are used
     path = tmp_path / "x.npy"
     np.save(path, X)
@@ -162,7 +162,7 @@ def test_twonn_on_shards_is_twonn_of_the_same_queries_in_memory(tmp_path):
 def test_mle_on_shards_is_the_mle_of_the_same_queries_in_memory_copies_skipped(tmp_path):
     from embedlab.io.shards import open_shards
 
-    X = make_subspace(12_000, 4, 16, seed=3).astype(np.float32)
+    X = make_subspace(12_000, 4, 16, random_state=3).astype(np.float32)
     X[11_000:11_300] = X[:300]  # copies: their zero distances are skipped
     path = tmp_path / "x.npy"
     np.save(path, X)

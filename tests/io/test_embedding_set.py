@@ -39,9 +39,9 @@ def test_zero_vector_fails_by_default(degenerate):
 
 
 def test_sample_is_reproducible_ordered_and_bounded(labelled_set):
-    a, b = labelled_set.sample(50, seed=3), labelled_set.sample(50, seed=3)
+    a, b = labelled_set.sample(50, random_state=3), labelled_set.sample(50, random_state=3)
     assert a.ids.tolist() == b.ids.tolist() and len(a) == 50
-    assert labelled_set.sample(50, seed=4).ids.tolist() != a.ids.tolist()
+    assert labelled_set.sample(50, random_state=4).ids.tolist() != a.ids.tolist()
     positions = [int(i.split("-")[1]) for i in a.ids]
     assert positions == sorted(positions)
     np.testing.assert_array_equal(a.vectors, labelled_set.vectors[positions])

@@ -318,7 +318,7 @@ def test_intrinsic_dimension_on_ray_equals_local(cluster, tmp_path):
     from embedlab.io.synthetic import make_subspace
 
     path = tmp_path / "x.npy"
-    np.save(path, make_subspace(3000, 3, 12, seed=8).astype(np.float32))
+    np.save(path, make_subspace(3000, 3, 12, random_state=8).astype(np.float32))
     sharded = open_shards(path, shard_rows=800)
     for estimate in (twonn_shards, mle_shards):
         local = estimate(sharded, n_queries=500, random_state=2)

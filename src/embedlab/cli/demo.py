@@ -26,7 +26,7 @@ def demo(
 ) -> None:
     """Embed the bundled WordNet corpus (19,980 synsets, offline) and write its interactive HTML report."""
     progress = setup(quiet, verbose)
-    result = run_demo(out, seed=seed, progress=progress)
+    result = run_demo(out, random_state=seed, progress=progress)
     if open_report:
         open_in_browser(Path(result.report))
     if json_output:

@@ -156,7 +156,7 @@ class EmbeddingSet:
             self.validation,
         )
 
-    def sample(self, n: int, seed: int | None = 0) -> EmbeddingSet:
+    def sample(self, n: int, random_state: int | None = 0) -> EmbeddingSet:
         """A reproducible uniform sample of ``n`` rows without replacement, in their original order.
 
         Returns the set itself when ``n >= len(self)``.
@@ -165,27 +165,27 @@ class EmbeddingSet:
         --------
         >>> import numpy as np
         >>> emb = EmbeddingSet(np.random.default_rng(0).normal(size=(100, 4)))
-        >>> emb.sample(5, seed=1).ids.tolist() == emb.sample(5, seed=1).ids.tolist()
+        >>> emb.sample(5, random_state=1).ids.tolist() == emb.sample(5, random_state=1).ids.tolist()
         True
         """
-        positions = self.sample_positions(n, seed)
+        positions = self.sample_positions(n, random_state)
         return self if positions.size == len(self) else self.take(positions)
 
-    def sample_positions(self, n: int, seed: int | None = 0) -> np.ndarray:
+    def sample_positions(self, n: int, random_state: int | None = 0) -> np.ndarray:
         """The ascending row positions :meth:`sample` keeps: all rows when ``n >= len(self)``.
 
         Examples
         --------
         >>> import numpy as np
         >>> emb = EmbeddingSet(np.random.default_rng(0).normal(size=(100, 4)))
-        >>> positions = emb.sample_positions(5, seed=1)
+        >>> positions = emb.sample_positions(5, random_state=1)
         >>> positions.tolist() == sorted(positions.tolist()), emb.sample_positions(200).size
         (True, 100)
         """
         n = check_int(n, "n")
         if n >= len(self):
             return np.arange(len(self))
-        return np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        return np.sort(np.random.default_rng(random_state).choice(len(self), size=n, replace=False))
 
     def provenance(self) -> dict[str, Any]:
         """Where the set came from, as stored in the files embedlab writes."""
