@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from embedlab.align import DEFAULT_MIN_RECALL, Alignment, default_methods, fit_adapter, load_adapter
+from embedlab.align import DEFAULT_MIN_RECALL, Alignment, apply_adapter, default_methods, fit_adapter
 from embedlab.cli._console import emit_json, handles_errors, setup
 from embedlab.cli._options import (
     ColumnOpt,
@@ -23,9 +23,7 @@ from embedlab.cli._options import (
     data_name,
     on_invalid_policy,
 )
-from embedlab.exceptions import ConfigurationError
-from embedlab.io import EmbeddingSet, load
-from embedlab.io.stores import import_store, is_store_uri
+from embedlab.io import load
 
 align_app = typer.Typer(
     name="align",
@@ -170,45 +168,19 @@ def apply(
 ) -> None:
     """Map every row of DATA with the adapter and write them, with the same ids and columns, to --output."""
     progress = setup(quiet, verbose)
-    adapter = load_adapter(adapter_path)
-    if is_store_uri(output):
-        n = _apply_to_store(adapter, data, output, column, id_column, on_invalid, progress)
-    else:
-        emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
-        mapped = adapter.transform(emb.vectors, name=str(data))
-        EmbeddingSet(
-            mapped, emb.ids, emb.metadata, source=str(data), model=f"{emb.model or 'unknown'} via {adapter_path.name}"
-        ).to_parquet(output)
-        n = len(emb)
-    document = {
-        "adapter": str(adapter_path),
-        "method": adapter.name,
-        "data": str(data),
-        "output": str(output),
-        "n": n,
-        "dim_in": adapter.n_features_in_,
-        "dim_out": adapter.n_features_out_,
-    }
-    if json_output:
-        emit_json(document)
-        return
-    Console().print(
-        f"{n:,} rows of {data_name(data)} mapped by the {adapter.name} adapter "
-        f"({adapter.n_features_in_} -> {adapter.n_features_out_} dimensions) -> {output}"
-    )
-
-
-def _apply_to_store(adapter, data: str, output: str, column, id_column, on_invalid: str, progress) -> int:
-    """Stream DATA through the adapter into a new collection (``import_store`` with mode create)."""
-    if on_invalid != "fail":
-        raise ConfigurationError("--on-invalid drop cannot be used when --output is a store: fix the rows first.")
-    result = import_store(
+    applied = apply_adapter(
+        adapter_path,
         data,
         output,
-        mode="create",
         column=column,
         id_column=id_column,
-        transform=lambda vectors: adapter.transform(vectors, name=str(data)),
+        on_invalid=on_invalid_policy(on_invalid),
         progress=progress,
     )
-    return result.n_rows
+    if json_output:
+        emit_json(applied.to_dict())
+        return
+    Console().print(
+        f"{applied.n:,} rows of {data_name(data)} mapped by the {applied.method} adapter "
+        f"({applied.dim_in} -> {applied.dim_out} dimensions) -> {output}"
+    )
