@@ -19,7 +19,7 @@ from embedlab.neighbors import (
     recall_at_k,
     rerank,
 )
-from embedlab.search import ShardIndexes, build_shard_indexes
+from embedlab.search import ShardIndexes, build_shard_graph, build_shard_indexes
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,18 @@ def test_the_knn_graph_through_shard_indexes(clustered, tmp_path):
     assert graph.n_rows == 6000 and rows.shape == (6000, 8)
     assert not (rows == np.arange(6000)[:, None]).any()  # no row is its own neighbour
     assert recall_at_k(distances, knn(X, k=8, metric="l2").distances) > 0.97
+
+
+@pytest.mark.parametrize("method", ["exact", "hnsw"])
+def test_build_shard_graph_builds_the_indexes_a_method_needs_and_leaves_only_the_graph(clustered, tmp_path, method):
+    path, X, _ = clustered
+    sharded = open_shards(path, shard_rows=2000)
+    graph = build_shard_graph(sharded, tmp_path / "graph", 8, method=method, storage="flat", metric="l2")
+    assert graph.params.method == method and graph.to_dict()["method"] == method
+    assert method == "exact" or graph.params.storage == "flat"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graph"]  # the shards' indexes were scratch
+    distances = np.stack(pq.read_table(tmp_path / "graph").column("distances").to_numpy(zero_copy_only=False))
+    assert recall_at_k(distances, knn(X, k=8, metric="l2").distances) > (0.999 if method == "exact" else 0.97)
 
 
 def test_indexes_that_no_longer_match_their_data_are_refused(clustered, tmp_path):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -31,9 +29,9 @@ from embedlab.cli._options import (
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import load, write_table
 from embedlab.io.shards import ShardedSet
-from embedlab.neighbors import HNSWParams, IVFParams, knn_graph, knn_graph_shards, search_params
+from embedlab.neighbors import knn_graph, search_params
 from embedlab.scale import Backend
-from embedlab.search import build_shard_indexes
+from embedlab.search import build_shard_graph
 
 
 @handles_errors
@@ -84,9 +82,7 @@ def knn(
         return
     emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
     started = time.perf_counter()
-    params = search_params(method, len(emb), len(emb))  # 'auto' resolved here, so that --storage reaches it
-    if isinstance(params, HNSWParams | IVFParams):
-        params = replace(params, storage=storage)
+    params = search_params(method, len(emb), len(emb), storage=storage)
     result = knn_graph(emb, k, metric=metric, method=params, random_state=seed, progress=progress)
     seconds = time.perf_counter() - started
     if output is not None:
@@ -128,30 +124,20 @@ def _sharded(
     if output is None:
         raise ConfigurationError("--backend writes the graph per shard: give the --output directory.")
     started = time.perf_counter()
-    searchers = None
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{output.name}.indexes.", dir=output.parent.resolve()) as scratch:
-        params = search_params(method, sharded.n_rows, sharded.n_rows)  # 'auto': exact on small sets only
-        if params.method != "exact":
-            if isinstance(params, HNSWParams | IVFParams):
-                params = replace(params, storage=storage)
-            searchers = build_shard_indexes(
-                sharded,
-                Path(scratch) / "indexes",
-                params=params,
-                metric=metric,
-                backend=backend,
-                random_state=seed,
-                progress=progress,
-            )
-        graph = knn_graph_shards(
-            sharded, output, k, metric=metric, backend=backend, searchers=searchers, progress=progress
-        )
+    graph = build_shard_graph(
+        sharded,
+        output,
+        k,
+        method=method,
+        storage=storage,
+        metric=metric,
+        backend=backend,
+        random_state=seed,
+        progress=progress,
+    )
     seconds = time.perf_counter() - started
     summary = {
         **graph.to_dict(),
-        "method": "exact" if searchers is None else searchers.params.method,
-        "params": None if searchers is None else searchers.params.to_dict(),
         "backend": backend.name,
         "n_shards": len(sharded),
         "timings": {"seconds": round(seconds, 3)},
@@ -162,5 +148,5 @@ def _sharded(
     shards = f"{len(sharded)} shard" + ("s" if len(sharded) != 1 else "")
     Console().print(
         f"kNN graph of {graph.n_rows:,} rows in {shards} ({backend.name}), k={k}, {metric}, "
-        f"{summary['method']} in {seconds:.1f} s -> {output}/ (one file per shard)"
+        f"{graph.params.method} in {seconds:.1f} s -> {output}/ (one file per shard)"
     )

@@ -46,6 +46,8 @@ class ShardedGraph:
     n_rows : int
     files : tuple of str
         In shard order, relative to ``path``.
+    params : SearchParams
+        How each shard was searched (exact, or the parameters of its index).
     """
 
     path: str
@@ -53,9 +55,18 @@ class ShardedGraph:
     metric: str
     n_rows: int
     files: tuple[str, ...]
+    params: SearchParams
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "k": self.k, "metric": self.metric, "n_rows": self.n_rows, "files": list(self.files)}
+        return {
+            "path": self.path,
+            "k": self.k,
+            "metric": self.metric,
+            "n_rows": self.n_rows,
+            "files": list(self.files),
+            "method": self.params.method,
+            "params": self.params.to_dict(),
+        }
 
 
 class ShardSearchers(Protocol):
@@ -256,6 +267,7 @@ def knn_graph_shards(
     check_choice(metric, "metric", METRICS)
     k = check_int(k, "k", maximum=sharded.n_rows - 1, why="the rows of the set, less one")
     shards = sharded.shards
+    searchers = ExactShards() if searchers is None else searchers
     parts = write_parts(
         output,
         _graph_part,
@@ -263,7 +275,7 @@ def knn_graph_shards(
         shards,
         k,
         metric,
-        ExactShards() if searchers is None else searchers,
+        searchers,
         manifest=GRAPH_MANIFEST,
         document={
             "path": str(output),
@@ -271,10 +283,10 @@ def knn_graph_shards(
             "metric": metric,
             "n_rows": sharded.n_rows,
             "source": sharded.path,
-            "search": (ExactShards() if searchers is None else searchers).params.to_dict(),
+            "search": searchers.params.to_dict(),
         },
         backend=backend,
         progress=progress,
         description="kNN graph",
     )
-    return ShardedGraph(str(output), k, metric, sharded.n_rows, tuple(name for name, _ in parts))
+    return ShardedGraph(str(output), k, metric, sharded.n_rows, tuple(name for name, _ in parts), searchers.params)

@@ -19,7 +19,7 @@ from embedlab.exceptions import ConfigurationError
 from embedlab.io.embedding_set import EmbeddingSet
 from embedlab.io.validation import METRICS, Metric, prepare, unit_rows
 from embedlab.neighbors.evaluation import recall_at_k
-from embedlab.neighbors.params import ExactParams, HNSWParams, IVFParams, IVFPQParams, SearchParams
+from embedlab.neighbors.params import ExactParams, HNSWParams, IVFParams, IVFPQParams, SearchParams, Storage
 from embedlab.neighbors.result import KnnResult
 from embedlab.neighbors.searchers import BaseSearcher, ExactSearcher, FaissSearcher
 
@@ -40,20 +40,28 @@ _DEFAULTS: dict[str, SearchParams] = {
 }
 
 
-def search_params(method: Method | SearchParams, n_queries: int, n_rows: int) -> SearchParams:
-    """The parameters a method name stands for: its defaults, and for ``"auto"`` exact or HNSW by cost.
+def search_params(
+    method: Method | SearchParams, n_queries: int, n_rows: int, *, storage: Storage | None = None
+) -> SearchParams:
+    """The parameters a method name stands for: its defaults, and for ``"auto"`` exact or HNSW by cost;
+    ``storage`` (how HNSW and IVF keep their vectors) replaces the default of a method that has one.
 
     Examples
     --------
     >>> search_params("auto", 1_000, 10_000).method, search_params("auto", 100_000, 100_000).method
     ('exact', 'hnsw')
+    >>> search_params("hnsw", 10, 10, storage="flat").storage
+    'flat'
     """
     if isinstance(method, SearchParams):
         return method
     check_choice(method, "method", ("auto", *_DEFAULTS))
     if method == "auto":
         method = "exact" if n_queries * n_rows <= AUTO_EXACT_MAX_PAIRS else "hnsw"
-    return _DEFAULTS[method]
+    params = _DEFAULTS[method]
+    if storage is not None and isinstance(params, HNSWParams | IVFParams):
+        params = replace(params, storage=storage)
+    return params
 
 
 def knn(

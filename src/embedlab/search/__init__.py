@@ -8,7 +8,7 @@ once on its first shard, for sharded search and kNN graphs on any backend.
 from embedlab.search._card import OperatingCard, OperatingPoint, Stratum
 from embedlab.search._index import METHODS, Index, build_index
 from embedlab.search._open import open_searcher
-from embedlab.search._sharded import SHARD_INDEXES_MANIFEST, ShardIndexes, build_shard_indexes
+from embedlab.search._sharded import SHARD_INDEXES_MANIFEST, ShardIndexes, build_shard_graph, build_shard_indexes
 
 __all__ = [
     "METHODS",
@@ -19,6 +19,7 @@ __all__ = [
     "ShardIndexes",
     "Stratum",
     "build_index",
+    "build_shard_graph",
     "build_shard_indexes",
     "open_searcher",
 ]

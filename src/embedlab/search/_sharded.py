@@ -9,6 +9,7 @@ each shard, so the merged recall is at least about the recall each shard's index
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,22 @@ from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.shards import Shard, ShardedSet, open_shards, write_parts
 from embedlab.io.validation import METRICS, Metric, Rows, prepare
-from embedlab.neighbors import BaseSearcher, FaissSearcher, HNSWParams, IVFParams, IVFPQParams, SearchParams
+from embedlab.neighbors import (
+    BaseSearcher,
+    FaissSearcher,
+    HNSWParams,
+    IVFParams,
+    IVFPQParams,
+    SearchParams,
+    ShardedGraph,
+    Storage,
+    knn_graph_shards,
+    search_params,
+)
 from embedlab.scale import Backend, worker_cache
 from embedlab.search._index import _params_from_dict, build_index
 
-__all__ = ["SHARD_INDEXES_MANIFEST", "ShardIndexes", "build_shard_indexes"]
+__all__ = ["SHARD_INDEXES_MANIFEST", "ShardIndexes", "build_shard_graph", "build_shard_indexes"]
 
 #: The manifest of a directory of per-shard indexes.
 SHARD_INDEXES_MANIFEST = "_indexes.json"
@@ -206,3 +218,60 @@ def build_shard_indexes(
         description="Building shard indexes",
     )
     return ShardIndexes(str(output), params, metric, card)
+
+
+def build_shard_graph(
+    sharded: ShardedSet,
+    output: str | os.PathLike,
+    k: int = 10,
+    *,
+    method: str | SearchParams = "auto",
+    storage: Storage | None = None,
+    metric: Metric = "cosine",
+    backend: str | Backend = "local",
+    random_state: int = 0,
+    progress: ProgressReporter = NULL_PROGRESS,
+) -> ShardedGraph:
+    """The kNN graph of a set on disk by any search method, written as :func:`~embedlab.neighbors.knn_graph_shards`
+    writes it: exactly, or through an index per shard built for the occasion (in a scratch folder beside
+    ``output``, removed afterwards).
+
+    Parameters
+    ----------
+    sharded : ShardedSet
+    output : path-like
+        A new directory (or an earlier graph directory, which is replaced).
+    k : int, default=10
+    method : {"auto", "exact", "hnsw", "ivf", "ivfpq"} or SearchParams, default="auto"
+        ``"auto"`` is exact unless the set is large (:func:`~embedlab.neighbors.search_params`).
+    storage : {"sq8", "flat"}, optional
+        How HNSW and IVF indexes keep their vectors (their default when omitted).
+    metric : {"cosine", "l2", "ip"}, default="cosine"
+    backend : {"local", "ray"} or Backend, default="local"
+    random_state : int, default=0
+        Seeds the indexes' training.
+    progress : ProgressReporter, optional
+
+    Returns
+    -------
+    ShardedGraph
+        Its ``params`` say how the shards were searched.
+    """
+    params = search_params(method, sharded.n_rows, sharded.n_rows, storage=storage)
+    if params.method == "exact":
+        return knn_graph_shards(sharded, output, k, metric=metric, backend=backend, progress=progress)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{output.name}.indexes.", dir=output.parent.resolve()) as scratch:
+        searchers = build_shard_indexes(
+            sharded,
+            Path(scratch) / "indexes",
+            params=params,
+            metric=metric,
+            backend=backend,
+            random_state=random_state,
+            progress=progress,
+        )
+        return knn_graph_shards(
+            sharded, output, k, metric=metric, backend=backend, searchers=searchers, progress=progress
+        )
