@@ -30,11 +30,9 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 demo: $(VENV)/.installed-text
 	$(BIN)/embedlab demo --out embedlab-demo
 
-# ESLint for the report's script, from the npm registry (Node.js >= 20), pinned here: no lock file is kept.
-ESLINT := eslint@10.16.0 @eslint/js@10.0.1 globals@17.15.0
-
-node_modules/.installed-eslint:
-	npm install --no-save --no-package-lock --no-audit --no-fund $(ESLINT)
+# ESLint for the report's script, from the npm registry (Node.js >= 20), pinned in package.json (no lock file).
+node_modules/.installed-eslint: package.json
+	npm install --no-package-lock --no-audit --no-fund
 	touch $@
 
 lint: $(VENV)/.installed-dev node_modules/.installed-eslint

@@ -33,8 +33,8 @@ import numpy as np
 from embedlab import EmbeddingSet
 
 ROWS, DIM = 4000, 32
-#: Rows an import writes between two checkpoints.
-CHECKPOINT_BATCH = 250
+#: Rows an import writes between two checkpoints (small: most of a run is then spent writing batches).
+CHECKPOINT_BATCH = 50
 
 
 def digest(path: Path) -> str | None:
@@ -270,3 +270,8 @@ class Harness:
         started = time.perf_counter()
         self.kind.write(self.folder / f"timing{self.kind.suffix}", 0)
         return time.perf_counter() - started
+
+    def max_delay(self) -> float:
+        """The longest wait before a kill: three writes of a forked child (which writes on until it is killed),
+        one run of a command (which writes once, then removes its checkpoint)."""
+        return (1 if self.kind.command is not None else 3) * self.write_seconds()

@@ -19,7 +19,7 @@ def test_a_killed_writer_leaves_a_whole_output_or_nothing(kind, tmp_path):
     if kind == "checkpoint" and importlib.util.find_spec("lancedb") is None:
         pytest.skip('an import needs a store: pip install "embedlab[stores]"')
     harness = Harness(kind, tmp_path / "writes")
-    delay = 3 * harness.write_seconds()
+    delay = harness.max_delay()
     trials = 2 if kind == "checkpoint" else TRIALS  # an import takes seconds, not milliseconds
     outcomes = [harness.trial(seed, delay) for seed in range(trials)]
     for seed in range(CONCURRENT if kind != "checkpoint" else 0):
