@@ -60,6 +60,10 @@ def test_parts_of_a_spec():
         ("rescore:4", "name a codec"),
         ("pca:12 8", "cannot read the stage"),
         ("int8++pq:4", "cannot read the stage"),
+        # Found by the memory benchmark: a count written as faiss writes it reached int() unchecked.
+        ("pq:32x8", "'pq:32x8': the argument must be an integer >= 1"),
+        ("pca:1.5", "'pca:1.5': the argument must be an integer >= 1"),
+        ("opq:0", "integer >= 1"),
     ],
 )
 def test_bad_specs_get_clear_errors(text, message):

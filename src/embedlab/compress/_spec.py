@@ -37,6 +37,8 @@ QUANTIZERS = {
     "rabitq": "bits per dimension: 1, 2 or 4",
     "bebr": "BITSxLOOPS: loops of learnt residual binary codes (torch, the deep extra)",
 }
+#: The stages whose argument is a count (dimensions or sub-quantizers).
+_COUNTS = {"pca", "matryoshka", "leanvec", "leanvec-ood", "tldr", "mrl", "pq", "opq", "pqfs"}
 _STAGE = re.compile(r"^([a-z][a-z0-9-]*)(?::([A-Za-z0-9.]+))?$")
 
 
@@ -113,6 +115,8 @@ def _check_arguments(stage: Stage) -> None:
         raise ConfigurationError(f"'{stage}': {stage.name} takes no argument.")
     if described and not described.startswith("?") and stage.argument is None:
         raise ConfigurationError(f"'{stage}': {stage.name} needs an argument ({described}), e.g. '{stage.name}:N'.")
+    if stage.name in _COUNTS:
+        stage.int_argument(minimum=1)
 
 
 def parse_spec(text: str) -> CodecSpec:
