@@ -7,6 +7,7 @@ __all__ = [
     "EmbeddingDataError",
     "EmbedlabError",
     "MissingDependencyError",
+    "ResourceLimitError",
 ]
 
 
@@ -28,3 +29,8 @@ class ConfigurationError(EmbedlabError, ValueError):
 
 class MissingDependencyError(EmbedlabError, ImportError):
     """An optional dependency is needed; the message gives the exact ``pip install`` command."""
+
+
+class ResourceLimitError(EmbedlabError):
+    """A job needs more memory than it may have: the message gives the estimate, the room there is and the ways
+    out (a sample, streaming the set in shards, a Ray cluster)."""

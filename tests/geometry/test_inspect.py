@@ -137,3 +137,15 @@ def test_labels_must_fit(sphere_set):
 
 def test_top_level_alias(sphere_set):
     assert embedlab.inspect is inspect_geometry
+
+
+def test_a_sample_read_in_a_stream_gives_the_report_of_the_sample_in_memory():
+    """``inspect --sample`` reads the sample with ``load(sample=)``; the report equals sampling in memory."""
+    X = make_sphere(1_200, 5, 32, random_state=3).astype(np.float32)
+    emb = EmbeddingSet(X, [f"r{i}" for i in range(len(X))])
+    in_memory = inspect_geometry(emb, sample=400, n_boot=20, random_state=5).to_dict()
+    streamed = inspect_geometry(emb.sample(400, random_state=5), n_total=1_200, n_boot=20, random_state=5).to_dict()
+    assert in_memory["n_total"] == streamed["n_total"] == 1_200 and in_memory["sampled"] and streamed["sampled"]
+    assert json.dumps(in_memory, sort_keys=True, default=str) == json.dumps(streamed, sort_keys=True, default=str)
+    with pytest.raises(embedlab.ConfigurationError, match="n_total"):
+        inspect_geometry(emb, n_total=10)

@@ -302,3 +302,25 @@ def test_pickled_object_arrays_are_refused_and_never_unpickled(tmp_path, suffix)
     with pytest.raises(EmbeddingDataError, match=str(path.name)):
         embedlab.load(path)
     assert not marker.exists()
+
+
+def test_load_a_sample_reads_the_rows_sample_keeps(tmp_path):
+    """``load(sample=)`` streams the rows ``EmbeddingSet.sample`` keeps, with their ids and metadata, in order,
+    across Parquet row groups and from a .npy file."""
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(5_000, 6)).astype(np.float32)
+    ids = np.array([f"r{i}" for i in range(len(vectors))], dtype=object)
+    table = pa.table(
+        {"id": ids, "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 6), "n": np.arange(5000)}
+    )
+    pq.write_table(table, tmp_path / "x.parquet", row_group_size=700)
+    np.save(tmp_path / "x.npy", vectors)
+    for seed in (0, 7):
+        whole = load(tmp_path / "x.parquet").sample(123, random_state=seed)
+        streamed = load(tmp_path / "x.parquet", sample=123, random_state=seed)
+        assert np.array_equal(streamed.vectors, whole.vectors) and list(streamed.ids) == list(whole.ids)
+        assert streamed.metadata.equals(whole.metadata)
+        from_npy = load(tmp_path / "x.npy", sample=123, random_state=seed)
+        assert np.array_equal(from_npy.vectors, vectors[from_npy.ids])
+        assert np.array_equal(from_npy.ids, np.sort(from_npy.ids)) and len(set(from_npy.ids)) == 123
+    assert len(load(tmp_path / "x.parquet", sample=10_000)) == 5_000

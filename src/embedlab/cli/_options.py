@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from embedlab.exceptions import ConfigurationError
+from embedlab.io.readers import open_source
 from embedlab.io.shards import ShardedSet, open_shards
 from embedlab.io.stores import is_store_uri, parse_uri
 from embedlab.io.validation import OnInvalid
-from embedlab.scale import Backend, get_backend
+from embedlab.scale import (
+    Backend,
+    MemoryEstimate,
+    check_memory,
+    get_backend,
+    memory_limit,
+    memory_room,
+    process_memory,
+    rows_that_fit,
+)
+
+logger = logging.getLogger("embedlab")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed, for commands with any randomness.")]
@@ -57,6 +72,14 @@ MemoryBudgetOpt = Annotated[
         "(row groups, files) do not fit is refused.",
     ),
 ]
+MaxMemoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-memory",
+        help="Most memory this command may take, e.g. '8GiB': refused before it starts when it is estimated to need "
+        "more, stopped if it grows past it. Default: the memory this machine has available.",
+    ),
+]
 ShardRowsOpt = Annotated[int | None, typer.Option("--shard-rows", help="Rows per shard (default: 256 MiB of vectors).")]
 DataArg = Annotated[
     str,
@@ -95,7 +118,7 @@ OpenOpt = Annotated[bool, typer.Option("--open", help="Open the report in the de
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
 
-def parse_bytes(text: str | None) -> int | None:
+def parse_bytes(text: str | None, option: str = "--memory-budget") -> int | None:
     """``"512MiB"``, ``"2GB"``, ``"1500000"`` as a number of bytes (None stays None).
 
     Examples
@@ -109,7 +132,7 @@ def parse_bytes(text: str | None) -> int | None:
     if match is None or match.group(2).lower() not in _UNITS:
         raise typer.BadParameter(
             f"{text!r} is not a size; write bytes, or a number with KB, MB, GB, KiB, MiB or GiB.",
-            param_hint="--memory-budget",
+            param_hint=option,
         )
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
@@ -122,15 +145,54 @@ def sharded_run(
     shard_rows: int | None,
     column: str | None,
     id_column: str | None,
+    max_memory: str | None = None,
 ) -> tuple[ShardedSet, Backend] | None:
     """The shards of DATA and the backend to process them on when ``--backend`` is given, else None (the
-    command runs in memory, and the options that only shards take are refused)."""
+    command runs in memory, and the options that only shards take are refused). Without ``--memory-budget``,
+    a ``--max-memory`` bounds the shards: what this process does not hold yet is the budget."""
     if backend is None:
         if ray_address is not None or memory_budget is not None or shard_rows is not None:
             raise ConfigurationError("--ray-address, --memory-budget and --shard-rows need --backend local or ray.")
         return None
     runner = get_backend(backend, address=ray_address)
-    sharded = open_shards(
-        data, column=column, id_column=id_column, shard_rows=shard_rows, memory_budget=parse_bytes(memory_budget)
-    )
+    budget = parse_bytes(memory_budget)
+    bound = parse_bytes(max_memory, "--max-memory")
+    if budget is None and bound is not None:
+        budget = bound - process_memory()
+        if budget <= 0:
+            raise ConfigurationError(
+                f"--max-memory {max_memory} is less than this process already holds ({process_memory():,} bytes)."
+            )
+    sharded = open_shards(data, column=column, id_column=id_column, shard_rows=shard_rows, memory_budget=budget)
     return sharded, runner
+
+
+@contextmanager
+def bounded_memory(
+    data: str,
+    max_memory: str | None,
+    estimate: Callable[[int, int], MemoryEstimate] | None,
+    ways_out: str = "",
+    *,
+    column: str | None = None,
+    id_column: str | None = None,
+) -> Iterator[int]:
+    """Run the ``with`` block within the memory it may take; it is given the rows of DATA (from its header).
+
+    ``estimate(n_rows, dim)`` is checked first against ``--max-memory`` or what the machine has, and the
+    command refused with the estimate and ``ways_out`` when it does not fit (``{rows}`` in it becomes the most
+    rows that would); pass None when the command works in shards. The block is then stopped if the process
+    grows past ``--max-memory``.
+    """
+    bound = parse_bytes(max_memory, "--max-memory")
+    info = open_source(data, column=column, id_column=id_column).info
+    if estimate is not None:
+        needed = estimate(info.n_rows, info.dim)
+        room, _ = memory_room(bound)
+        if needed.total > room:
+            rows = rows_that_fit(lambda n: estimate(n, info.dim), info.n_rows, room)
+            ways_out = ways_out.format(rows=f"{rows:,}")
+        check_memory(needed, max_memory=bound, ways_out=ways_out)
+        logger.info("memory: %s needs %s (%d bytes)", needed.job, needed.describe(), needed.total)
+    with memory_limit(bound):
+        yield info.n_rows

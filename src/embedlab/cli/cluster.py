@@ -16,6 +16,7 @@ from embedlab.cli._options import (
     DataArg,
     IdColumnOpt,
     JsonOpt,
+    MaxMemoryOpt,
     MemoryBudgetOpt,
     OnInvalidOpt,
     QuietOpt,
@@ -23,14 +24,23 @@ from embedlab.cli._options import (
     SeedOpt,
     ShardRowsOpt,
     VerboseOpt,
+    bounded_memory,
     on_invalid_policy,
     sharded_run,
 )
-from embedlab.cluster import METHODS, SHARDED_METHODS, ClusterReport, cluster_shards, find_clusters, kmeans_stream
+from embedlab.cluster import (
+    METHODS,
+    SHARDED_METHODS,
+    ClusterReport,
+    cluster_shards,
+    clustering_memory,
+    find_clusters,
+    kmeans_stream,
+)
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import load, write_table
 from embedlab.io.shards import ShardedSet
-from embedlab.scale import Backend
+from embedlab.scale import Backend, MemoryEstimate
 
 
 def _parse_k(value: str) -> int | str:
@@ -101,6 +111,7 @@ def cluster(
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
+    max_memory: MaxMemoryOpt = None,
     json_output: JsonOpt = False,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
@@ -115,28 +126,40 @@ def cluster(
         raise ConfigurationError("--proba adds a column to the --output file; give --output too.")
     if backend is not None and stream:
         raise ConfigurationError("give --stream or --backend, not both: --backend local streams shard by shard.")
-    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
+    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column, max_memory)
     if run is not None:
-        _sharded(*run, method, k, metric, output, json_output, seed, progress)
+        with bounded_memory(data, max_memory, None, column=column, id_column=id_column):
+            _sharded(*run, method, k, metric, output, json_output, seed, progress)
         return
     if stream:
-        _stream(data, method, k, metric, output, epochs, column, id_column, on_invalid, json_output, seed, progress)
+        with bounded_memory(data, max_memory, None, column=column, id_column=id_column):
+            _stream(data, method, k, metric, output, epochs, column, id_column, on_invalid, json_output, seed, progress)
         return
-    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
-    report = find_clusters(
-        emb,
-        method=method,
-        k=_parse_k(k),
-        metric=metric,
-        labels=labels,
-        text_column=text_column,
-        k_values=_parse_k_values(k_values),
-        criterion=criterion,
-        random_state=seed,
-        progress=progress,
+    n_clusters = _parse_k(k)
+
+    def estimate(n_rows: int, dim: int) -> MemoryEstimate:
+        return clustering_memory(n_rows, dim, method=method, k=n_clusters)
+
+    ways_out = (
+        "Cluster the set in shards read from disk with a fixed --k: --backend local (this machine) or --backend ray "
+        "(a Ray cluster), or --stream (mini-batch k-means)."
     )
-    if output is not None:
-        write_table(report.to_table(emb.ids, proba=proba), output)
+    with bounded_memory(data, max_memory, estimate, ways_out, column=column, id_column=id_column):
+        emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+        report = find_clusters(
+            emb,
+            method=method,
+            k=n_clusters,
+            metric=metric,
+            labels=labels,
+            text_column=text_column,
+            k_values=_parse_k_values(k_values),
+            criterion=criterion,
+            random_state=seed,
+            progress=progress,
+        )
+        if output is not None:
+            write_table(report.to_table(emb.ids, proba=proba), output)
     document = {**report.to_dict(), "output": None if output is None else str(output)}
     if json_output:
         emit_json(document)

@@ -15,6 +15,7 @@ from embedlab.cli._options import (
     DataArg,
     IdColumnOpt,
     JsonOpt,
+    MaxMemoryOpt,
     MemoryBudgetOpt,
     OnInvalidOpt,
     QuietOpt,
@@ -22,14 +23,22 @@ from embedlab.cli._options import (
     SeedOpt,
     ShardRowsOpt,
     VerboseOpt,
+    bounded_memory,
     data_name,
     on_invalid_policy,
     sharded_run,
 )
-from embedlab.compress import CompressedCollection, CompressionPlan, compress_shards, plan_compression
+from embedlab.compress import (
+    CompressedCollection,
+    CompressionPlan,
+    compress_shards,
+    compression_memory,
+    plan_compression,
+)
 from embedlab.compress._spec import QUANTIZERS, TRANSFORMS
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import load
+from embedlab.scale import MemoryEstimate
 
 compress_app = typer.Typer(
     name="compress",
@@ -182,6 +191,7 @@ def apply(
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
+    max_memory: MaxMemoryOpt = None,
     json_output: JsonOpt = False,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
@@ -189,29 +199,43 @@ def apply(
 ) -> None:
     """Fit the codec on DATA, encode every row, and write a compressed collection to --output."""
     progress = setup(quiet, verbose)
-    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
+    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column, max_memory)
     if run is not None and on_invalid != "fail":
         raise ConfigurationError("--backend encodes every row: invalid rows fail the job (--on-invalid fail).")
-    sample = None if queries is None else load(queries, column=column).vectors
-    if run is not None:
-        sharded, runner = run
-        collection = compress_shards(
-            sharded,
-            codec,
-            output,
-            metric=metric,
-            keep_vectors=keep_vectors,
-            queries=sample,
-            backend=runner,
-            random_state=seed,
-            progress=progress,
-        )
-    else:
-        emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
-        collection = CompressedCollection.build(
-            emb, codec, metric=metric, keep_vectors=keep_vectors, queries=sample, random_state=seed, progress=progress
-        )
-        collection.save(output)
+
+    def estimate(n_rows: int, dim: int) -> MemoryEstimate:
+        return compression_memory(n_rows, dim, codec)
+
+    ways_out = (
+        "Encode the set in shards read from disk: --backend local (this machine) or --backend ray (a Ray cluster)."
+    )
+    with bounded_memory(data, max_memory, None if run else estimate, ways_out, column=column, id_column=id_column):
+        sample = None if queries is None else load(queries, column=column).vectors
+        if run is not None:
+            sharded, runner = run
+            collection = compress_shards(
+                sharded,
+                codec,
+                output,
+                metric=metric,
+                keep_vectors=keep_vectors,
+                queries=sample,
+                backend=runner,
+                random_state=seed,
+                progress=progress,
+            )
+        else:
+            emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+            collection = CompressedCollection.build(
+                emb,
+                codec,
+                metric=metric,
+                keep_vectors=keep_vectors,
+                queries=sample,
+                random_state=seed,
+                progress=progress,
+            )
+            collection.save(output)
     document = {
         "output": str(output),
         "n": len(collection),

@@ -16,6 +16,7 @@ from embedlab.cli._options import (
     DataArg,
     IdColumnOpt,
     JsonOpt,
+    MaxMemoryOpt,
     MemoryBudgetOpt,
     OnInvalidOpt,
     QuietOpt,
@@ -24,6 +25,7 @@ from embedlab.cli._options import (
     ShardRowsOpt,
     ShardsBackendOpt,
     VerboseOpt,
+    bounded_memory,
     data_name,
     on_invalid_policy,
     sharded_run,
@@ -36,6 +38,7 @@ from embedlab.curate import (
     WITHIN_CLUSTER,
     Deduplication,
     Sample,
+    dedup_memory,
     deduplicate,
     find_leakage,
     sample,
@@ -46,7 +49,7 @@ from embedlab.io import EmbeddingSet, load
 from embedlab.io.shards import ShardedSet, read_ids, write_columns
 from embedlab.io.stores import is_store_uri
 from embedlab.io.writers import write_table
-from embedlab.scale import Backend
+from embedlab.scale import Backend, MemoryEstimate
 
 curate_app = typer.Typer(
     name="curate",
@@ -72,9 +75,10 @@ def _source(
     column: str | None,
     id_column: str | None,
     on_invalid: str,
+    max_memory: str | None = None,
 ) -> tuple[EmbeddingSet | ShardedSet, str | Backend]:
     """What to curate and where: the shards of DATA and their backend under --backend, else the loaded set."""
-    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
+    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column, max_memory)
     if run is not None:
         return run
     return load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid)), "local"
@@ -142,6 +146,7 @@ def dedup(
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
+    max_memory: MaxMemoryOpt = None,
     json_output: JsonOpt = False,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
@@ -154,24 +159,36 @@ def dedup(
     """
     progress = setup(quiet, verbose)
     _check_output(output, data)
-    source, runner = _source(data, backend, ray_address, memory_budget, shard_rows, column, id_column, on_invalid)
-    result = deduplicate(
-        source,
-        method=method,
-        threshold=threshold,
-        relative=relative,
-        k=k,
-        eps=eps,
-        remove_fraction=remove_fraction,
-        keep=keep,
-        n_clusters=n_clusters,
-        random_state=seed,
-        backend=runner,
-        work_dir=None if work_dir is None else str(work_dir),
-        progress=progress,
+
+    def estimate(n_rows: int, dim: int) -> MemoryEstimate:
+        return dedup_memory(n_rows, dim, method=method, k=k)
+
+    ways_out = (
+        "Deduplicate the set in shards read from disk with SemDeDup: --backend local (this machine) or --backend ray "
+        "(a Ray cluster)."
     )
-    if output is not None:
-        _write_rows(result, source, runner, output)
+    in_memory = estimate if backend is None else None
+    with bounded_memory(data, max_memory, in_memory, ways_out, column=column, id_column=id_column):
+        source, runner = _source(
+            data, backend, ray_address, memory_budget, shard_rows, column, id_column, on_invalid, max_memory
+        )
+        result = deduplicate(
+            source,
+            method=method,
+            threshold=threshold,
+            relative=relative,
+            k=k,
+            eps=eps,
+            remove_fraction=remove_fraction,
+            keep=keep,
+            n_clusters=n_clusters,
+            random_state=seed,
+            backend=runner,
+            work_dir=None if work_dir is None else str(work_dir),
+            progress=progress,
+        )
+        if output is not None:
+            _write_rows(result, source, runner, output)
     document = {**result.to_dict(), "output": None if output is None else str(output)}
     if json_output:
         emit_json(document)

@@ -14,27 +14,37 @@ from embedlab.cli._options import (
     DataArg,
     IdColumnOpt,
     JsonOpt,
+    MaxMemoryOpt,
     OnInvalidOpt,
     QuietOpt,
     SeedOpt,
     VerboseOpt,
+    bounded_memory,
     on_invalid_policy,
 )
-from embedlab.geometry import GeometryReport, inspect_geometry
+from embedlab.geometry import GeometryReport, inspect_geometry, inspect_memory
 from embedlab.io import load
+from embedlab.scale import MemoryEstimate
 
 
 @handles_errors
 def inspect(
     data: DataArg,
     labels: Annotated[str | None, typer.Option(help="Metadata column with a label per row.")] = None,
-    sample: Annotated[int | None, typer.Option(help="Inspect a seeded sample of this many rows.")] = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            help="Inspect a seeded uniform sample of this many rows, read in a stream (the whole set is "
+            "never in memory)."
+        ),
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="Neighbours of the shared kNN graph.")] = 10,
     metric: Annotated[str, typer.Option(help="cosine, l2 or ip (intrinsic dimension always uses l2).")] = "cosine",
     near_threshold: Annotated[float, typer.Option(help="Cosine similarity of near duplicates.")] = 0.98,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
+    max_memory: MaxMemoryOpt = None,
     json_output: JsonOpt = False,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
@@ -46,17 +56,25 @@ def inspect(
     Every figure states its sample size; see docs/inspect.md for each key of --json.
     """
     progress = setup(quiet, verbose)
-    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
-    report = inspect_geometry(
-        emb,
-        labels=labels,
-        sample=sample,
-        k=k,
-        metric=metric,
-        near_duplicate_threshold=near_threshold,
-        random_state=seed,
-        progress=progress,
-    )
+    policy = on_invalid_policy(on_invalid)
+
+    def estimate(n_rows: int, dim: int) -> MemoryEstimate:
+        return inspect_memory(n_rows if sample is None else min(sample, n_rows), dim, k=k)
+
+    ways_out = "Inspect a uniform sample, read in a stream: --sample {rows} fits."
+    with bounded_memory(data, max_memory, estimate, ways_out, column=column, id_column=id_column) as n_rows:
+        emb = load(data, column=column, id_column=id_column, on_invalid=policy, sample=sample, random_state=seed)
+        sampled_from = n_rows if sample is not None and sample < n_rows else None
+        report = inspect_geometry(
+            emb,
+            labels=labels,
+            n_total=sampled_from,
+            k=k,
+            metric=metric,
+            near_duplicate_threshold=near_threshold,
+            random_state=seed,
+            progress=progress,
+        )
     if json_output:
         emit_json(report.to_dict())
         return

@@ -16,6 +16,7 @@ from embedlab.cli._options import (
     DataArg,
     IdColumnOpt,
     JsonOpt,
+    MaxMemoryOpt,
     MemoryBudgetOpt,
     OnInvalidOpt,
     QuietOpt,
@@ -23,14 +24,15 @@ from embedlab.cli._options import (
     SeedOpt,
     ShardRowsOpt,
     VerboseOpt,
+    bounded_memory,
     on_invalid_policy,
     sharded_run,
 )
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import load, write_table
 from embedlab.io.shards import ShardedSet
-from embedlab.neighbors import knn_graph, search_params
-from embedlab.scale import Backend
+from embedlab.neighbors import knn_graph, knn_memory, search_params
+from embedlab.scale import Backend, MemoryEstimate
 from embedlab.search import build_shard_graph
 
 
@@ -65,6 +67,7 @@ def knn(
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
+    max_memory: MaxMemoryOpt = None,
     json_output: JsonOpt = False,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
@@ -76,17 +79,27 @@ def knn(
     a sample of 1,000 rows (drawn with --seed).
     """
     progress = setup(quiet, verbose)
-    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column)
+    run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column, max_memory)
     if run is not None:
-        _sharded(*run, k, metric, method, storage, output, json_output, seed, progress)
+        with bounded_memory(data, max_memory, None, column=column, id_column=id_column):
+            _sharded(*run, k, metric, method, storage, output, json_output, seed, progress)
         return
-    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
-    started = time.perf_counter()
-    params = search_params(method, len(emb), len(emb), storage=storage)
-    result = knn_graph(emb, k, metric=metric, method=params, random_state=seed, progress=progress)
-    seconds = time.perf_counter() - started
-    if output is not None:
-        write_table(result.to_graph_table(emb.ids), output)
+
+    def estimate(n_rows: int, dim: int) -> MemoryEstimate:
+        return knn_memory(n_rows, dim, k, method=search_params(method, n_rows, n_rows, storage=storage).method)
+
+    ways_out = (
+        "Search the set in shards read from disk, the graph written per shard: --backend local (this machine) or "
+        "--backend ray (a Ray cluster), with --output DIR."
+    )
+    with bounded_memory(data, max_memory, estimate, ways_out, column=column, id_column=id_column):
+        emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
+        started = time.perf_counter()
+        params = search_params(method, len(emb), len(emb), storage=storage)
+        result = knn_graph(emb, k, metric=metric, method=params, random_state=seed, progress=progress)
+        seconds = time.perf_counter() - started
+        if output is not None:
+            write_table(result.to_graph_table(emb.ids), output)
     summary = {
         "n": len(emb),
         "k": result.k,

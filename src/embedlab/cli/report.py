@@ -15,16 +15,19 @@ from embedlab.cli._options import (
     DataArg,
     IdColumnOpt,
     JsonOpt,
+    MaxMemoryOpt,
     OnInvalidOpt,
     OpenOpt,
     QuietOpt,
     SeedOpt,
     VerboseOpt,
+    bounded_memory,
     data_name,
     on_invalid_policy,
 )
 from embedlab.io import load
-from embedlab.report import build_report, write_html
+from embedlab.report import build_report, report_memory, write_html
+from embedlab.scale import MemoryEstimate
 
 
 def open_in_browser(path: Path) -> None:
@@ -46,6 +49,13 @@ def report(
         str | None, typer.Option("--text", help="Metadata column of texts shown on hover ('text' when present).")
     ] = None,
     max_points: Annotated[int, typer.Option(help="Most points on the map; a uniform sample beyond.")] = 50_000,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            help="Report on a seeded uniform sample of this many rows, read in a stream (the whole set is "
+            "never in memory)."
+        ),
+    ] = None,
     compression: Annotated[
         bool, typer.Option("--compression/--no-compression", help="Run the quick compression plan.")
     ] = True,
@@ -53,6 +63,7 @@ def report(
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
+    max_memory: MaxMemoryOpt = None,
     open_report: OpenOpt = False,
     json_output: JsonOpt = False,
     seed: SeedOpt = 0,
@@ -65,19 +76,27 @@ def report(
     With --json, prints the report's figures (without the map's points) and the path written.
     """
     progress = setup(quiet, verbose)
-    emb = load(data, column=column, id_column=id_column, on_invalid=on_invalid_policy(on_invalid))
-    result = build_report(
-        emb,
-        name=data_name(data),
-        labels=labels,
-        text_column=text,
-        metric=metric,
-        compression=compression,
-        max_map_points=max_points,
-        random_state=seed,
-        progress=progress,
-    )
-    path = write_html(result, output)
+    policy = on_invalid_policy(on_invalid)
+
+    def estimate(n_rows: int, dim: int) -> MemoryEstimate:
+        return report_memory(n_rows if sample is None else min(sample, n_rows), dim, max_map_points=max_points)
+
+    ways_out = "Report on a uniform sample, read in a stream: --sample {rows} fits."
+    with bounded_memory(data, max_memory, estimate, ways_out, column=column, id_column=id_column) as n_rows:
+        emb = load(data, column=column, id_column=id_column, on_invalid=policy, sample=sample, random_state=seed)
+        sampled = f" (a sample of {len(emb):,} of {n_rows:,} rows)" if len(emb) < n_rows and sample else ""
+        result = build_report(
+            emb,
+            name=data_name(data) + sampled,
+            labels=labels,
+            text_column=text,
+            metric=metric,
+            compression=compression,
+            max_map_points=max_points,
+            random_state=seed,
+            progress=progress,
+        )
+        path = write_html(result, output)
     if open_report:
         open_in_browser(path)
     if json_output:

@@ -12,7 +12,7 @@ from embedlab.cluster._density import (
 from embedlab.cluster._graph import LeidenClusterer
 from embedlab.cluster._hierarchical import HierarchicalKMeans, KMeansLevel
 from embedlab.cluster._kmeans import KMeans, MiniBatchKMeans
-from embedlab.cluster._report import METHODS, ClusterReport, find_clusters
+from embedlab.cluster._report import METHODS, ClusterReport, clustering_memory, find_clusters
 from embedlab.cluster._select_k import (
     CRITERIA,
     DEFAULT_K_VALUES,
@@ -71,6 +71,7 @@ __all__ = [
     "closest_members",
     "cluster_shards",
     "cluster_stability",
+    "clustering_memory",
     "ctfidf_keywords",
     "external_scores",
     "find_clusters",

@@ -32,8 +32,10 @@ from embedlab.cluster.metrics import (
 from embedlab.cluster.naming import closest_members, ctfidf_keywords, medoids
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.embedding_set import ID_COLUMN, EmbeddingSet
+from embedlab.io.readers import reading_memory
 from embedlab.io.validation import prepare
-from embedlab.neighbors import knn_graph
+from embedlab.neighbors import graph_memory, knn_graph
+from embedlab.scale import MemoryEstimate, job_estimate
 
 __all__ = ["METHODS", "ClusterReport", "find_clusters"]
 
@@ -59,6 +61,7 @@ def _hierarchical(k: int, metric: ClusterMetric, seed: int | None, params: dict,
     return HierarchicalKMeans(levels, metric=metric, random_state=seed, **params)
 
 
+_SEARCH_BUFFER_BYTES = 100 * 2**20
 METHODS: dict[str, _Method] = {
     "kmeans": _Method(
         lambda k, metric, seed, params, n: KMeans(k, metric=metric, random_state=seed, **params),
@@ -256,6 +259,26 @@ def _text_column(emb: EmbeddingSet, text_column: str | None) -> np.ndarray | Non
     if text_column is not None:
         return emb.column(text_column)
     return emb.column("text") if "text" in emb.columns else None
+
+
+def clustering_memory(
+    n_rows: int, dim: int, *, method: str = "kmeans", k: int | str = "auto", sample: int = 10_000
+) -> MemoryEstimate:
+    """The estimated peak memory of :func:`find_clusters` of a set of ``n_rows`` x ``dim`` read with ``load``
+    (``embedlab cluster``): the set, its prepared copy, per-row labels, distances and scores, the k-selection
+    sample, the shared kNN graph of the graph methods, torch for the deep heads, and the search buffers."""
+    check_choice(method, "method", tuple(METHODS))
+    parts: list[tuple[str, float]] = [
+        *reading_memory(n_rows, dim),
+        ("per-row arrays", 32.0 * n_rows),
+        ("k-selection sample", 4 * 4.0 * min(n_rows, sample) * dim if k == "auto" else 0.0),
+    ]
+    if method == "leiden":
+        parts += graph_memory(n_rows, dim)
+    else:
+        parts.append(("search buffers", _SEARCH_BUFFER_BYTES))
+    deep = method in {"dec", "idec", "n2d", "scan", "temi", "cpp"}
+    return job_estimate(f"{method} clustering of {n_rows:,} x {dim}", *parts, imports=("torch",) if deep else ())
 
 
 def find_clusters(

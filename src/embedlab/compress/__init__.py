@@ -4,7 +4,7 @@ recall; collections of sets on disk written shard by shard on any backend."""
 
 from embedlab.compress._codec import CODEC_METRICS, Codec, CompressMetric
 from embedlab.compress._collection import MANIFEST as COLLECTION_MANIFEST
-from embedlab.compress._collection import CompressedCollection
+from embedlab.compress._collection import CompressedCollection, compression_memory
 from embedlab.compress._planner import CompressionPlan, PlanPoint, default_codecs, plan_compression
 from embedlab.compress._search import CodecParams, CodecSearcher
 from embedlab.compress._sharded import compress_shards
@@ -23,6 +23,7 @@ __all__ = [
     "PlanPoint",
     "Stage",
     "compress_shards",
+    "compression_memory",
     "default_codecs",
     "parse_spec",
     "plan_compression",

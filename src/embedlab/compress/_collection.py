@@ -21,8 +21,12 @@ from embedlab.compress._spec import CodecSpec, parse_spec
 from embedlab.exceptions import EmbeddingDataError
 from embedlab.io import EmbeddingSet, atomic_directory, load_npy, read_id_file
 from embedlab.io.embedding_set import ID_COLUMN
+from embedlab.io.readers import reading_memory
 from embedlab.io.validation import prepare
 from embedlab.neighbors import KnnResult
+from embedlab.scale import MemoryEstimate, job_estimate
+
+_ENCODING_BUFFER_BYTES = 32 * 2**20
 
 __all__ = ["CompressedCollection"]
 
@@ -32,6 +36,23 @@ _IDS = "ids.parquet"
 _VECTORS = "vectors.npy"
 #: Rows encoded per block.
 _ENCODE_ROWS = 65_536
+
+
+def compression_memory(n_rows: int, dim: int, codec: str) -> MemoryEstimate:
+    """The estimated peak memory of :meth:`CompressedCollection.build` with the codec spec ``codec`` on a set of
+    ``n_rows`` x ``dim`` read with ``load`` (``embedlab compress apply``): the set, the codec's training sample
+    and its transformed copy, the codes (at most a float per dimension), the full vectors kept for rescoring,
+    and faiss's buffers."""
+    spec = parse_spec(codec)
+    code_bytes = {"float32": 4.0, "float16": 2.0}.get(spec.quantizer_stage.name, 1.0) * dim
+    return job_estimate(
+        f"compress apply of {n_rows:,} x {dim}",
+        *reading_memory(n_rows, dim),
+        ("training sample", 2 * 4.0 * min(n_rows, Codec(codec).max_train_rows) * dim),
+        ("codes", code_bytes * n_rows),
+        ("kept vectors", 4.0 * n_rows * dim if spec.rescore else 0.0),
+        ("encoding buffers", _ENCODING_BUFFER_BYTES),
+    )
 
 
 class CompressedCollection:

@@ -2,7 +2,7 @@
 keep of a large set (balanced, sensitivity and representative samples) and in what batches to train on it."""
 
 from embedlab.curate._batches import BATCH_MODES, Batches, stratified_batches
-from embedlab.curate._dedup import DEDUP_METHODS, EPS_GRID, Deduplication, deduplicate
+from embedlab.curate._dedup import DEDUP_METHODS, EPS_GRID, Deduplication, dedup_memory, deduplicate
 from embedlab.curate._groups import DuplicateGroups, duplicate_groups, relative_threshold
 from embedlab.curate._leakage import Leakage, find_leakage
 from embedlab.curate._overview import CURVE_EPS, CurationOverview, curation_overview
@@ -37,6 +37,7 @@ __all__ = [
     "check_eps",
     "check_fraction",
     "curation_overview",
+    "dedup_memory",
     "deduplicate",
     "default_levels",
     "duplicate_groups",

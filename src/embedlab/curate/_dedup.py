@@ -20,10 +20,11 @@ from embedlab.exceptions import ConfigurationError
 from embedlab.geometry import exact_duplicates
 from embedlab.io import EmbeddingSet
 from embedlab.io.embedding_set import ID_COLUMN
+from embedlab.io.readers import reading_memory
 from embedlab.io.shards import ShardedSet
 from embedlab.io.validation import Rows, prepare
 from embedlab.neighbors import knn_graph, threshold_neighbors
-from embedlab.scale import Backend
+from embedlab.scale import Backend, MemoryEstimate, job_estimate
 
 __all__ = ["DEDUP_METHODS", "EPS_GRID", "Deduplication", "deduplicate"]
 
@@ -35,6 +36,9 @@ PROTOTYPICAL = "prototypical"
 EPS_GRID: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 #: Rows a SemDeDup cluster holds on average when ``n_clusters`` is not given.
 _ROWS_PER_CLUSTER = 10_000
+_SEARCH_BUFFER_BYTES = 100 * 2**20
+# SemDeDup's block of similarities (2^24 float32), its mask and the copy of its rows' cluster.
+_SIMILARITY_BLOCK_BYTES = 3 * 4 * 2**24
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,21 @@ def _from_groups(method: str, parameters: dict, group: np.ndarray, best: np.ndar
     duplicate_of = np.where(keep, -1, first[np.maximum(group, 0)]).astype(np.int64)
     similarity = np.where(keep, np.nan, best).astype(np.float32)
     return Deduplication(method, parameters, keep, group, duplicate_of, similarity)
+
+
+def dedup_memory(n_rows: int, dim: int, *, method: DedupMethod = "semdedup", k: int = 10) -> MemoryEstimate:
+    """The estimated peak memory of :func:`deduplicate` of a set of ``n_rows`` x ``dim`` read with ``load``
+    (``embedlab curate dedup``): the set, its unit copy, the per-row decisions and, by method, the row hashes,
+    the threshold graph with its cells, or SemDeDup's k-means and blocks of similarities."""
+    check_choice(method, "method", DEDUP_METHODS)
+    parts: list[tuple[str, float]] = [*reading_memory(n_rows, dim), ("per-row decisions", 48.0 * n_rows)]
+    if method == "exact":
+        parts.append(("row hashes", 24.0 * n_rows))
+    elif method == "near":
+        parts += [("threshold graph", 12.0 * n_rows * k), ("search buffers", _SEARCH_BUFFER_BYTES)]
+    else:
+        parts += [("search buffers", _SEARCH_BUFFER_BYTES), ("similarity blocks", _SIMILARITY_BLOCK_BYTES)]
+    return job_estimate(f"{method} deduplication of {n_rows:,} x {dim}", *parts)
 
 
 def deduplicate(

@@ -22,7 +22,7 @@ from embedlab.geometry.duplicates import (
     similar_pairs,
 )
 from embedlab.geometry.hubness import HubnessReport, hubness, k_occurrence
-from embedlab.geometry.inspect import GeometryReport, LIDSummary, SearchRisk, inspect_geometry
+from embedlab.geometry.inspect import GeometryReport, LIDSummary, SearchRisk, inspect_geometry, inspect_memory
 from embedlab.geometry.intrinsic_dim import (
     gride,
     gride_curve,
@@ -58,6 +58,7 @@ __all__ = [
     "gride_curve",
     "hubness",
     "inspect_geometry",
+    "inspect_memory",
     "isoscore",
     "k_occurrence",
     "knn_outliers",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embedlab._checks import check_int
 from embedlab._json import json_safe
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import EmbeddingDataError
@@ -22,7 +23,9 @@ from embedlab.geometry.intrinsic_dim import gride, local_id, mle_id, pca_dimensi
 from embedlab.geometry.labels import LabelReport, label_structure
 from embedlab.geometry.spectrum import Spectrum, covariance_spectrum
 from embedlab.io.embedding_set import EmbeddingSet
-from embedlab.neighbors import KnnResult, Metric, knn, knn_graph
+from embedlab.io.readers import reading_memory
+from embedlab.neighbors import KnnResult, Metric, graph_memory, knn, knn_graph
+from embedlab.scale import MemoryEstimate, job_estimate
 
 __all__ = ["GeometryReport", "LIDSummary", "SearchRisk", "inspect_geometry"]
 
@@ -220,11 +223,25 @@ def _intrinsic_dimension(
     return estimates, lid, int(queries.size)
 
 
+def inspect_memory(n_rows: int, dim: int, *, k: int = 10, spectrum_rows: int = 10_000) -> MemoryEstimate:
+    """The estimated peak memory of :func:`inspect_geometry` of a set of ``n_rows`` x ``dim`` read with ``load``
+    (``embedlab inspect``): the set, the exact searches' copy of the rows, the shared kNN graph and the
+    spectrum's float64 sample."""
+    return job_estimate(
+        f"inspect of {n_rows:,} x {dim}",
+        *reading_memory(n_rows, dim),
+        ("searched copy", 4.0 * n_rows * dim),
+        *graph_memory(n_rows, dim, k),
+        ("spectrum sample", 3 * 8.0 * min(n_rows, spectrum_rows) * dim),
+    )
+
+
 def inspect_geometry(
     emb: EmbeddingSet,
     *,
     labels: str | np.ndarray | None = None,
     sample: int | None = None,
+    n_total: int | None = None,
     k: int = 10,
     metric: Metric = "cosine",
     id_neighbors: int = 64,
@@ -244,7 +261,11 @@ def inspect_geometry(
     labels : str or array-like, optional
         A metadata column name, or one label per row.
     sample : int, optional
-        Inspect a seeded uniform sample of this many rows (for sets larger than memory, sample while reading).
+        Inspect a seeded uniform sample of this many rows: the rows ``emb.sample(sample, random_state)`` keeps,
+        which ``load(path, sample=sample, random_state=random_state)`` reads without the whole set in memory.
+    n_total : int, optional
+        The rows of the set ``emb`` was sampled from while reading, reported as ``n_total``; by default
+        ``len(emb)``.
     k : int, default=10
         Neighbours of the shared kNN graph (hubness, near duplicates, outliers, labels); reduced to ``n - 1``
         for tiny sets.
@@ -274,12 +295,12 @@ def inspect_geometry(
         If the set has fewer than 2 rows, or labels do not fit it.
     """
     rng = np.random.default_rng(random_state)
-    n_total = len(emb)
     label_values = emb.column(labels) if isinstance(labels, str) else labels
-    if label_values is not None and len(label_values) != n_total:
-        raise EmbeddingDataError(f"{len(label_values)} labels for {n_total} rows; give one label per row.")
-    if sample is not None and sample < n_total:
-        positions = np.sort(rng.choice(n_total, sample, replace=False))
+    if label_values is not None and len(label_values) != len(emb):
+        raise EmbeddingDataError(f"{len(label_values)} labels for {len(emb)} rows; give one label per row.")
+    n_total = len(emb) if n_total is None else check_int(n_total, "n_total", len(emb), why="the rows sampled from")
+    if sample is not None and sample < len(emb):
+        positions = emb.sample_positions(sample, random_state)
         emb = emb.take(positions)
         label_values = None if label_values is None else np.asarray(label_values)[positions]
     n = len(emb)

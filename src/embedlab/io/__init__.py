@@ -3,7 +3,7 @@ pairing two sets by id, and atomic writers."""
 
 from embedlab.io.embedding_set import EmbeddingSet
 from embedlab.io.pairing import PairedSets, pair_by_id
-from embedlab.io.readers import SourceInfo, iter_batches, load, load_npy, open_source, read_id_file
+from embedlab.io.readers import SourceInfo, iter_batches, load, load_npy, open_source, read_id_file, reading_memory
 from embedlab.io.shards import Shard, ShardedSet, gather_rows, open_shards
 from embedlab.io.summary import Description, describe, row_hashes
 from embedlab.io.validation import (
@@ -38,6 +38,7 @@ __all__ = [
     "open_source",
     "pair_by_id",
     "read_id_file",
+    "reading_memory",
     "row_hashes",
     "write_json",
     "write_table",

@@ -27,6 +27,21 @@ VECTOR_COLUMN = "embedding"
 PROVENANCE_KEY = b"embedlab"
 
 
+def sample_positions(n_rows: int, n: int, random_state: int | None = 0) -> np.ndarray:
+    """The ascending positions of a reproducible uniform sample of ``n`` of ``n_rows`` rows without replacement:
+    every row when ``n >= n_rows``. :meth:`EmbeddingSet.sample` and ``load(sample=)`` draw the same rows.
+
+    Examples
+    --------
+    >>> sample_positions(10, 3, random_state=0).tolist(), sample_positions(3, 5).tolist()
+    ([5, 6, 9], [0, 1, 2])
+    """
+    n = check_int(n, "n")
+    if n >= n_rows:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(random_state).choice(n_rows, size=n, replace=False))
+
+
 class EmbeddingSet:
     """A validated collection of embeddings with ids, optional metadata columns and provenance.
 
@@ -182,10 +197,7 @@ class EmbeddingSet:
         >>> positions.tolist() == sorted(positions.tolist()), emb.sample_positions(200).size
         (True, 100)
         """
-        n = check_int(n, "n")
-        if n >= len(self):
-            return np.arange(len(self))
-        return np.sort(np.random.default_rng(random_state).choice(len(self), size=n, replace=False))
+        return sample_positions(len(self), n, random_state)
 
     def provenance(self) -> dict[str, Any]:
         """Where the set came from, as stored in the files embedlab writes."""

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from embedlab._checks import check_int
 from embedlab._optional import import_optional
 from embedlab.exceptions import EmbeddingDataError
-from embedlab.io.embedding_set import ID_COLUMN, PROVENANCE_KEY, EmbeddingSet
+from embedlab.io.embedding_set import ID_COLUMN, PROVENANCE_KEY, EmbeddingSet, sample_positions
 from embedlab.io.validation import InvalidRows, OnInvalid, ValidationReport
 
 __all__ = [
@@ -56,6 +56,9 @@ _PARQUET_BUFFER_BYTES = 2**20
 _ARROW_SUFFIXES = {".arrow", ".feather", ".ipc", ".arrows"}
 #: Ids hashed per block (the block's fixed-width text is 4 bytes a character of its longest id).
 _ID_HASH_ROWS = 8192
+_SAMPLE_BATCH_ROWS = 65_536
+# A string id held as a Python object (about 60 bytes with its pointer) plus its Arrow copy.
+_ID_BYTES = 90
 
 
 @dataclass(frozen=True)
@@ -863,11 +866,13 @@ def load(
     column: str | None = None,
     id_column: str | None = None,
     on_invalid: OnInvalid = "raise",
+    sample: int | None = None,
+    random_state: int | None = 0,
 ) -> EmbeddingSet:
     """Read an embeddings file into a validated :class:`EmbeddingSet`.
 
     A float32 ``.npy`` file stays memory-mapped; other formats are read into memory (use
-    :func:`iter_batches` for sets larger than RAM).
+    :func:`iter_batches` for sets larger than RAM, or ``sample``).
 
     Parameters
     ----------
@@ -878,6 +883,11 @@ def load(
     on_invalid : {"raise", "drop"}, default="raise"
         Fail on rows with NaN/Inf, all-zero vectors or repeated ids, or drop them and list them in
         ``EmbeddingSet.validation``.
+    sample : int, optional
+        Read only a uniform sample of this many rows, streamed (memory near the sample plus one batch): the rows
+        ``EmbeddingSet.sample(sample, random_state)`` of the whole file would keep, when none is invalid.
+    random_state : int, optional
+        Seed of ``sample``.
 
     Returns
     -------
@@ -891,7 +901,11 @@ def load(
     source = open_source(path, column=column, id_column=id_column)
     if source.info.n_rows == 0:
         raise EmbeddingDataError(f"{path}: the input is empty (0 rows).")
-    chunk = source.read_all()
+    positions = None if sample is None else sample_positions(source.info.n_rows, sample, random_state)
+    if positions is not None and positions.size < source.info.n_rows:
+        chunk = _sampled_rows(source, positions)
+    else:
+        chunk = source.read_all()
     # Arrow's allocator keeps the freed page buffers of the read for reuse; hand them back to the system.
     pa.default_memory_pool().release_unused()
     return EmbeddingSet(
@@ -902,6 +916,29 @@ def load(
         model=source.info.provenance.get("model"),
         on_invalid=on_invalid,
     )
+
+
+def reading_memory(n_rows: int, dim: int) -> tuple[tuple[str, float], ...]:
+    """What :func:`load` holds for ``n_rows`` float32 vectors of dimension ``dim``, as parts of a memory estimate:
+    the vectors (Arrow's buffer becomes the array, without a copy, or a .npy file's pages), the ids (string ids
+    as Python objects and their Arrow copy, the larger case) and the validated copy that a unit-normalising
+    metric or a conversion makes."""
+    vectors = 4.0 * n_rows * dim
+    return (("vectors", vectors), ("ids", _ID_BYTES * n_rows), ("validated copy", vectors))
+
+
+def _sampled_rows(source: _Source, positions: np.ndarray) -> RawChunk:
+    """The rows of ``source`` at the ascending ``positions``, read batch by batch."""
+    vectors, ids, tables = [], [], []
+    for chunk in source.iter_chunks(_SAMPLE_BATCH_ROWS):
+        lo, hi = np.searchsorted(positions, [chunk.start, chunk.stop])
+        local = positions[lo:hi] - chunk.start
+        vectors.append(chunk.vectors[local])
+        ids.append(chunk.ids[local])
+        if chunk.metadata is not None:
+            tables.append(chunk.metadata.take(pa.array(local)))
+    metadata = pa.concat_tables(tables) if tables else None
+    return RawChunk(np.concatenate(vectors), np.concatenate(ids), metadata, 0)
 
 
 def iter_batches(

@@ -11,7 +11,16 @@ from embedlab.neighbors._sharded import (
     knn_graph_shards,
 )
 from embedlab.neighbors._threshold import threshold_neighbors
-from embedlab.neighbors.engine import AUTO_EXACT_MAX_PAIRS, Method, Metric, knn, knn_graph, search_params
+from embedlab.neighbors.engine import (
+    AUTO_EXACT_MAX_PAIRS,
+    Method,
+    Metric,
+    graph_memory,
+    knn,
+    knn_graph,
+    knn_memory,
+    search_params,
+)
 from embedlab.neighbors.evaluation import recall_at_k, recall_per_query
 from embedlab.neighbors.params import ExactParams, HNSWParams, IVFParams, IVFPQParams, SearchParams, Storage
 from embedlab.neighbors.result import KnnResult
@@ -46,9 +55,11 @@ __all__ = [
     "ShardedGraph",
     "ShardedSearcher",
     "Storage",
+    "graph_memory",
     "knn",
     "knn_graph",
     "knn_graph_shards",
+    "knn_memory",
     "merge_top_k",
     "recall_at_k",
     "recall_per_query",

@@ -17,11 +17,13 @@ from embedlab._checks import check_choice, check_int
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import ConfigurationError
 from embedlab.io.embedding_set import EmbeddingSet
+from embedlab.io.readers import reading_memory
 from embedlab.io.validation import METRICS, Metric, prepare, unit_rows
 from embedlab.neighbors.evaluation import recall_at_k
 from embedlab.neighbors.params import ExactParams, HNSWParams, IVFParams, IVFPQParams, SearchParams, Storage
 from embedlab.neighbors.result import KnnResult
 from embedlab.neighbors.searchers import BaseSearcher, ExactSearcher, FaissSearcher
+from embedlab.scale import MemoryEstimate, job_estimate
 
 __all__ = ["AUTO_EXACT_MAX_PAIRS", "Method", "Metric", "knn", "knn_graph", "search_params", "unit_rows"]
 
@@ -32,6 +34,9 @@ Method = Literal["auto", "exact", "hnsw", "ivf", "ivfpq"]
 #: ``method="auto"`` searches exactly while queries x rows stays under this (1e10 pairs at d=384 took 54 s on
 #: 2 cores in benchmarks/bench_knn.py, so this bound is about 14 s).
 AUTO_EXACT_MAX_PAIRS = 2_500_000_000
+_SEARCH_BUFFER_BYTES = 100 * 2**20
+# A neighbour's id (a string, in an Arrow list) and distance in the graph table, and the Python objects behind it.
+_GRAPH_TABLE_ROW_BYTES = 40
 _DEFAULTS: dict[str, SearchParams] = {
     "exact": ExactParams(),
     "hnsw": HNSWParams(),
@@ -62,6 +67,28 @@ def search_params(
     if storage is not None and isinstance(params, HNSWParams | IVFParams):
         params = replace(params, storage=storage)
     return params
+
+
+def graph_memory(n_rows: int, dim: int, k: int = 10, *, method: Method = "auto") -> tuple[tuple[str, float], ...]:
+    """What the kNN graph of ``n_rows`` rows holds beyond the rows, as parts of a memory estimate: an HNSW index
+    (8-bit vectors and 2M links a row) when ``method`` is or resolves to HNSW, the graph's indices and distances,
+    and the search's working buffers (faiss's blocks of distances, OpenMP and BLAS scratch)."""
+    params = search_params(method, n_rows, n_rows)
+    parts: list[tuple[str, float]] = [("kNN graph", 12.0 * n_rows * k), ("search buffers", _SEARCH_BUFFER_BYTES)]
+    if isinstance(params, HNSWParams):
+        parts.append(("HNSW index", n_rows * (dim + 8.0 * params.M + 16)))
+    return tuple(parts)
+
+
+def knn_memory(n_rows: int, dim: int, k: int = 10, *, method: Method = "auto") -> MemoryEstimate:
+    """The estimated peak memory of :func:`knn_graph` of a set of ``n_rows`` x ``dim`` read with ``load`` and
+    written as a graph table (``embedlab knn``)."""
+    return job_estimate(
+        f"the kNN graph of {n_rows:,} x {dim}",
+        *reading_memory(n_rows, dim),
+        *graph_memory(n_rows, dim, k, method=method),
+        ("graph table", _GRAPH_TABLE_ROW_BYTES * n_rows * k),
+    )
 
 
 def knn(

@@ -5,7 +5,15 @@ automatic k, a quick compression plan with faiss anchors, a 2-D map, plain-langu
 rendering into a single offline HTML page (:func:`write_html`; style sheet, script and data inlined).
 """
 
-from embedlab.report._collect import MapPoints, Report, build_report, map_points, quick_anchors, quick_codecs
+from embedlab.report._collect import (
+    MapPoints,
+    Report,
+    build_report,
+    map_points,
+    quick_anchors,
+    quick_codecs,
+    report_memory,
+)
 from embedlab.report._html import render_html, write_html
 
 __all__ = [
@@ -16,5 +24,6 @@ __all__ = [
     "quick_anchors",
     "quick_codecs",
     "render_html",
+    "report_memory",
     "write_html",
 ]

@@ -30,7 +30,9 @@ from embedlab.compress import CompressionPlan, plan_compression
 from embedlab.curate import CurationOverview, curation_overview
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError, MissingDependencyError
 from embedlab.geometry import GeometryReport, inspect_geometry
-from embedlab.io import EmbeddingSet
+from embedlab.io import EmbeddingSet, reading_memory
+from embedlab.neighbors import graph_memory
+from embedlab.scale import MemoryEstimate, job_estimate
 
 __all__ = ["MapPoints", "Report", "build_report", "quick_anchors", "quick_codecs"]
 
@@ -42,6 +44,8 @@ TARGET_RECALL = 0.99
 _SUPPORT_SAMPLE = 5000
 #: Fewest rows the map may be drawn from (``max_points``).
 _MIN_MAP_POINTS = 3
+# UMAP's fuzzy graph (15 neighbours, a few arrays each) and layout per mapped row, with numba's buffers.
+_MAP_ROW_BYTES = 2_000
 #: Longest text kept per map point (shown on hover, searched) and per table row.
 _MAP_TEXT_CHARS = 240
 _TABLE_TEXT_CHARS = 500
@@ -389,6 +393,21 @@ def _recommendations(report_dict: dict) -> list[str]:
             f"(k = {labels['k']}), against {largest:.3f} for always answering the largest label."
         )
     return advice
+
+
+def report_memory(n_rows: int, dim: int, *, max_map_points: int = 50_000) -> MemoryEstimate:
+    """The estimated peak memory of :func:`build_report` of a set of ``n_rows`` x ``dim`` read with ``load``
+    (``embedlab report``): the set and what inspect holds (its searched copy, the shared kNN graph), then the map
+    (UMAP, imported for it, on at most ``max_map_points`` rows: their vectors, its neighbour graph and layout)."""
+    mapped = min(n_rows, max_map_points)
+    return job_estimate(
+        f"the report of {n_rows:,} x {dim}",
+        *reading_memory(n_rows, dim),
+        ("searched copy", 4.0 * n_rows * dim),
+        *graph_memory(n_rows, dim),
+        ("map", mapped * (8.0 * dim + _MAP_ROW_BYTES)),
+        imports=("umap",),
+    )
 
 
 def build_report(

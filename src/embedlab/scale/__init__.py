@@ -6,6 +6,10 @@ shard's work (``local``: in this process, one shard at a time; ``ray``: as Ray t
 their shards cached between passes) and returns the small
 partials in shard order for the caller to merge. This package knows nothing of what the work is: the
 capabilities that scale (``describe`` first) write their own per-shard work and merge.
+
+Memory is bounded here too: a capability states what its job holds (a :class:`MemoryEstimate`),
+:func:`check_memory` refuses a job that does not fit before it starts, :func:`memory_limit` stops one that grows
+past a bound.
 """
 
 from embedlab.scale._backend import (
@@ -17,5 +21,35 @@ from embedlab.scale._backend import (
     get_backend,
     worker_cache,
 )
+from embedlab.scale._memory import (
+    MemoryEstimate,
+    available_memory,
+    check_memory,
+    format_bytes,
+    job_estimate,
+    memory_limit,
+    memory_room,
+    peak_memory,
+    process_memory,
+    rows_that_fit,
+)
 
-__all__ = ["BACKENDS", "Backend", "LocalBackend", "RayBackend", "WorkerCache", "get_backend", "worker_cache"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "LocalBackend",
+    "MemoryEstimate",
+    "RayBackend",
+    "WorkerCache",
+    "available_memory",
+    "check_memory",
+    "format_bytes",
+    "get_backend",
+    "job_estimate",
+    "memory_limit",
+    "memory_room",
+    "peak_memory",
+    "process_memory",
+    "rows_that_fit",
+    "worker_cache",
+]
