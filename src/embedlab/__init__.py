@@ -15,6 +15,7 @@ from embedlab.exceptions import (
     EmbeddingDataError,
     EmbedlabError,
     MissingDependencyError,
+    ResourceLimitError,
 )
 
 _LAZY = {
@@ -49,6 +50,7 @@ __all__ = [
     "Index",
     "KnnResult",
     "MissingDependencyError",
+    "ResourceLimitError",
     "__version__",
     "build_index",
     "compare_spaces",
