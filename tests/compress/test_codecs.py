@@ -160,3 +160,18 @@ def test_bad_inputs_get_clear_errors(low_rank, rng):
         Codec.from_dict({**codec.to_dict(), "format": 99})
     with pytest.raises(EmbeddingDataError, match="not a valid embedlab codec"):
         Codec.from_dict({"spec": "int8"})
+
+
+@pytest.mark.parametrize("spec", ["pq:8", "opq:8", "pqfs:8", "rabitq:1"])
+def test_faiss_codes_are_encoded_in_bounded_blocks_with_the_same_codes(spec, monkeypatch):
+    """faiss encodes a call at once (a product quantizer's distance tables for 65,536 rows of pq:32 took 2 GiB);
+    the rows are encoded in blocks of bounded bytes instead, with the same codes."""
+    from embedlab.compress import _quantizers
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3_000, 32)).astype(np.float32)
+    codec = Codec(spec, random_state=0).fit(X)
+    whole = codec.encode(X)
+    monkeypatch.setattr(_quantizers, "_ENCODE_BYTES", 40_000)  # a few hundred rows a block
+    assert codec.quantizer_.encode_row_bytes * 3_000 > 40_000
+    assert np.array_equal(codec.encode(X), whole)

@@ -265,11 +265,13 @@ def clustering_memory(
     n_rows: int, dim: int, *, method: str = "kmeans", k: int | str = "auto", sample: int = 10_000
 ) -> MemoryEstimate:
     """The estimated peak memory of :func:`find_clusters` of a set of ``n_rows`` x ``dim`` read with ``load``
-    (``embedlab cluster``): the set, its prepared copy, per-row labels, distances and scores, the k-selection
-    sample, the shared kNN graph of the graph methods, torch for the deep heads, and the search buffers."""
+    (``embedlab cluster``): the set, its prepared copy and the k-means fit's own, per-row labels, distances and
+    scores, the k-selection sample, the shared kNN graph of the graph methods, torch for the deep heads, and the
+    search buffers."""
     check_choice(method, "method", tuple(METHODS))
     parts: list[tuple[str, float]] = [
         *reading_memory(n_rows, dim),
+        ("prepared and k-means copies", 2 * 4.0 * n_rows * dim),
         ("per-row arrays", 32.0 * n_rows),
         ("k-selection sample", 4 * 4.0 * min(n_rows, sample) * dim if k == "auto" else 0.0),
     ]

@@ -16,6 +16,7 @@ from embedlab._json import MAX_ARRAY_DOCUMENT_BYTES, document_errors, read_docum
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab._version import __version__
 from embedlab.compress._codec import Codec, CompressMetric
+from embedlab.compress._quantizers import encoding_table_bytes
 from embedlab.compress._search import CodecSearcher
 from embedlab.compress._spec import CodecSpec, parse_spec
 from embedlab.exceptions import EmbeddingDataError
@@ -26,6 +27,7 @@ from embedlab.io.validation import prepare
 from embedlab.neighbors import KnnResult
 from embedlab.scale import MemoryEstimate, job_estimate
 
+# The block of rows being encoded and faiss's own buffers.
 _ENCODING_BUFFER_BYTES = 32 * 2**20
 
 __all__ = ["CompressedCollection"]
@@ -40,18 +42,24 @@ _ENCODE_ROWS = 65_536
 
 def compression_memory(n_rows: int, dim: int, codec: str) -> MemoryEstimate:
     """The estimated peak memory of :meth:`CompressedCollection.build` with the codec spec ``codec`` on a set of
-    ``n_rows`` x ``dim`` read with ``load`` (``embedlab compress apply``): the set, the codec's training sample
-    and its transformed copy, the codes (at most a float per dimension), the full vectors kept for rescoring,
-    and faiss's buffers."""
+    ``n_rows`` x ``dim`` read with ``load`` (``embedlab compress apply``): the set, the codec's training sample,
+    the codes (at most a float per dimension), the full vectors kept for rescoring, faiss's buffers and a product
+    quantizer's distance tables."""
     spec = parse_spec(codec)
-    code_bytes = {"float32": 4.0, "float16": 2.0}.get(spec.quantizer_stage.name, 1.0) * dim
+    quantizer = spec.quantizer_stage
+    code_bytes = {"float32": 4.0, "float16": 2.0}.get(quantizer.name, 1.0) * dim
+    reduced = [int(stage.argument) for stage in spec.transforms if stage.argument is not None]
+    tables = 0
+    if quantizer.name in ("pq", "opq"):
+        tables = encoding_table_bytes(quantizer.name, int(quantizer.argument), min([dim, *reduced]), n_rows)
     return job_estimate(
         f"compress apply of {n_rows:,} x {dim}",
         *reading_memory(n_rows, dim),
-        ("training sample", 2 * 4.0 * min(n_rows, Codec(codec).max_train_rows) * dim),
+        ("training sample", 4.0 * min(n_rows, Codec(codec).max_train_rows) * dim),
         ("codes", code_bytes * n_rows),
         ("kept vectors", 4.0 * n_rows * dim if spec.rescore else 0.0),
         ("encoding buffers", _ENCODING_BUFFER_BYTES),
+        ("product-quantizer tables", tables),
     )
 
 

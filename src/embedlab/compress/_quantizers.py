@@ -294,6 +294,19 @@ class Binary(SignQuantizer):
         return self.scale_[:, None] * self.rotation_.T, self.mean_
 
 
+# The most faiss may hold while it encodes one block of rows.
+_ENCODE_BYTES = 256 * 2**20
+
+
+def encoding_table_bytes(name: str, m: int, dim: int, n_rows: int) -> int:
+    """What faiss holds while it encodes ``n_rows`` rows with the product quantizer ``name`` (``pq`` or ``opq``)
+    of ``m`` sub-quantizers on ``dim`` dimensions: the distance tables, computed with BLAS when a sub-vector has
+    16 dimensions or more (faiss's rule; shorter ones are encoded row by row), in blocks of :data:`_ENCODE_BYTES`."""
+    if name not in ("pq", "opq") or dim // m < 16:
+        return 0
+    return min(n_rows * 4 * m * 2**_ProductQuantizer.bits, _ENCODE_BYTES)
+
+
 class FaissQuantizer(Quantizer):
     """A quantizer backed by a faiss index that searches its codes itself (asymmetric distance computation)."""
 
@@ -340,8 +353,20 @@ class FaissQuantizer(Quantizer):
         index.train(np.ascontiguousarray(X, dtype=np.float32))
         self.index_bytes_ = faiss.serialize_index(index)
 
+    @property
+    def encode_row_bytes(self) -> int:
+        """What faiss holds per row while it encodes (a product quantizer: the row's table of distances to every
+        centroid of every sub-quantizer)."""
+        return 4 * self.dim
+
     def encode(self, X: np.ndarray) -> np.ndarray:
-        return self._index().sa_encode(np.ascontiguousarray(X, dtype=np.float32))
+        # faiss encodes a whole call at once: a product quantizer's tables for 65,536 rows of pq:32 are 2 GiB (as fast
+        # as blocks of 256 MiB; blocks of 64 MiB took 30% longer).
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        index, step = self._index(), max(1, _ENCODE_BYTES // self.encode_row_bytes)
+        if X.shape[0] <= step:
+            return index.sa_encode(X)
+        return np.concatenate([index.sa_encode(X[start : start + step]) for start in range(0, X.shape[0], step)])
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         return self._index().sa_decode(np.ascontiguousarray(codes))
@@ -374,6 +399,10 @@ class _ProductQuantizer(FaissQuantizer):
     @property
     def min_train_rows(self) -> int:  # type: ignore[override]
         return 2**self.bits
+
+    @property
+    def encode_row_bytes(self) -> int:
+        return 4 * self.m * 2**self.bits
 
 
 class PQ(_ProductQuantizer):

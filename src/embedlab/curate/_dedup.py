@@ -141,7 +141,11 @@ def dedup_memory(n_rows: int, dim: int, *, method: DedupMethod = "semdedup", k: 
     (``embedlab curate dedup``): the set, its unit copy, the per-row decisions and, by method, the row hashes,
     the threshold graph with its cells, or SemDeDup's k-means and blocks of similarities."""
     check_choice(method, "method", DEDUP_METHODS)
-    parts: list[tuple[str, float]] = [*reading_memory(n_rows, dim), ("per-row decisions", 48.0 * n_rows)]
+    parts: list[tuple[str, float]] = [
+        *reading_memory(n_rows, dim),
+        ("unit copy", 4.0 * n_rows * dim),
+        ("per-row decisions", 48.0 * n_rows),
+    ]
     if method == "exact":
         parts.append(("row hashes", 24.0 * n_rows))
     elif method == "near":

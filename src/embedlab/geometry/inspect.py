@@ -24,7 +24,7 @@ from embedlab.geometry.labels import LabelReport, label_structure
 from embedlab.geometry.spectrum import Spectrum, covariance_spectrum
 from embedlab.io.embedding_set import EmbeddingSet
 from embedlab.io.readers import reading_memory
-from embedlab.neighbors import KnnResult, Metric, graph_memory, knn, knn_graph
+from embedlab.neighbors import KnnResult, Metric, graph_memory, knn, knn_graph, search_params
 from embedlab.scale import MemoryEstimate, job_estimate
 
 __all__ = ["GeometryReport", "LIDSummary", "SearchRisk", "inspect_geometry"]
@@ -230,7 +230,8 @@ def inspect_memory(n_rows: int, dim: int, *, k: int = 10, spectrum_rows: int = 1
     return job_estimate(
         f"inspect of {n_rows:,} x {dim}",
         *reading_memory(n_rows, dim),
-        ("searched copy", 4.0 * n_rows * dim),
+        # An HNSW graph re-ranks with that copy (counted by graph_memory).
+        ("searched copy", 4.0 * n_rows * dim if search_params("auto", n_rows, n_rows).method == "exact" else 0.0),
         *graph_memory(n_rows, dim, k),
         ("spectrum sample", 3 * 8.0 * min(n_rows, spectrum_rows) * dim),
     )

@@ -31,7 +31,7 @@ from embedlab.curate import CurationOverview, curation_overview
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError, MissingDependencyError
 from embedlab.geometry import GeometryReport, inspect_geometry
 from embedlab.io import EmbeddingSet, reading_memory
-from embedlab.neighbors import graph_memory
+from embedlab.neighbors import graph_memory, search_params
 from embedlab.scale import MemoryEstimate, job_estimate
 
 __all__ = ["MapPoints", "Report", "build_report", "quick_anchors", "quick_codecs"]
@@ -403,7 +403,8 @@ def report_memory(n_rows: int, dim: int, *, max_map_points: int = 50_000) -> Mem
     return job_estimate(
         f"the report of {n_rows:,} x {dim}",
         *reading_memory(n_rows, dim),
-        ("searched copy", 4.0 * n_rows * dim),
+        # An HNSW graph re-ranks with that copy (counted by graph_memory).
+        ("searched copy", 4.0 * n_rows * dim if search_params("auto", n_rows, n_rows).method == "exact" else 0.0),
         *graph_memory(n_rows, dim),
         ("map", mapped * (8.0 * dim + _MAP_ROW_BYTES)),
         imports=("umap",),
