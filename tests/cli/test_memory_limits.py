@@ -98,7 +98,7 @@ def test_a_bad_bound_is_refused():
     [
         lambda n, d: inspect_memory(n, d),
         lambda n, d: knn_memory(n, d),
-        lambda n, d: clustering_memory(n, d, k=10),
+        lambda n, d: clustering_memory(n, d, n_clusters=10),
         lambda n, d: clustering_memory(n, d, method="leiden"),
         lambda n, d: report_memory(n, d),
         lambda n, d: compression_memory(n, d, "pca:16+int8+rescore:5"),

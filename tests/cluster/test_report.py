@@ -44,7 +44,9 @@ def topic_set(rng) -> EmbeddingSet:
 def test_every_method_finds_the_planted_clusters(topic_set, method):
     k = "auto" if method in ("hdbscan", "leiden") else 3
     params = FAST.get(method, {})
-    report = find_clusters(topic_set, method=method, k=k, metric="l2", labels="topic", random_state=0, **params)
+    report = find_clusters(
+        topic_set, method=method, n_clusters=k, metric="l2", labels="topic", random_state=0, **params
+    )
     assert report.k == 3
     assert report.external.accuracy == pytest.approx(1.0, abs=0.02)
     assert report.confidence.shape == (180,) and (0 <= report.confidence).all() and (report.confidence <= 1).all()
@@ -54,7 +56,7 @@ def test_every_method_finds_the_planted_clusters(topic_set, method):
 
 
 def test_clusters_are_named_by_their_texts_and_medoids(topic_set):
-    report = find_clusters(topic_set, method="kmeans", k=3, metric="l2", random_state=0)
+    report = find_clusters(topic_set, method="kmeans", n_clusters=3, metric="l2", random_state=0)
     named = {frozenset(entry["keywords"][:4]) for entry in report.clusters}
     assert named == {frozenset(words.split()) for words in TOPICS.values()}
     for entry in report.clusters:
@@ -63,26 +65,26 @@ def test_clusters_are_named_by_their_texts_and_medoids(topic_set):
 
 
 def test_auto_k_reports_its_curve(topic_set):
-    report = find_clusters(topic_set, k="auto", metric="l2", k_values=[2, 3, 4, 5, 6], random_state=0)
+    report = find_clusters(topic_set, n_clusters="auto", metric="l2", k_values=[2, 3, 4, 5, 6], random_state=0)
     assert report.selection.best_k == 3 == report.k
     assert report.to_dict()["k_selection"]["k_values"] == [2, 3, 4, 5, 6]
 
 
 def test_per_row_table_and_probabilities(topic_set):
-    soft = find_clusters(topic_set, method="gmm", k=3, metric="l2", random_state=0)
+    soft = find_clusters(topic_set, method="gmm", n_clusters=3, metric="l2", random_state=0)
     table = soft.to_table(topic_set.ids, proba=True)
     assert table.column_names == ["id", "cluster", "confidence", "probabilities"]
     proba = np.asarray(table.column("probabilities").combine_chunks().flatten()).reshape(180, 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
-    hard = find_clusters(topic_set, method="kmeans", k=3, metric="l2", random_state=0)
+    hard = find_clusters(topic_set, method="kmeans", n_clusters=3, metric="l2", random_state=0)
     assert hard.to_table(topic_set.ids).column_names == ["id", "cluster", "confidence"]
     with pytest.raises(ConfigurationError, match="no cluster probabilities"):
         hard.to_table(topic_set.ids, proba=True)
 
 
 def test_seeded_runs_are_identical(topic_set):
-    a = find_clusters(topic_set, k=3, random_state=5)
-    b = find_clusters(topic_set, k=3, random_state=5)
+    a = find_clusters(topic_set, n_clusters=3, random_state=5)
+    b = find_clusters(topic_set, n_clusters=3, random_state=5)
     np.testing.assert_array_equal(a.labels, b.labels)
 
 
@@ -90,11 +92,11 @@ def test_seeded_runs_are_identical(topic_set):
     ("kwargs", "error", "message"),
     [
         ({"method": "spectral"}, ConfigurationError, "method must be one of"),
-        ({"k": 0}, ConfigurationError, "k must be an integer >= 1, got 0"),
-        ({"k": "many"}, ConfigurationError, "k must be an integer >= 1, got 'many'"),
+        ({"n_clusters": 0}, ConfigurationError, "n_clusters must be an integer >= 1, got 0"),
+        ({"n_clusters": "many"}, ConfigurationError, "n_clusters must be an integer >= 1, got 'many'"),
         ({"labels": np.zeros(3)}, EmbeddingDataError, "3 labels for 180 rows"),
         ({"labels": "missing"}, EmbeddingDataError, "no column 'missing'"),
-        ({"k": 3, "n_init": 2, "bogus": 1}, ConfigurationError, "does not take these parameters"),
+        ({"n_clusters": 3, "n_init": 2, "bogus": 1}, ConfigurationError, "does not take these parameters"),
     ],
 )
 def test_bad_requests(topic_set, kwargs, error, message):

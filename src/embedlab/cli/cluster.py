@@ -138,7 +138,7 @@ def cluster(
     n_clusters = _parse_k(k)
 
     def estimate(n_rows: int, dim: int) -> MemoryEstimate:
-        return clustering_memory(n_rows, dim, method=method, k=n_clusters)
+        return clustering_memory(n_rows, dim, method=method, n_clusters=n_clusters)
 
     ways_out = (
         "Cluster the set in shards read from disk with a fixed --k: --backend local (this machine) or --backend ray "
@@ -149,7 +149,7 @@ def cluster(
         report = find_clusters(
             emb,
             method=method,
-            k=n_clusters,
+            n_clusters=n_clusters,
             metric=metric,
             labels=labels,
             text_column=text_column,

@@ -37,7 +37,7 @@ from embedlab.io.validation import prepare
 from embedlab.neighbors import graph_memory, knn_graph
 from embedlab.scale import MemoryEstimate, job_estimate
 
-__all__ = ["METHODS", "ClusterReport", "find_clusters"]
+__all__ = ["METHODS", "ClusterReport", "clustering_memory", "find_clusters"]
 
 logger = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ def _text_column(emb: EmbeddingSet, text_column: str | None) -> np.ndarray | Non
 
 
 def clustering_memory(
-    n_rows: int, dim: int, *, method: str = "kmeans", k: int | str = "auto", sample: int = 10_000
+    n_rows: int, dim: int, *, method: str = "kmeans", n_clusters: int | str = "auto", sample: int = 10_000
 ) -> MemoryEstimate:
     """The estimated peak memory of :func:`find_clusters` of a set of ``n_rows`` x ``dim`` read with ``load``
     (``embedlab cluster``): the set, its prepared copy and the k-means fit's own, per-row labels, distances and
@@ -273,7 +273,7 @@ def clustering_memory(
         *reading_memory(n_rows, dim),
         ("prepared and k-means copies", 2 * 4.0 * n_rows * dim),
         ("per-row arrays", 32.0 * n_rows),
-        ("k-selection sample", 4 * 4.0 * min(n_rows, sample) * dim if k == "auto" else 0.0),
+        ("k-selection sample", 4 * 4.0 * min(n_rows, sample) * dim if n_clusters == "auto" else 0.0),
     ]
     if method == "leiden":
         parts += graph_memory(n_rows, dim)
@@ -287,7 +287,7 @@ def find_clusters(
     emb: EmbeddingSet,
     *,
     method: str = "kmeans",
-    k: int | str = "auto",
+    n_clusters: int | str = "auto",
     metric: ClusterMetric = "cosine",
     labels: str | np.ndarray | None = None,
     text_column: str | None = None,
@@ -308,7 +308,7 @@ def find_clusters(
     emb : EmbeddingSet
     method : str, default="kmeans"
         A key of :data:`METHODS`.
-    k : int or "auto", default="auto"
+    n_clusters : int or "auto", default="auto"
         Clusters wanted; ``"auto"`` picks k with :func:`select_k` (``criterion``, ``k_values``), whose
         ``clear`` and ``reason`` (in ``selection``) say whether the data support it. Methods that find their own
         number of clusters ignore it.
@@ -333,7 +333,7 @@ def find_clusters(
     Raises
     ------
     ConfigurationError
-        On an unknown method, a bad k, or parameters the method does not take.
+        On an unknown method, a bad ``n_clusters``, or parameters the method does not take.
     EmbeddingDataError
         If the labels do not have one entry per row.
 
@@ -343,7 +343,7 @@ def find_clusters(
     >>> from embedlab import EmbeddingSet
     >>> rng = np.random.default_rng(0)
     >>> X = np.concatenate([rng.normal(size=(40, 8)) + 6 * c for c in np.eye(8)[:3]]).astype(np.float32)
-    >>> report = find_clusters(EmbeddingSet(X), k="auto", metric="l2", k_values=[2, 3, 4, 5])
+    >>> report = find_clusters(EmbeddingSet(X), n_clusters="auto", metric="l2", k_values=[2, 3, 4, 5])
     >>> report.k, report.selection.best_k, sorted(report.sizes.sizes)
     (3, 3, [40, 40, 40])
     """
@@ -354,6 +354,7 @@ def find_clusters(
         raise EmbeddingDataError(f"{len(truth)} labels for {n} rows; give one label per row.")
     spec = METHODS.get(method)
     selection = None
+    k = n_clusters
     if spec is not None and spec.needs_k and k == "auto":
         selection = select_k(
             emb.vectors,
@@ -366,7 +367,7 @@ def find_clusters(
         )
         k = selection.best_k
     elif k != "auto":
-        k = check_int(k, "k")
+        k = check_int(k, "n_clusters")
     k_wanted = None if k == "auto" else k
     try:
         model = _estimator(method, k_wanted, metric, random_state, params, n)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -25,6 +24,7 @@ from sklearn.metrics import (
 
 from embedlab._checks import check_choice, check_int
 from embedlab._json import json_safe, plain
+from embedlab.cluster._kmeans import ClusterMetric
 from embedlab.exceptions import EmbeddingDataError
 from embedlab.io.validation import unit_rows
 
@@ -334,7 +334,7 @@ def internal_scores(
     X: np.ndarray,
     labels: object,
     *,
-    metric: Literal["cosine", "l2"] = "cosine",
+    metric: ClusterMetric = "cosine",
     sample: int = 10_000,
     random_state: int | np.random.Generator | None = 0,
 ) -> InternalScores:

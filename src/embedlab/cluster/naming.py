@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Literal
 
 import numpy as np
 from scipy import sparse
@@ -20,6 +19,7 @@ from sklearn.preprocessing import normalize
 
 from embedlab._checks import check_choice, check_int
 from embedlab._json import plain
+from embedlab.cluster._kmeans import ClusterMetric
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.validation import prepare
 
@@ -27,7 +27,6 @@ __all__ = ["closest_members", "ctfidf_keywords", "medoids"]
 
 logger = logging.getLogger(__name__)
 
-Metric = Literal["cosine", "l2"]
 
 NOISE = -1
 _METRICS = ("cosine", "l2")
@@ -191,7 +190,7 @@ def _clusters(labels: object, n_rows: int) -> list[tuple[int, np.ndarray]]:
     return [(int(value), rows) for value, rows in zip(values, groups, strict=True) if value != NOISE]
 
 
-def _pairwise(a: np.ndarray, b: np.ndarray, metric: Metric) -> np.ndarray:
+def _pairwise(a: np.ndarray, b: np.ndarray, metric: ClusterMetric) -> np.ndarray:
     """Distances ``(len(a), len(b))`` between float64 rows prepared for ``metric`` (unit rows for cosine)."""
     if metric == "cosine":
         return np.maximum(1.0 - a @ b.T, 0.0)
@@ -199,7 +198,7 @@ def _pairwise(a: np.ndarray, b: np.ndarray, metric: Metric) -> np.ndarray:
     return np.sqrt(np.maximum(squared, 0.0))
 
 
-def _distances_to(X: np.ndarray, rows: np.ndarray, point: np.ndarray, metric: Metric) -> np.ndarray:
+def _distances_to(X: np.ndarray, rows: np.ndarray, point: np.ndarray, metric: ClusterMetric) -> np.ndarray:
     """Distances from the prepared ``X[rows]`` to one prepared point, gathered block by block in float64."""
     distances = np.empty(rows.size)
     step = max(1, _BLOCK_VALUES // max(X.shape[1], 1))
@@ -215,7 +214,7 @@ def closest_members(
     centers: np.ndarray,
     *,
     n: int = 5,
-    metric: Metric = "cosine",
+    metric: ClusterMetric = "cosine",
 ) -> dict[int, np.ndarray]:
     """Row positions of the ``n`` members of each cluster closest to its center, nearest first.
 
@@ -278,7 +277,7 @@ def closest_members(
     return members
 
 
-def _medoid(points: np.ndarray, metric: Metric) -> int:
+def _medoid(points: np.ndarray, metric: ClusterMetric) -> int:
     """Position in ``points`` (prepared) of the row with the least sum of distances to all rows."""
     totals = np.empty(points.shape[0])
     step = max(1, _BLOCK_VALUES // points.shape[0])
@@ -291,7 +290,7 @@ def medoids(
     X: np.ndarray,
     labels: np.ndarray,
     *,
-    metric: Metric = "cosine",
+    metric: ClusterMetric = "cosine",
     sample: int = 2000,
     random_state: int | None = 0,
 ) -> dict[int, int]:

@@ -497,7 +497,7 @@ def build_report(
         )
         clusters = find_clusters(
             emb,
-            k=selection.best_k,
+            n_clusters=selection.best_k,
             metric=metric,
             labels=labels,
             text_column=texts_column,
