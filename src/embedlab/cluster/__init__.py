@@ -11,7 +11,7 @@ from embedlab.cluster._density import (
 )
 from embedlab.cluster._graph import LeidenClusterer
 from embedlab.cluster._hierarchical import HierarchicalKMeans, KMeansLevel
-from embedlab.cluster._kmeans import KMeans, MiniBatchKMeans
+from embedlab.cluster._kmeans import ClusterMetric, KMeans, MiniBatchKMeans
 from embedlab.cluster._report import METHODS, ClusterReport, clustering_memory, find_clusters
 from embedlab.cluster._select_k import (
     CRITERIA,
@@ -49,6 +49,7 @@ __all__ = [
     "SHARDED_METHODS",
     "STABLE_JACCARD",
     "CalibrationReport",
+    "ClusterMetric",
     "ClusterReport",
     "ClusterStability",
     "ExternalScores",
