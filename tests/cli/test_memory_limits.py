@@ -115,7 +115,18 @@ def test_estimates_grow_with_the_set_and_count_every_vector(estimate):
 
 def test_report_on_a_sample_read_in_a_stream(data, tmp_path):
     out = tmp_path / "report.html"
-    args = ["report", str(data), "-o", str(out), "--sample", "1000", "--no-compression", "--json", "--max-points", "500"]
+    args = [
+        "report",
+        str(data),
+        "-o",
+        str(out),
+        "--sample",
+        "1000",
+        "--no-compression",
+        "--json",
+        "--max-points",
+        "500",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert '"n": 1000' in result.stdout and "a sample of 1,000 of 3,000 rows" in out.read_text()
