@@ -101,13 +101,7 @@ def knn(
         if output is not None:
             write_table(result.to_graph_table(emb.ids), output)
     summary = {
-        "n": len(emb),
-        "k": result.k,
-        "metric": result.metric,
-        "method": result.method,
-        "recall": result.recall,
-        "recall_sample": result.recall_sample,
-        "params": result.params.to_dict(),
+        **result.summary(),
         "timings": {"seconds": round(seconds, 3)},
         "output": None if output is None else str(output),
         "validation": emb.validation.to_dict(),

@@ -105,8 +105,24 @@ class KnnResult:
             self.exact_distances,
         )
 
+    def summary(self) -> dict[str, Any]:
+        """How the search ran, JSON-ready: queries, ``k``, metric, method and parameters, and the measured recall
+        of an approximate search (``embedlab knn --json``)."""
+        return json_safe(
+            {
+                "n": len(self),
+                "k": self.k,
+                "metric": self.metric,
+                "method": self.method,
+                "recall": self.recall,
+                "recall_sample": self.recall_sample,
+                "params": self.params.to_dict(),
+                "exact_distances": self.exact_distances,
+            }
+        )
+
     def to_dict(self, query_ids: np.ndarray | None = None) -> dict[str, Any]:
-        """A JSON-ready document: how the search ran, then per query its neighbours' ids, scores and distances.
+        """A JSON-ready document: :meth:`summary`, then per query its neighbours' ids, scores and distances.
 
         ``ids`` are the neighbours' ids when the result has them, else their row positions.
         """
@@ -114,12 +130,7 @@ class KnnResult:
         neighbours = self.indices if self.ids is None else self.ids
         return json_safe(
             {
-                "metric": self.metric,
-                "k": self.k,
-                "params": self.params.to_dict(),
-                "recall": self.recall,
-                "recall_sample": self.recall_sample,
-                "exact_distances": self.exact_distances,
+                **self.summary(),
                 "results": [
                     {"query": query, "ids": list(found), "scores": list(scores), "distances": list(distances)}
                     for query, found, scores, distances in zip(
