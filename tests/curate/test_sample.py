@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import kmedoids
 import numpy as np
 import pytest
 
@@ -9,7 +8,6 @@ from embedlab.curate import (
     Sample,
     balanced_caps,
     default_levels,
-    k_medoids,
     sample,
     sensitivity_probabilities,
 )
@@ -126,34 +124,6 @@ def test_sensitivity_weights_estimate_the_kmeans_cost_without_bias(unequal):
         [cost[sample(X, 200, method="random", random_state=s).rows].sum() * 6500 / 200 for s in range(30)]
     )
     assert weighted.std() < uniform.std()  # importance sampling has the lower variance on this set
-
-
-def _fasterpam_loss(Xn: np.ndarray, k: int) -> float:
-    D = np.maximum(1.0 - Xn @ Xn.T, 0.0).astype(np.float64)
-    return float(kmedoids.fasterpam(D, k, max_iter=100, init="build", random_state=0).loss)
-
-
-@pytest.mark.parametrize(("seed", "k"), [(0, 5), (1, 20), (2, 60)])
-def test_k_medoids_matches_fasterpam_within_one_percent(seed, k):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(800, 24))
-    X[:400] += 1.5 * rng.normal(size=(8, 24)).repeat(50, axis=0)
-    Xn = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
-    labels, chosen = k_medoids(Xn, k, random_state=0)
-    D = np.maximum(1.0 - Xn @ Xn[chosen].T, 0.0)
-    ours = float(D.min(axis=1).sum())
-    assert np.unique(chosen).size == k
-    np.testing.assert_array_equal(labels, D.argmin(axis=1))
-    assert ours <= 1.01 * _fasterpam_loss(Xn, k)
-
-
-def test_k_medoids_finds_the_same_medoids_as_fasterpam_on_separated_clusters(unequal):
-    X, _ = unequal
-    Xn = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)[::10]
-    D = np.maximum(1.0 - Xn @ Xn.T, 0.0).astype(np.float64)
-    reference = kmedoids.fasterpam(D, 7, max_iter=100, init="build", random_state=0)
-    _, chosen = k_medoids(Xn, 7, random_state=0)
-    assert sorted(chosen.tolist()) == sorted(reference.medoids.tolist())
 
 
 def test_representatives_are_medoids_weighted_by_their_cluster(rng):

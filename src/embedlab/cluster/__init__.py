@@ -12,6 +12,7 @@ from embedlab.cluster._density import (
 from embedlab.cluster._graph import LeidenClusterer
 from embedlab.cluster._hierarchical import HierarchicalKMeans, KMeansLevel
 from embedlab.cluster._kmeans import ClusterMetric, KMeans, MiniBatchKMeans
+from embedlab.cluster._kmedoids import KMedoids
 from embedlab.cluster._report import METHODS, ClusterReport, clustering_memory, find_clusters
 from embedlab.cluster._select_k import (
     CRITERIA,
@@ -61,6 +62,7 @@ __all__ = [
     "KCurve",
     "KMeans",
     "KMeansLevel",
+    "KMedoids",
     "KSelection",
     "LeidenClusterer",
     "MiniBatchKMeans",

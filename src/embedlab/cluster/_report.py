@@ -17,6 +17,7 @@ from embedlab.cluster._density import GaussianMixtureClusterer, HDBSCANClusterer
 from embedlab.cluster._graph import LeidenClusterer
 from embedlab.cluster._hierarchical import HierarchicalKMeans
 from embedlab.cluster._kmeans import ClusterMetric, KMeans, MiniBatchKMeans, _cluster_sums
+from embedlab.cluster._kmedoids import KMedoids
 from embedlab.cluster._select_k import Criterion, KSelection, select_k
 from embedlab.cluster.deep import CPP, DEC, IDEC, N2D, SCAN, TEMI
 from embedlab.cluster.metrics import (
@@ -67,6 +68,11 @@ METHODS: dict[str, _Method] = {
         lambda k, metric, seed, params, n: KMeans(k, metric=metric, random_state=seed, **params),
         True,
         "k-means (spherical for cosine), k-means++ seeding, faiss assignments",
+    ),
+    "kmedoids": _Method(
+        lambda k, metric, seed, params, n: KMedoids(k, metric=metric, random_state=seed, **params),
+        True,
+        "k-medoids by FasterPAM (Schubert & Rousseeuw 2021): the kmedoids package on a distance matrix that fits",
     ),
     "minibatch": _Method(
         lambda k, metric, seed, params, n: MiniBatchKMeans(k, metric=metric, random_state=seed, **params),
@@ -277,6 +283,8 @@ def clustering_memory(
     ]
     if method == "leiden":
         parts += graph_memory(n_rows, dim)
+    elif method == "kmedoids" and 8 * n_rows**2 <= KMedoids().max_matrix_bytes:
+        parts.append(("distance matrix", 2 * 8.0 * n_rows**2))
     else:
         parts.append(("search buffers", _SEARCH_BUFFER_BYTES))
     deep = method in {"dec", "idec", "n2d", "scan", "temi", "cpp"}

@@ -12,7 +12,6 @@ from embedlab.curate._sample import (
     Sample,
     balanced_caps,
     default_levels,
-    k_medoids,
     sample,
     sensitivity_probabilities,
 )
@@ -42,7 +41,6 @@ __all__ = [
     "default_levels",
     "duplicate_groups",
     "find_leakage",
-    "k_medoids",
     "max_similarity_to_earlier",
     "relative_threshold",
     "sample",

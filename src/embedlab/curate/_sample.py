@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 from embedlab._checks import check_choice, check_int
 from embedlab._json import plain
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
-from embedlab.cluster import HierarchicalKMeans, KMeans, medoids, nearest_centers
+from embedlab.cluster import HierarchicalKMeans, KMeans, KMedoids, nearest_centers
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import EmbeddingSet
 from embedlab.io.embedding_set import ID_COLUMN
@@ -32,7 +32,6 @@ __all__ = [
     "Sample",
     "balanced_caps",
     "default_levels",
-    "k_medoids",
     "sample",
     "sensitivity_probabilities",
 ]
@@ -44,7 +43,6 @@ WITHIN_CLUSTER: tuple[str, ...] = ("random", "closest")
 #: Why a row is not in the sample (the ``reason`` column).
 NOT_SAMPLED = "not sampled"
 #: Candidate-to-row distances computed at once by k-medoids (float32 entries).
-_CANDIDATE_VALUES = 2**23
 
 
 @dataclass(frozen=True)
@@ -265,7 +263,8 @@ def sample(
       distinct rows by systematic sampling with exactly those inclusion probabilities, so the weights 1 / p
       (Horvitz and Thompson 1952) make weighted sums over the sample unbiased estimates of sums over the set.
     * ``"representatives"`` (SelectNAdapt, Dawoud et al. 2023): the ``size`` medoids of a k-medoids
-      clustering under cosine distance (:func:`k_medoids`, FasterPAM), each weighted by its cluster's size.
+      clustering under cosine distance (:class:`embedlab.cluster.KMedoids`, FasterPAM), each weighted by its
+      cluster's size.
     * ``"random"``: uniform, without replacement.
 
     Parameters
@@ -349,94 +348,8 @@ def sample(
         raise ConfigurationError("representatives need the rows in memory (on the command line, leave out --backend).")
     if n_clusters is not None:
         raise ConfigurationError("representatives are one per cluster: n_clusters is the size, leave it out.")
-    labels, chosen = k_medoids(data.vectors, size, max_iter=max_iter, random_state=rng, progress=progress)
+    model = KMedoids(size, max_iter=max_iter, random_state=rng).fit(data.vectors, progress=progress)
+    labels, chosen = model.labels_, model.medoid_indices_
     weight = np.bincount(labels, minlength=size)[np.argsort(chosen)]
     parameters.update(max_iter=max_iter)
     return Sample(method, parameters, np.sort(chosen), weight.astype(np.float64), labels)
-
-
-def _nearest_two(distances: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's nearest medoid and its distances to the nearest and second-nearest (inf with one medoid)."""
-    near = distances.argmin(axis=1)
-    rows = np.arange(distances.shape[0])
-    first = distances[rows, near]
-    if distances.shape[1] == 1:
-        return near, first, np.full_like(first, np.inf)
-    masked = distances.copy()
-    masked[rows, near] = np.inf
-    return near, first, masked.min(axis=1)
-
-
-def k_medoids(
-    X: np.ndarray,
-    n_medoids: int,
-    *,
-    max_iter: int = 20,
-    random_state: int | np.random.RandomState | None = 0,
-    progress: ProgressReporter = NULL_PROGRESS,
-) -> tuple[np.ndarray, np.ndarray]:
-    """k-medoids of unit rows under cosine distance by FasterPAM's eager swaps, without an n x n matrix.
-
-    Seeded with the medoid of each spherical k-means cluster; then FasterPAM (Schubert and Rousseeuw 2021):
-    each non-medoid row in turn is the candidate, the change of total deviation for swapping it with every
-    medoid at once is computed from each row's nearest and second-nearest medoid distances (FastPAM1), and
-    the best swap is made at once when it lowers the deviation. A pass over all candidates without a swap, or
-    ``max_iter`` passes, ends it. The candidates' distances are computed in blocks (one matrix product each),
-    so memory is n x n_medoids distances rather than n x n.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, d)
-        Unit rows (validated).
-    n_medoids : int
-    max_iter : int, default=20
-        Passes over the candidates at most.
-    random_state : int, RandomState or None, default=0
-        Seeds the k-means and the row the first pass starts from.
-    progress : ProgressReporter, optional
-
-    Returns
-    -------
-    labels : ndarray of shape (n,), int64
-        Each row's medoid, as an index into ``medoid_rows``.
-    medoid_rows : ndarray of shape (n_medoids,), int64
-        Row positions of the medoids.
-
-    References
-    ----------
-    Schubert and Rousseeuw (2021), "Fast and eager k-medoids clustering: O(k) runtime improvement of the PAM,
-    CLARA, and CLARANS algorithms", Information Systems 101.
-    """
-    rng = check_random_state(random_state)
-    n = X.shape[0]
-    labels = KMeans(n_medoids, max_iter=max_iter, random_state=rng).fit(X).labels_
-    chosen = np.fromiter(medoids(X, labels, sample=n).values(), dtype=np.int64)
-    distances = np.maximum(1.0 - X @ X[chosen].T, 0.0)
-    near, first, second = _nearest_two(distances)
-    removal = np.bincount(near, weights=second - first, minlength=n_medoids)
-    block = max(1, _CANDIDATE_VALUES // n)
-    order = np.roll(np.arange(n), -rng.randint(n))
-    with progress.task(f"k-medoids, {n_medoids} medoids", max_iter) as advance:
-        for _ in range(max_iter):
-            swaps = 0
-            for start in range(0, n, block):
-                candidates = order[start : start + block]
-                candidate_distances = np.maximum(1.0 - X[candidates] @ X.T, 0.0)
-                for c, d in zip(candidates, candidate_distances, strict=True):
-                    if first[c] == 0.0:  # a medoid, or a copy of one: swapping it changes nothing
-                        continue
-                    closer = d < first
-                    between = ~closer & (d < second)
-                    delta = removal + np.bincount(near[closer], weights=(first - second)[closer], minlength=n_medoids)
-                    delta += np.bincount(near[between], weights=(d - second)[between], minlength=n_medoids)
-                    m = int(delta.argmin())
-                    if delta[m] + (d - first)[closer].sum() < -1e-7 * first.sum():
-                        chosen[m] = c
-                        distances[:, m] = d
-                        near, first, second = _nearest_two(distances)
-                        removal = np.bincount(near, weights=second - first, minlength=n_medoids)
-                        swaps += 1
-            advance(1)
-            if swaps == 0:
-                break
-    return near, chosen
