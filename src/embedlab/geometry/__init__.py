@@ -35,6 +35,7 @@ from embedlab.geometry.intrinsic_dim import (
     twonn_shards,
 )
 from embedlab.geometry.labels import LabelReport, label_structure
+from embedlab.geometry.nullspace import NullspaceProjection
 from embedlab.geometry.spectrum import Spectrum, covariance_spectrum, effective_rank, power_law_slope
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "LIDSummary",
     "LabelReport",
     "NearDuplicates",
+    "NullspaceProjection",
     "Outliers",
     "SearchRisk",
     "Spectrum",
