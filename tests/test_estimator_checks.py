@@ -27,7 +27,7 @@ from embedlab.cluster import (
 )
 from embedlab.cluster.deep import CPP, DEC, IDEC, SCAN, TEMI
 from embedlab.curate import SemDeDup
-from embedlab.geometry import NullspaceProjection
+from embedlab.geometry import NecoScore, NullspaceProjection
 
 #: A zero row has no direction: under cosine (the default of every clusterer) it is refused as bad data. The
 #: same estimators with ``metric="l2"`` are checked too and pass this check.
@@ -72,6 +72,7 @@ def _estimators() -> list:
         LowRankAdapter(rank=1),
         SemDeDup(n_clusters=2, random_state=0),
         NullspaceProjection(),
+        NecoScore(n_components=2),
     ]
     if importlib.util.find_spec("leidenalg") is not None:
         estimators.append(LeidenClusterer(n_neighbors=5))

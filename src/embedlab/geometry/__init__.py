@@ -36,6 +36,7 @@ from embedlab.geometry.intrinsic_dim import (
 )
 from embedlab.geometry.labels import LabelReport, label_structure
 from embedlab.geometry.nullspace import NullspaceProjection
+from embedlab.geometry.ood import NecoScore
 from embedlab.geometry.spectrum import Spectrum, covariance_spectrum, effective_rank, power_law_slope
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "LIDSummary",
     "LabelReport",
     "NearDuplicates",
+    "NecoScore",
     "NullspaceProjection",
     "Outliers",
     "SearchRisk",
