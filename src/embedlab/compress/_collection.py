@@ -42,9 +42,9 @@ _ENCODE_ROWS = 65_536
 
 def compression_memory(n_rows: int, dim: int, codec: str) -> MemoryEstimate:
     """The estimated peak memory of :meth:`CompressedCollection.build` with the codec spec ``codec`` on a set of
-    ``n_rows`` x ``dim`` read with ``load`` (``embedlab compress apply``): the set, the codec's training sample,
-    the codes (at most a float per dimension), the full vectors kept for rescoring, faiss's buffers and a product
-    quantizer's distance tables."""
+    ``n_rows`` x ``dim`` read with ``load`` (``embedlab compress apply``): the set, the codes (at most a float per
+    dimension), the full vectors kept for rescoring, and the larger of the codec's training sample and what
+    encoding holds (faiss's buffers and a product quantizer's distance tables)."""
     spec = parse_spec(codec)
     quantizer = spec.quantizer_stage
     code_bytes = {"float32": 4.0, "float16": 2.0}.get(quantizer.name, 1.0) * dim
@@ -55,11 +55,13 @@ def compression_memory(n_rows: int, dim: int, codec: str) -> MemoryEstimate:
     return job_estimate(
         f"compress apply of {n_rows:,} x {dim}",
         *reading_memory(n_rows, dim),
-        ("training sample", 4.0 * min(n_rows, Codec(codec).max_train_rows) * dim),
         ("codes", code_bytes * n_rows),
         ("kept vectors", 4.0 * n_rows * dim if spec.rescore else 0.0),
-        ("encoding buffers", _ENCODING_BUFFER_BYTES),
-        ("product-quantizer tables", tables),
+        # The training sample is gone before the encoding's buffers come: the larger of the two counts.
+        (
+            "training, then encoding",
+            max(4.0 * min(n_rows, Codec(codec).max_train_rows) * dim, tables + _ENCODING_BUFFER_BYTES),
+        ),
     )
 
 

@@ -71,14 +71,12 @@ def search_params(
 
 def graph_memory(n_rows: int, dim: int, k: int = 10, *, method: Method = "auto") -> tuple[tuple[str, float], ...]:
     """What the kNN graph of ``n_rows`` rows holds beyond the rows, as parts of a memory estimate: an HNSW index
-    (8-bit vectors and 2M links a row, and the float vectors its candidates are re-ranked with) when ``method``
-    is or resolves to HNSW, the graph's indices and distances,
+    (8-bit vectors and 2M links a row) when ``method`` is or resolves to HNSW, the graph's indices and distances,
     and the search's working buffers (faiss's blocks of distances, OpenMP and BLAS scratch)."""
     params = search_params(method, n_rows, n_rows)
     parts: list[tuple[str, float]] = [("kNN graph", 12.0 * n_rows * k), ("search buffers", _SEARCH_BUFFER_BYTES)]
     if isinstance(params, HNSWParams):
         parts.append(("HNSW index", n_rows * (dim + 8.0 * params.M + 16)))
-        parts.append(("float vectors for re-ranking", 4.0 * n_rows * dim))
     return tuple(parts)
 
 
