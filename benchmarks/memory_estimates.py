@@ -4,11 +4,11 @@ Every command that works in memory estimates its peak resident set before it rea
 what it will import, what reading and its own steps hold) and refuses to start when that does not fit. This runs
 each main command (inspect, knn, cluster, report, compress apply, curate dedup) as ``embedlab ... -v`` in its own
 process on synthetic Parquet sets of several sizes (Gaussian clusters, string ids), reads the estimate from the log
-line and the measured peak (the child's VmHWM, from ``wait4``; the sets are written by another process, because a
-child's high-water mark starts at what its parent held when it forked), and prints estimate / peak. Goal (issue 21): within
-30% for every command and size.
+line and the measured peak (the child's VmHWM, from ``wait4``), and prints estimate / peak. The sets are written
+by another process: a child's high-water mark starts at what its parent held when it forked. Goal (issue 21):
+within 30% for every command and size.
 
-    .venv/bin/python benchmarks/memory_estimates.py [--sizes 50000x128,150000x384,300000x768] [--commands knn,report]
+    .venv/bin/python benchmarks/bench_memory.py [--sizes 50000x128,100000x768] [--commands knn,report]
 """
 
 from __future__ import annotations
