@@ -121,12 +121,12 @@ def test_report_on_a_sample_read_in_a_stream(data, tmp_path):
         "-o",
         str(out),
         "--sample",
-        "1000",
+        "300",
         "--no-compression",
         "--json",
         "--max-points",
-        "500",
+        "300",
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert '"n": 1000' in result.stdout and "a sample of 1,000 of 3,000 rows" in out.read_text()
+    assert '"n": 300' in result.stdout and "a sample of 300 of 3,000 rows" in out.read_text()
