@@ -324,3 +324,9 @@ def test_load_a_sample_reads_the_rows_sample_keeps(tmp_path):
         assert np.array_equal(from_npy.vectors, vectors[from_npy.ids])
         assert np.array_equal(from_npy.ids, np.sort(from_npy.ids)) and len(set(from_npy.ids)) == 123
     assert len(load(tmp_path / "x.parquet", sample=10_000)) == 5_000
+
+
+def test_load_a_sample_of_no_rows_is_refused_by_name(tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((4, 3), dtype=np.float32))
+    with pytest.raises(embedlab.ConfigurationError, match="sample must be an integer >= 1, got 0"):
+        load(tmp_path / "x.npy", sample=0)

@@ -901,7 +901,9 @@ def load(
     source = open_source(path, column=column, id_column=id_column)
     if source.info.n_rows == 0:
         raise EmbeddingDataError(f"{path}: the input is empty (0 rows).")
-    positions = None if sample is None else sample_positions(source.info.n_rows, sample, random_state)
+    positions = None
+    if sample is not None:
+        positions = sample_positions(source.info.n_rows, check_int(sample, "sample"), random_state)
     if positions is not None and positions.size < source.info.n_rows:
         chunk = _sampled_rows(source, positions)
     else:
