@@ -29,6 +29,7 @@ __all__ = [
     "member",
     "plain",
     "read_document",
+    "split_timings",
     "with_timings",
 ]
 
@@ -79,6 +80,19 @@ def with_timings(document: dict[str, Any], *names: str) -> dict[str, Any]:
     """
     timings = {name: document[name] for name in names}
     return {**{k: v for k, v in document.items() if k not in names}, "timings": timings}
+
+
+def split_timings(documents: list[dict[str, Any]], *names: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each of ``documents`` split into what it computed and its wall-clock measurements ``names``: two lists in
+    the same order, the second for a ``"timings"`` block (see :func:`with_timings`).
+
+    Examples
+    --------
+    >>> split_timings([{"recall": 0.9, "query_ms": 1.2}], "query_ms")
+    ([{'recall': 0.9}], [{'query_ms': 1.2}])
+    """
+    split = [with_timings(document, *names) for document in documents]
+    return [{k: v for k, v in part.items() if k != "timings"} for part in split], [part["timings"] for part in split]
 
 
 def array_to_json(array: np.ndarray) -> dict[str, Any]:

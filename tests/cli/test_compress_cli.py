@@ -47,7 +47,9 @@ def test_plan_json_has_the_frontier_and_recommendation(files):
     document = json.loads(result.stdout)
     assert document["recommended"]["recall_at_k"] >= 0.9
     point = document["frontier"][0]
-    assert {"codec", "bytes_per_vector", "recall_at_k", "rescore", "query_ms"} <= set(point)
+    assert {"codec", "bytes_per_vector", "recall_at_k", "rescore"} <= set(point) and "query_ms" not in point
+    assert len(document["timings"]["points"]) == len(document["points"])
+    assert {"query_ms", "encode_s"} == set(document["timings"]["points"][0])
     human = _run("compress", "plan", data, "--codecs", "int8,binary", "--n-queries", 50, "--budget-bytes", 8)
     assert human.exit_code == 0, human.output
     assert "Pareto frontiers" in human.stdout and "recommended:" in human.stdout

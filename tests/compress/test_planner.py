@@ -60,7 +60,8 @@ def test_frontier_and_recommendations(rows):
     assert target.recommended.recall_at_k >= 0.9
     assert target.recommended.bytes_per_vector == min(p.bytes_per_vector for p in target.points if p.recall_at_k >= 0.9)
     document = target.to_dict()
-    assert set(document["frontier"][0]) >= {"codec", "bytes_per_vector", "recall_at_k", "rescore", "query_ms"}
+    assert set(document["frontier"][0]) == {"codec", "bytes_per_vector", "recall_at_k", "rescore", "on_frontier"}
+    assert [t["query_ms"] for t in document["timings"]["points"]] == [p.query_ms for p in target.points]
 
 
 def test_impossible_constraints_name_the_nearest_point(rows):
@@ -103,3 +104,25 @@ def test_faiss_anchors_are_measured_on_the_same_queries_and_kept_off_the_frontie
     assert "faiss:NoSuchIndex" in plan.failures
     assert all(not point.codec.startswith("faiss:") for point in plan.frontier)
     assert [a["codec"] for a in plan.to_dict()["anchors"]] == ["faiss:Flat", "faiss:SQ8", "faiss:PQ4"]
+
+
+def test_the_choice_never_depends_on_measured_time():
+    from embedlab.compress import PlanPoint
+    from embedlab.compress._planner import _mark_frontier, _recommend
+
+    # equal bytes and recall: fewer candidates rescored wins, however slow it was timed
+    slow = PlanPoint("int4+rescore:2", 16, 1.0, 2, query_ms=900.0, encode_s=1.0)
+    fast = PlanPoint("int4+rescore:5", 16, 1.0, 5, query_ms=0.1, encode_s=1.0)
+    points = _mark_frontier([fast, slow])
+    assert [p.on_frontier for p in points] == [False, True]
+    assert _recommend(points, None, 0.9).codec == "int4+rescore:2"
+    assert _recommend(points, 32, None).codec == "int4+rescore:2"
+
+
+def test_the_same_seed_gives_the_same_plan(rows):
+    documents = [
+        plan_compression(rows, k=5, n_queries=50, codecs=["pq:8", "int4"], target_recall=0.5, random_state=3).to_dict()
+        for _ in range(2)
+    ]
+    assert documents[0].pop("timings") != documents[1].pop("timings")  # measured: it differs
+    assert documents[0] == documents[1] and documents[0]["recommended"] is not None

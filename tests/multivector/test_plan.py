@@ -49,6 +49,14 @@ def test_the_planners_recall_equals_an_independent_count():
         "single",
     )
     assert set(plan.frontier) <= set(plan.points)
+    # the work is counted: encodings scanned, then query tokens x document tokens x dimension per candidate
+    per_document = docs.n_tokens / len(docs) * queries.n_tokens / len(queries) * docs.dim
+    assert point.multiply_adds == pytest.approx(len(docs) * point.dim + 10 * per_document)
+    single = next(p for p in plan.points if p.method == "single" and p.candidates == 40)
+    assert single.multiply_adds == pytest.approx(len(docs) * means.dim + 40 * per_document)
+    document = plan.to_dict()
+    assert "query_ms" not in document["points"][0] and "exact_query_ms" not in document
+    assert [t["query_ms"] for t in document["timings"]["points"]] == [p.query_ms for p in plan.points]
 
 
 def test_codecs_trade_bytes_for_candidates():

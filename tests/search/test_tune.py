@@ -8,13 +8,13 @@ import pytest
 from embedlab import ConfigurationError
 from embedlab._progress import NULL_PROGRESS
 from embedlab.io.validation import prepare
-from embedlab.neighbors import ExactSearcher, HNSWParams, IVFParams, recall_at_k
+from embedlab.neighbors import ExactSearcher, HNSWParams, IVFParams, IVFPQParams, recall_at_k
 from embedlab.search._tune import (
     Candidate,
     build,
+    build_cost,
     candidates,
     confirm,
-    estimated_build_s,
     estimated_bytes,
     measure,
     search_time_groups,
@@ -84,13 +84,30 @@ def test_the_codes_variant_searches_the_same_graph():
         np.testing.assert_allclose(found.distances, np.sort(found.distances, axis=1), rtol=1e-6)
 
 
-def test_build_time_estimates_scale_with_the_construction_beam_and_degree():
-    rows = prepare(_clustered(500, 8, 0), "l2")
-    reference = _build(HNSWParams(M=16, ef_construction=100, storage="flat"), rows)
-    longer = estimated_build_s(Candidate(HNSWParams(M=16, ef_construction=400, storage="flat")), reference)
-    assert longer == pytest.approx(4 * reference.graph_s)
-    denser = estimated_build_s(Candidate(HNSWParams(M=32, ef_construction=100, storage="flat")), reference)
-    assert denser == pytest.approx(2**0.3 * reference.graph_s)
+def test_build_costs_scale_with_the_construction_beam_and_degree():
+    reference = build_cost(Candidate(HNSWParams(M=16, ef_construction=100, storage="flat")))
+    longer = build_cost(Candidate(HNSWParams(M=16, ef_construction=400, storage="flat")))
+    assert longer == pytest.approx(4 * reference)
+    denser = build_cost(Candidate(HNSWParams(M=32, ef_construction=100, storage="flat")))
+    assert denser == pytest.approx(2**0.3 * reference)
+    assert build_cost(Candidate(IVFParams())) == build_cost(Candidate(IVFPQParams(m=8))) == 1.0
+
+
+def test_work_is_counted_from_the_distances_faiss_computed():
+    rows = prepare(_clustered(3000, 24, 1), "l2")
+    queries = prepare(_clustered(100, 24, 2), "l2")
+    truth = ExactSearcher(rows, "l2").search(queries, 10)
+    built = _build(HNSWParams(M=16, ef_construction=100, storage="flat"), rows)
+    works = []
+    for ef in (16, 64, 64):
+        searcher = built.searcher.configure(HNSWParams(M=16, ef_construction=100, ef_search=ef, storage="flat"))
+        works.append(measure(searcher, rows, queries, truth, 10, 0.9, runs=2).point.multiply_adds)
+    assert works[0] < works[1] == works[2]  # a wider beam computes more distances; the count is reproducible
+    assert 10 * 24 < works[0] < rows.n * 24  # at least the k found, far fewer than a scan
+    ivf = _build(IVFParams(nlist=30, nprobe=3), rows)
+    lists = ivf.searcher.index.invlists
+    scanned = measure(ivf.searcher, rows, queries, truth, 10, 0.9).point.multiply_adds - 30 * 24
+    assert 0 < scanned / 24 <= 3 * max(lists.list_size(i) for i in range(30))
 
 
 def test_the_sweep_bisects_to_the_least_beam_that_meets_the_target():

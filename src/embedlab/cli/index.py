@@ -46,6 +46,7 @@ def _card_tables(card: OperatingCard) -> list[Table]:
         (f"recall@{card.k}", f"{card.recall:.4f}  [{card.ci_low:.4f}, {card.ci_high:.4f}] 95% interval"),
         ("target", "none" if card.target_recall is None else f"{card.target_recall:g}"),
         ("queries", f"{card.n_tuning_queries} to tune, {card.n_validation_queries} to validate: {card.queries}"),
+        ("work per query", f"{card.multiply_adds:,.0f} multiply-adds"),
         ("queries per second", f"{card.qps:,.0f}"),
         (
             "memory",
@@ -114,7 +115,8 @@ def build(
     """Build an index of DATA tuned to --target-recall at k, and write it with its operating-point card.
 
     Exact ground truth on held-out (or given) queries; a small grid of configurations started from the data's
-    intrinsic dimension; the fastest setting whose lower 95% bound on recall@k meets the target, confirmed on
+    intrinsic dimension; the setting of least work per query (counted multiply-adds, so the same data and --seed
+    give the same index) whose lower 95% bound on recall@k meets the target, confirmed on
     validation queries it was not tuned on; its recall there, per cluster and per local-intrinsic-dimension
     decile. With --backend, the same tuning on the first shard, then an index per shard (docs/scale.md).
     """

@@ -13,7 +13,7 @@ import faiss
 import numpy as np
 
 from embedlab._checks import check_choice, check_int, check_positive
-from embedlab._json import json_safe
+from embedlab._json import json_safe, split_timings
 from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.compress._codec import CODEC_METRICS, Codec, CompressMetric
 from embedlab.compress._search import CodecSearcher
@@ -61,7 +61,9 @@ class PlanPoint:
     ``bytes_per_vector`` counts the codes held in memory; rescoring also reads the full vectors of the
     shortlisted rows from disk. ``query_ms`` is the mean time per query of a batched search (the shortlist
     search at the largest multiplier plus the rescoring, for rescoring points). ``encode_s`` is the time to fit
-    the codec and encode every row.
+    the codec and encode every row. Both are wall-clock measurements: :meth:`to_dict` leaves them out (the plan
+    puts them in its ``timings`` block) and nothing is chosen by them, so the same data and seed give the same
+    plan.
     """
 
     codec: str
@@ -73,7 +75,15 @@ class PlanPoint:
     on_frontier: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe(asdict(self))
+        """What was computed; the measured ``query_ms`` and ``encode_s`` are in :meth:`timings`."""
+        return split_timings([json_safe(asdict(self))], *_TIMED)[0][0]
+
+    def timings(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in _TIMED}
+
+
+#: The wall-clock fields of a :class:`PlanPoint`.
+_TIMED = ("query_ms", "encode_s")
 
 
 @dataclass(frozen=True)
@@ -128,13 +138,18 @@ class CompressionPlan:
                 "points": [point.to_dict() for point in self.points],
                 "anchors": [point.to_dict() for point in self.anchors],
                 "failures": self.failures,
-                "timings": {"seconds": self.seconds},
+                "timings": {
+                    "seconds": self.seconds,
+                    "points": [point.timings() for point in self.points],
+                    "anchors": [point.timings() for point in self.anchors],
+                },
             }
         )
 
 
 def _mark_frontier(points: list[PlanPoint]) -> list[PlanPoint]:
-    """Flag the points no other point of the same regime beats on both bytes and recall.
+    """Flag the points no other point of the same regime beats on both bytes and recall (at equal bytes and
+    recall, on fewer candidates rescored).
 
     Codes alone and rescoring are separate regimes: rescoring also reads full vectors from disk, so a
     rescored point does not make a codes-only point obsolete.
@@ -145,12 +160,17 @@ def _mark_frontier(points: list[PlanPoint]) -> list[PlanPoint]:
             (other.rescore is None) == (point.rescore is None)
             and other.bytes_per_vector <= point.bytes_per_vector
             and other.recall_at_k >= point.recall_at_k
-            and (other.bytes_per_vector, -other.recall_at_k, other.query_ms)
-            < (point.bytes_per_vector, -point.recall_at_k, point.query_ms)
+            and _cost(other) < _cost(point)
             for other in points
         )
         marked.append(PlanPoint(**{**asdict(point), "on_frontier": not dominated}))
     return marked
+
+
+def _cost(point: PlanPoint) -> tuple[int, float, int]:
+    """The order in which points are preferred: fewer bytes, higher recall, fewer candidates rescored. Counted,
+    never timed, so that the choice is the same on every run."""
+    return point.bytes_per_vector, -point.recall_at_k, point.rescore or 0
 
 
 def _recommend(points: list[PlanPoint], budget_bytes: int | None, target_recall: float | None) -> PlanPoint | None:
@@ -166,7 +186,7 @@ def _recommend(points: list[PlanPoint], budget_bytes: int | None, target_recall:
                 f"at {nearest.bytes_per_vector} bytes per vector with recall {nearest.recall_at_k:.4f}; lower the "
                 "target, raise --rescore-max or the budget."
             )
-        return min(feasible, key=lambda p: (p.bytes_per_vector, -p.recall_at_k, p.query_ms))
+        return min(feasible, key=_cost)
     if budget_bytes is not None:
         feasible = [p for p in points if p.bytes_per_vector <= budget_bytes]
         if not feasible:
@@ -175,7 +195,7 @@ def _recommend(points: list[PlanPoint], budget_bytes: int | None, target_recall:
                 f"No configuration fits {budget_bytes} bytes per vector. The smallest is {smallest.codec} at "
                 f"{smallest.bytes_per_vector} bytes with recall {smallest.recall_at_k:.4f}; raise the budget."
             )
-        return max(feasible, key=lambda p: (p.recall_at_k, -p.bytes_per_vector, -p.query_ms))
+        return min(feasible, key=lambda p: (-p.recall_at_k, p.bytes_per_vector, p.rescore or 0))
     return None
 
 

@@ -1,4 +1,6 @@
-"""The operating-point card of a tuned index: its recall with an interval, by stratum, its speed and its size."""
+"""The operating-point card of a tuned index: its recall with an interval, by stratum, its work per query, its
+speed and its size. What was counted is the card's body; what a clock measured (queries per second, build and
+tuning seconds) sits in its ``timings`` block, so that the same data and seed give the same card outside it."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from embedlab._json import json_safe
+from embedlab._json import json_safe, split_timings
 
 __all__ = [
     "OperatingCard",
@@ -68,16 +70,19 @@ def prediction_bound(per_query: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """One measured configuration: its search parameters, recall@k on the tuning queries and speed."""
+    """One measured configuration: its search parameters, recall@k on the tuning queries, its work per query
+    (``multiply_adds``, counted: see :func:`embedlab.search._tune.multiply_adds`) and its speed (``qps``, timed;
+    :meth:`to_dict` leaves it out, the card's ``timings`` block holds it)."""
 
     params: dict[str, Any]
     recall: float
     recall_bound: float
     qps: float
     meets_target: bool
+    multiply_adds: float = math.nan  # nan in cards written before it was counted
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe(asdict(self))
+        return split_timings([json_safe(asdict(self))], "qps")[0][0]
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,10 @@ class Stratum:
         return json_safe(asdict(self))
 
 
+#: The fields of an :class:`OperatingCard` a clock measured.
+_CARD_TIMED = ("qps", "build_s", "tune_s")
+
+
 @dataclass(frozen=True)
 class OperatingCard:
     """What a tuned index delivers, measured on validation queries it was not tuned on.
@@ -107,7 +116,7 @@ class OperatingCard:
     recall, ci_low, ci_high : float
         Recall@k on the validation queries and its 95% interval.
     qps : float
-        Validation queries per second, searched in one batch on this machine.
+        Validation queries per second, searched in one batch on this machine (timed).
     n_rows, dim : int
     metric : str
     n_tuning_queries, n_validation_queries : int
@@ -121,6 +130,8 @@ class OperatingCard:
         TwoNN estimate of the data, which started the parameter grid.
     build_s, tune_s : float
         Seconds to build the chosen index, and to tune (every other build, the sweeps, the ground truth).
+    multiply_adds : float
+        Work per query of the chosen setting on the validation queries, counted: what tuning minimised.
     memory_bytes, disk_bytes : int
         Bytes the index holds in memory; bytes read from disk while searching (full vectors for re-ranking).
     sweep : list of OperatingPoint
@@ -153,21 +164,32 @@ class OperatingCard:
     worst: list[str] = field(default_factory=list)
     sweep: list[OperatingPoint] = field(default_factory=list)
     validation_rows: list[int] = field(default_factory=list)
+    multiply_adds: float = math.nan  # nan in cards written before it was counted
 
     def to_dict(self) -> dict[str, Any]:
-        document = asdict(self)
+        """The card as JSON: what was counted, then a ``timings`` block with what was timed (``qps``,
+        ``build_s``, ``tune_s``, and each sweep point's ``qps`` in the order of ``sweep``)."""
+        document = {name: value for name, value in asdict(self).items() if name not in _CARD_TIMED}
         document["by_cluster"] = [s.to_dict() for s in self.by_cluster]
         document["by_lid"] = [s.to_dict() for s in self.by_lid]
         document["sweep"] = [p.to_dict() for p in self.sweep]
+        document["timings"] = {
+            **{name: getattr(self, name) for name in _CARD_TIMED},
+            "sweep": [{"qps": p.qps} for p in self.sweep],
+        }
         return json_safe(document)
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> OperatingCard:
-        """The card saved by :meth:`to_dict`."""
+        """The card saved by :meth:`to_dict` (or by a version that kept its timings among its fields)."""
         fields = dict(document)
+        timings = fields.pop("timings", None) or {}
+        sweep_timings = timings.get("sweep") or [{}] * len(document.get("sweep", []))
+        fields.update({name: timings[name] for name in _CARD_TIMED if name in timings})
         fields["by_cluster"] = [Stratum(**s) for s in document.get("by_cluster", [])]
         fields["by_lid"] = [Stratum(**s) for s in document.get("by_lid", [])]
-        fields["sweep"] = [OperatingPoint(**p) for p in document.get("sweep", [])]
+        points = zip(document.get("sweep", []), sweep_timings, strict=True)
+        fields["sweep"] = [OperatingPoint(**{**point, **timed}) for point, timed in points]
         return cls(**fields)
 
     def summary(self) -> str:

@@ -10,7 +10,6 @@ import logging
 import os
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +46,9 @@ from embedlab.search._tune import (
     Candidate,
     Measured,
     build,
+    build_cost,
     candidates,
     confirm,
-    estimated_build_s,
     sweep,
     variants,
 )
@@ -353,7 +352,8 @@ def build_index(
     Held-out queries (or half of the given ones) are searched exactly for ground truth; a small grid of build
     configurations, started from the data's intrinsic dimension (TwoNN, Facco et al. 2017) and kept within the
     memory budget, is built and each configuration's search-time effort (``ef_search``, ``nprobe``, re-ranking)
-    swept. The fastest setting whose one-sided 95% lower prediction bound on recall@k meets the target is kept,
+    swept. The setting of least work per query (multiply-adds, counted so that the same data and seed give the
+    same index) whose one-sided 95% lower prediction bound on recall@k meets the target is kept,
     confirmed on the other half of the queries (its effort raised until their bound meets the target too), and
     measured there for the operating-point card (recall and interval, recall
     per cluster and per decile of local intrinsic dimension, queries per second, build and tuning time, bytes).
@@ -425,7 +425,7 @@ def build_index(
     builds: list[Built] = []
     with progress.task("tuning the index", len(options)) as advance:
         for candidate in options:
-            if builds and not _affordable(candidate, builds, time.perf_counter() - started):
+            if builds and not _affordable(candidate, builds):
                 logger.info("%s left out: its build would take tuning past the time budget", candidate.params)
                 advance(1)
                 continue
@@ -465,6 +465,7 @@ def build_index(
         ci_low=low,
         ci_high=high,
         qps=validated.point.qps,
+        multiply_adds=validated.point.multiply_adds,
         n_rows=rows.n,
         dim=rows.dim,
         metric=metric,
@@ -483,7 +484,6 @@ def build_index(
         validation_rows=validation_rows.tolist(),
     )
     provenance = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data": data.provenance() if isinstance(data, EmbeddingSet) else {"source": "array"},
         "random_state": random_state,
     }
@@ -491,19 +491,23 @@ def build_index(
     return Index(final, ids, card, provenance)
 
 
-def _affordable(candidate: Candidate, builds: list[Built], elapsed: float) -> bool:
-    """Whether building ``candidate`` after ``elapsed`` seconds keeps tuning within ``_TUNING_BUILDS`` of the
-    cheapest build so far or its own estimated build."""
-    estimate = estimated_build_s(candidate, builds[-1])
-    cheapest = min(estimate, *(b.build_s for b in builds))
-    return elapsed + estimate <= (1 + _TUNING_BUILDS) * cheapest
+def _affordable(candidate: Candidate, builds: list[Built]) -> bool:
+    """Whether building ``candidate`` after ``builds`` keeps the builds within ``1 + _TUNING_BUILDS`` of the
+    cheapest of them or of its own, in :func:`build_cost`'s units (modelled, so the same candidates are built
+    on every run)."""
+    done = [build_cost(b.candidate) for b in builds]
+    estimate = build_cost(candidate)
+    return sum(done) + estimate <= (1 + _TUNING_BUILDS) * min(estimate, *done)
 
 
 def _better(candidate: Measured, incumbent: Measured, target: float | None) -> bool:
-    """With a target: faster wins; without: more accurate wins, then faster."""
+    """With a target: less work per query wins; without: more accurate wins, then less work."""
     if target is not None:
-        return candidate.point.qps > incumbent.point.qps
-    return (candidate.point.recall, candidate.point.qps) > (incumbent.point.recall, incumbent.point.qps)
+        return candidate.point.multiply_adds < incumbent.point.multiply_adds
+    return (candidate.point.recall, -candidate.point.multiply_adds) > (
+        incumbent.point.recall,
+        -incumbent.point.multiply_adds,
+    )
 
 
 def _rereads(searcher: FaissSearcher | CodecSearcher) -> bool:

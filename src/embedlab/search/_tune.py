@@ -1,7 +1,10 @@
 """Tuning an index to a target recall: a small grid of build configurations started from the data's intrinsic
 dimension, a sweep of each one's search-time effort on tuning queries against exact ground truth, and the
-fastest configuration whose lower prediction bound on recall@k meets the target, confirmed on validation
-queries (its effort stepped up until their bound meets the target too).
+configuration of least work per query (multiply-adds, counted) whose lower prediction bound on recall@k meets the
+target, confirmed on validation queries (its effort stepped up until their bound meets the target too).
+
+Work is counted rather than timed so that the same data and seed give the same index on every run: a short
+batch of queries on two threads varies by a third in time from run to run. Speed is still measured and reported.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+import faiss
 import numpy as np
 
 from embedlab._progress import ProgressReporter
@@ -34,11 +38,12 @@ __all__ = [
     "Candidate",
     "Measured",
     "build",
+    "build_cost",
     "candidates",
     "confirm",
-    "estimated_build_s",
     "estimated_bytes",
     "measure",
+    "multiply_adds",
     "sweep",
     "variants",
 ]
@@ -166,23 +171,18 @@ def candidates(
     return fitting
 
 
-def estimated_build_s(candidate: Candidate, reference: Built) -> float:
-    """Seconds to build ``candidate``, scaled from the measured build of ``reference``.
+def build_cost(candidate: Candidate) -> float:
+    """The build of ``candidate`` in units comparable between candidates of one kind (a model, not a clock).
 
     HNSW insertion searches a beam of ``ef_construction`` and prunes ``M`` links per node (Malkov & Yashunin
     2018): faiss's build time on Fashion-MNIST and WordNet MiniLM grows linearly with ``ef_construction``, as
-    about ``M^0.3``, and by 8-bit codes falls to about 0.6 (``benchmarks/bench_index.py``). Other kinds are
-    taken to cost what ``reference`` did.
+    about ``M^0.3``, and by 8-bit codes falls to about 0.6 (``benchmarks/bench_index.py``). Builds of other
+    kinds count one unit each.
     """
-    new, old = candidate.params, reference.candidate.params
-    if not (isinstance(new, HNSWParams) and isinstance(old, HNSWParams)):
-        return reference.graph_s
-    storage = {"flat": 1.0, "sq8": 0.6}
-    return reference.graph_s * (
-        (new.ef_construction / old.ef_construction)
-        * (new.M / old.M) ** 0.3
-        * (storage[new.storage] / storage[old.storage])
-    )
+    params = candidate.params
+    if not isinstance(params, HNSWParams):
+        return 1.0
+    return params.ef_construction / 200 * (params.M / 16) ** 0.3 * {"flat": 1.0, "sq8": 0.6}[params.storage]
 
 
 def _pq_sizes(d: int) -> list[int]:
@@ -256,6 +256,35 @@ def search_time_groups(built: Built, k: int) -> Iterator[list[SearchParams]]:
         yield [replace(params, rescore=f) for f in RERANK if f is None or f * k <= most]
 
 
+def _reset_counters() -> None:
+    faiss.cvar.hnsw_stats.reset()
+    faiss.cvar.indexIVF_stats.reset()
+
+
+def multiply_adds(searcher: BaseSearcher, n_queries: int, k: int) -> float:
+    """Work per query of the search of ``n_queries`` just run on ``searcher`` (counters reset before it).
+
+    Counted in multiply-adds of ``d``-dimensional distances: the distances faiss computed (its HNSW and IVF
+    counters), the coarse quantizer's ``nlist`` centroids and, for IVF-PQ, its look-up tables (``2^nbits``
+    centroids per probed list) and one add per sub-quantizer code; the candidates re-ranked on full vectors;
+    for a codec index, one operation per code byte scanned. An 8-bit code costs what a float distance does:
+    on WordNet MiniLM (d = 384) faiss's 8-bit HNSW distances took 0.85-1.04x the float ones.
+    """
+    d = searcher.dim
+    params = searcher.resolved_params(k)
+    if isinstance(searcher, CodecSearcher):
+        rescore = params.rescore or 0
+        return searcher.n_searchable * searcher.codec.bytes_per_vector + min(rescore * k, searcher.n_searchable) * d
+    reranked = min(k * params.rerank, searcher.n_searchable) * d if params.rerank > 1 else 0
+    if isinstance(params, HNSWParams):
+        return faiss.cvar.hnsw_stats.ndis / n_queries * d + reranked
+    scanned = faiss.cvar.indexIVF_stats.ndis / n_queries
+    coarse = params.nlist * d
+    if isinstance(params, IVFPQParams):
+        return coarse + params.nprobe * 2**params.nbits * d + scanned * params.m + reranked
+    return coarse + scanned * d + reranked
+
+
 @dataclass(frozen=True)
 class Measured:
     """A configuration measured on the tuning queries."""
@@ -275,13 +304,12 @@ def measure(
     *,
     runs: int = _TIMED_RUNS,
 ) -> Measured:
-    """Recall@k (exact distances of what was found, ties counted correct) and queries per second.
-
-    The queries are searched ``runs`` times in one batch and the fastest run counts: a short batch on two
-    threads varies by a third from run to run, which would otherwise decide between configurations.
+    """Recall@k (exact distances of what was found, ties counted correct), multiply-adds per query (counted) and
+    queries per second (timed: the queries are searched ``runs`` times in one batch and the fastest run counts).
     """
     seconds = []
     for _ in range(runs):
+        _reset_counters()
         started = time.perf_counter()
         found = searcher.search(queries, k)
         seconds.append(time.perf_counter() - started)
@@ -290,7 +318,8 @@ def measure(
     per_query = per_query_recall(distances, truth.distances)
     bound = prediction_bound(per_query)
     meets = target is not None and bound >= target
-    point = OperatingPoint(found.params.to_dict(), float(per_query.mean()), bound, qps, meets)
+    work = multiply_adds(searcher, queries.n, k)
+    point = OperatingPoint(found.params.to_dict(), float(per_query.mean()), bound, qps, meets, work)
     return Measured(found.params, point, per_query)
 
 
@@ -316,11 +345,12 @@ def sweep(built: Built, base: Rows, queries: Rows, truth: KnnResult, k: int, tar
     def point(params: SearchParams, runs: int = 1) -> Measured:
         measured = measure(searcher.configure(params), base, queries, truth, k, target, runs=runs)
         logger.info(
-            "tuning %s: recall@%d %.4f (bound %.4f), %.0f qps",
+            "tuning %s: recall@%d %.4f (bound %.4f), %.0f multiply-adds a query, %.0f qps",
             params,
             k,
             measured.point.recall,
             measured.point.recall_bound,
+            measured.point.multiply_adds,
             measured.point.qps,
         )
         return measured

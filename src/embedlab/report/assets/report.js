@@ -573,9 +573,12 @@
     var fig = chart({ id: "frontier", title: "Recall versus bytes per vector", xLabel: "bytes per vector (log)", yLabel: "recall@" + plan.k, xLog: true, series: series, ymax: 1.0 });
     fig.appendChild(how("Lines join the Pareto frontier of each regime (no other point has fewer bytes and higher recall). Hover a point for its codec."));
     section.appendChild(fig);
-    var rows = plan.points.concat(plan.anchors).slice().sort(function (a, b) { return a.bytes_per_vector - b.bytes_per_vector || b.recall_at_k - a.recall_at_k; })
-      .map(function (p) {
-        return [p.codec, int(p.bytes_per_vector), fmt(p.recall_at_k, 4), p.rescore === null ? "-" : "x" + p.rescore, fmt(p.query_ms, 2), p.on_frontier ? "yes" : ""];
+    function timed(list, times) { return list.map(function (p, i) { return { point: p, query_ms: times[i].query_ms }; }); }
+    var rows = timed(plan.points, plan.timings.points).concat(timed(plan.anchors, plan.timings.anchors))
+      .sort(function (a, b) { return a.point.bytes_per_vector - b.point.bytes_per_vector || b.point.recall_at_k - a.point.recall_at_k; })
+      .map(function (row) {
+        var p = row.point;
+        return [p.codec, int(p.bytes_per_vector), fmt(p.recall_at_k, 4), p.rescore === null ? "-" : "x" + p.rescore, fmt(row.query_ms, 2), p.on_frontier ? "yes" : ""];
       });
     section.appendChild(el("div", { "class": "scroll" }, table(["configuration", "bytes/vector", "recall@" + plan.k, "rescore", "ms/query", "frontier"], rows,
       [false, true, true, true, true, false])));
