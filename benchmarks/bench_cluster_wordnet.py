@@ -15,14 +15,21 @@ Pipelines, with settings chosen once for CPU budgets and never tuned on the labe
   batches of 256 rows, the authors' SGD, coding-rate and Sinkhorn settings).
 * ``n2d``: ``N2D(45, pretrain_epochs=10)``: the 384-500-500-2000-45 autoencoder, UMAP (20 neighbours, min_dist
   0) to 45 dimensions, full-covariance Gaussian mixture.
+* ``tell``: ``TELL(45)`` with its defaults: the cluster layer on the unit embeddings, centres from one spherical
+  k-means run, 20 epochs of batches of 256, SGD at 0.5 on the k-means loss.
+* ``tell-ae``: ``TELL(45, latent_dim=10)``, the paper's model: the 384-500-500-2000-10 autoencoder pretrained 10
+  epochs, then 20 epochs alternating centres and encoder (Adam 1e-3, the authors' clustering weight 0.01).
+* ``clam``: ``ClAM(45)`` with its defaults: memories from one spherical k-means run, beta 50, 10 steps of 0.1,
+  20% of each row masked, 20 epochs of batches of 256 at Adam 1e-3.
 
 Diagnostics (``--diagnostics``; labels used on purpose, to explain the scores, never to choose settings): the
 share of each row's 20 and 50 nearest neighbours with its label (what SCAN's and TEMI's neighbour pairs rest
 on; their papers' image features have far purer neighbourhoods), and the NMI of assigning every row to the
 nearest label mean (the best any centroid clustering of these vectors can do with the labels' own centres).
 
-Run: ``.venv/bin/python benchmarks/bench_cluster_wordnet.py [--pipelines kmeans scan temi cpp n2d]
-[--diagnostics]``.
+Run: ``.venv/bin/python benchmarks/bench_cluster_wordnet.py [--pipelines kmeans scan temi cpp n2d tell tell-ae
+clam] [--diagnostics] [--sample N]``; ``--sample`` clusters a seeded uniform sample of N rows and writes its
+results to ``bench_cluster_wordnet-sampleN.json``.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from _common import (
     write_results,
 )
 from embedlab.cluster import KMeans, external_scores
-from embedlab.cluster.deep import CPP, N2D, SCAN, TEMI
+from embedlab.cluster.deep import CPP, N2D, SCAN, TELL, TEMI, ClAM
 from embedlab.neighbors import knn
 
 K = 45
@@ -56,6 +63,9 @@ PIPELINES = {
     "temi": lambda: TEMI(K, random_state=0),
     "cpp": lambda: CPP(K, random_state=0),
     "n2d": lambda: N2D(K, pretrain_epochs=10, random_state=0),
+    "tell": lambda: TELL(K, random_state=0),
+    "tell-ae": lambda: TELL(K, latent_dim=10, random_state=0),
+    "clam": lambda: ClAM(K, random_state=0),
 }
 TARGET_GAIN = 0.05
 PURITY_K = (20, 50)
@@ -83,29 +93,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipelines", nargs="+", default=list(PIPELINES), choices=list(PIPELINES))
     parser.add_argument("--diagnostics", action="store_true", help="neighbour purity and the label-mean NMI")
+    parser.add_argument("--sample", type=int, help="a seeded uniform sample of this many rows, its results kept apart")
     args = parser.parse_args()
     setup_logging()
     load = warn_if_busy()
-    emb = embedlab.load(prepare_wordnet_embeddings())
+    emb = embedlab.load(prepare_wordnet_embeddings(), sample=args.sample)
+    name = "bench_cluster_wordnet" if args.sample is None else f"bench_cluster_wordnet-sample{args.sample}"
     labels = emb.column("label")
     results, rows = {}, []
     extra = {}
     if args.diagnostics:
         extra["diagnostics"] = diagnostics(emb.vectors, np.asarray(labels))
         log.info("diagnostics: %s", extra["diagnostics"])
-    for name in args.pipelines:
+    for pipeline in args.pipelines:
         started = time.perf_counter()
-        model = PIPELINES[name]().fit(emb.vectors)
+        model = PIPELINES[pipeline]().fit(emb.vectors)
         seconds = time.perf_counter() - started
         scores = external_scores(labels, model.labels_).to_dict()
-        results[name] = {"seconds": seconds, **scores}
-        log.info("%s: %.1f s, %s", name, seconds, scores)
+        results[pipeline] = {"seconds": seconds, **scores}
+        log.info("%s: %.1f s, %s", pipeline, seconds, scores)
     baseline = results.get("kmeans", {}).get("nmi")
-    for name, scores in results.items():
-        gain = "" if baseline is None or name == "kmeans" else f"{scores['nmi'] - baseline:+.3f}"
+    for pipeline, scores in results.items():
+        gain = "" if baseline is None or pipeline == "kmeans" else f"{scores['nmi'] - baseline:+.3f}"
         rows.append(
             [
-                name,
+                pipeline,
                 f"{scores['accuracy']:.3f}",
                 f"{scores['nmi']:.3f}",
                 f"{scores['ari']:.3f}",
@@ -114,16 +126,16 @@ def main() -> None:
             ]
         )
     earlier = {}
-    previous = RESULTS_DIR / "bench_cluster_wordnet.json"
+    previous = RESULTS_DIR / f"{name}.json"
     if previous.exists():  # pipelines not rerun keep their figures, with the date they were measured
         document = json.loads(previous.read_text(encoding="utf-8"))
-        for name, entry in document.get("results", {}).items():
-            if name not in results:
-                earlier[name] = {**entry, "measured": entry.get("measured", document.get("date"))}
+        for pipeline, entry in document.get("results", {}).items():
+            if pipeline not in results:
+                earlier[pipeline] = {**entry, "measured": entry.get("measured", document.get("date"))}
     write_results(
-        "bench_cluster_wordnet",
+        name,
         {
-            "data": "WordNet MiniLM, 117,659 x 384, 45 lexnames",
+            "data": f"WordNet MiniLM, {len(emb):,} x {emb.vectors.shape[1]}, 45 lexnames",
             "k": K,
             "results": {**earlier, **results},
             **extra,

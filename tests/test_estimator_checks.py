@@ -14,7 +14,7 @@ import importlib.util
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from embedlab.align import Adapter, LowRankAdapter, MLPAdapter, ProcrustesAdapter, RidgeAdapter
+from embedlab.align import Adapter, LowRankAdapter, MLPAdapter, ProcrustesAdapter, RidgeAdapter, SubspaceAdapter
 from embedlab.cluster import (
     GaussianMixtureClusterer,
     HDBSCANClusterer,
@@ -25,7 +25,7 @@ from embedlab.cluster import (
     MiniBatchKMeans,
     WardClusterer,
 )
-from embedlab.cluster.deep import CPP, DEC, IDEC, SCAN, TEMI
+from embedlab.cluster.deep import CPP, DEC, IDEC, SCAN, TELL, TEMI, ClAM
 from embedlab.curate import SemDeDup
 from embedlab.geometry import NecoScore, NullspaceProjection
 
@@ -70,6 +70,7 @@ def _estimators() -> list:
         ProcrustesAdapter(),
         RidgeAdapter(),
         LowRankAdapter(rank=1),
+        SubspaceAdapter(rank=1),
         SemDeDup(n_clusters=2, random_state=0),
         NullspaceProjection(),
         NecoScore(n_components=2),
@@ -85,6 +86,9 @@ def _estimators() -> list:
             SCAN(n_neighbors=3, epochs=2, **small),
             TEMI(n_neighbors=3, n_heads=1, hidden_dim=32, bottleneck_dim=16, epochs=5, **small),
             CPP(hidden_dim=32, z_dim=8, epochs=2, **small),
+            TELL(epochs=2, **small),
+            TELL(latent_dim=2, hidden_dims=(8,), pretrain_epochs=2, epochs=2, **small),
+            ClAM(epochs=2, **small),
         ]
     return estimators
 

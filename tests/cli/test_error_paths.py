@@ -31,7 +31,7 @@ def data(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(N, DIM)).astype(np.float32)
     ids = np.array([f"r{i}" for i in range(N)], dtype=object)
-    EmbeddingSet(vectors, ids, {"label": np.arange(N) % 3}).to_parquet(folder / "good.parquet")
+    EmbeddingSet(vectors, ids, {"label": np.arange(N) % 3, "same": np.zeros(N)}).to_parquet(folder / "good.parquet")
     other = rng.normal(size=(N, 6)).astype(np.float32)
     EmbeddingSet(other, ids).to_parquet(folder / "other_model.parquet")
     elsewhere = [f"x{i}" for i in range(30)]  # no id shared with the other files
@@ -80,6 +80,9 @@ DATA_COMMANDS = {
     "align fit (new)": ["align", "fit", "{good.parquet}", "DATA", "-o", "OUT.json"],
     "align apply": ["align", "apply", "{adapter.json}", "DATA", "-o", "OUT.parquet"],
     "report": ["report", "DATA", "-o", "OUT.html"],
+    "labels ood (reference)": ["labels", "ood", "DATA", "{good.parquet}", "--labels", "label", "-o", "OUT.parquet"],
+    "labels ood (new)": ["labels", "ood", "{good.parquet}", "DATA", "--labels", "label", "-o", "OUT.parquet"],
+    "labels remove": ["labels", "remove", "DATA", "--attribute", "label", "-o", "OUT.parquet"],
 }
 
 #: The bad inputs every DATA command meets, with what its message must say (besides the file's name).
@@ -156,6 +159,16 @@ OTHER_CASES = {
         ["multivector", "search", "{not_an_index}", "{tokens.parquet}", "-o", "OUT.parquet"],
         "not_an_index",
         "",
+    ),
+    "labels remove: an attribute of one value": (
+        ["labels", "remove", "{good.parquet}", "--attribute", "same", "-o", "OUT.parquet"],
+        "good.parquet, column 'same'",
+        "need at least 2 labels",
+    ),
+    "labels ood: rows of another space": (
+        ["labels", "ood", "{good.parquet}", "{dim5.parquet}", "--labels", "label", "-o", "OUT.parquet"],
+        "dim5.parquet",
+        "has 5 features, but good.parquet is expecting 8",
     ),
     "multivector plan: queries missing": (
         ["multivector", "plan", "{tokens.parquet}", "{none.parquet}"],

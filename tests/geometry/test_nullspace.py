@@ -81,3 +81,35 @@ def test_bad_attributes_are_refused(y, message):
     X = np.random.default_rng(0).normal(size=(40, 5))
     with pytest.raises(EmbeddingDataError, match=message):
         NullspaceProjection().fit(X, y)
+
+
+def test_remove_attribute_reads_it_no_better_than_chance_and_keeps_the_rest():
+    from embedlab import EmbeddingSet
+    from embedlab.geometry import remove_attribute
+
+    rng = np.random.default_rng(0)
+    topic = rng.integers(0, 5, 3000)
+    gender = rng.integers(0, 2, 3000)
+    X = 3.0 * np.eye(40)[topic] + 2.0 * np.outer(gender - 0.5, np.eye(40)[39]) + 0.5 * rng.normal(size=(3000, 40))
+    data = EmbeddingSet(X.astype(np.float32), metadata={"gender": gender, "topic": topic})
+    removal = remove_attribute(data, "gender", others=["topic"], random_state=0)
+    assert removal.probe_before > 0.95
+    assert removal.probe_after < removal.majority + 0.05  # a fresh probe, not the one INLP trained against
+    before, after = removal.others["topic"]
+    assert before > 0.95 and after > before - 0.02  # the other label survives
+    assert removal.neighbours_kept < 1.0 and removal.n_directions >= 1
+    assert removal.vectors.shape == X.shape
+    np.testing.assert_allclose(removal.projection.transform(X), removal.vectors, atol=1e-5)
+    assert set(removal.to_dict()) >= {"probe_before", "probe_after", "majority", "others", "neighbours_kept"}
+
+
+def test_remove_attribute_refuses_one_class_by_its_column():
+    from embedlab import EmbeddingSet
+    from embedlab.geometry import remove_attribute
+
+    X = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    data = EmbeddingSet(X, metadata={"same": np.zeros(50)}, source="set.parquet")
+    with pytest.raises(EmbeddingDataError, match="set.parquet, column 'same': need at least 2 labels"):
+        remove_attribute(data, "same")
+    with pytest.raises(EmbeddingDataError, match="has no column 'other'"):
+        remove_attribute(data, "other")

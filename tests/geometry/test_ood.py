@@ -56,3 +56,36 @@ def test_bad_requests_are_refused():
         NecoScore().fit(X, np.zeros(3))
     with pytest.raises(ConfigurationError, match="n_components"):
         NecoScore(n_components=5).fit(X)
+
+
+def test_score_ood_flags_held_out_classes_and_about_the_false_positive_rate_of_the_rest():
+    from embedlab.geometry import score_ood
+
+    X, y = _classes(10, 600, 32, 0.5, seed=0)
+    first = np.random.default_rng(0).random(y.size) < 0.5
+    reference, inside, outside = (y < 7) & first, (y < 7) & ~first, y >= 7
+    new = np.vstack([X[inside], X[outside]])
+    scores = score_ood(X[reference], y[reference], new, false_positive_rate=0.05, random_state=1)
+    n_inside = int(inside.sum())
+    for flagged in (scores.neco_out, scores.knn_out):
+        assert flagged[n_inside:].mean() > 0.95  # the unseen classes
+        assert 0.01 < flagged[:n_inside].mean() < 0.10  # 5% targeted, on about 420 calibration rows
+    assert roc_auc_score(np.r_[np.ones(n_inside), np.zeros(int(outside.sum()))], scores.neco) > 0.99
+    table = scores.to_table(np.arange(len(new)))
+    assert table.column_names == ["id", "neco", "neco_out", "knn_distance", "knn_out"]
+    document = scores.to_dict(np.arange(len(new)))
+    assert document["flagged"]["neco"] == int(scores.neco_out.sum()) and len(document["lowest_neco"]) == 10
+
+
+def test_score_ood_names_a_column_of_one_class_and_refuses_a_column_of_an_array():
+    from embedlab import EmbeddingSet
+    from embedlab.geometry import score_ood
+
+    X, _ = _classes(2, 100, 32, 0.5, seed=1)
+    reference = EmbeddingSet(X, metadata={"same": ["a"] * 200}, source="/data/ref.parquet")
+    with pytest.raises(EmbeddingDataError, match="ref.parquet, column 'same': need at least 2 labels"):
+        score_ood(reference, "same", X)
+    with pytest.raises(ConfigurationError, match="name a column, but the rows are an array"):
+        score_ood(X, "same", X)
+    with pytest.raises(EmbeddingDataError, match="new"):
+        score_ood(X, np.arange(200) % 2, X[:, :5])

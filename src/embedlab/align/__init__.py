@@ -1,10 +1,10 @@
 """Align: map one embedding model's space onto another's, so a model upgrade need not re-embed the corpus.
 
-This sub-package owns the adapters (identity, Procrustes, ridge, low-rank, residual MLP) between an OLD and a NEW
-model's embeddings of the same items, their JSON serialisation, applying one to a whole set or store
-(:func:`apply_adapter`), the choice of adapter by cross-validation (:func:`fit_adapter`), and the retrieval
-evaluation of what an adapter recovers of full re-embedding, with the backward-compatibility criteria of BCT
-(:func:`evaluate_alignment`).
+This sub-package owns the adapters (identity, Procrustes, low-rank, shared subspace, ridge, residual MLP)
+between an OLD and a NEW model's embeddings of the same items, their JSON serialisation, applying one to a
+whole set or store (:func:`apply_adapter`), the choice of adapter by cross-validation (:func:`fit_adapter`),
+and the retrieval evaluation of what an adapter recovers of full re-embedding, with the backward-compatibility
+criteria of BCT (:func:`evaluate_alignment`).
 """
 
 from embedlab.align._adapters import (
@@ -15,6 +15,7 @@ from embedlab.align._adapters import (
     MLPAdapter,
     ProcrustesAdapter,
     RidgeAdapter,
+    SubspaceAdapter,
     adapter_from_dict,
     load_adapter,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "MLPAdapter",
     "ProcrustesAdapter",
     "RidgeAdapter",
+    "SubspaceAdapter",
     "adapter_from_dict",
     "apply_adapter",
     "default_methods",

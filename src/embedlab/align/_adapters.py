@@ -40,6 +40,7 @@ __all__ = [
     "MLPAdapter",
     "ProcrustesAdapter",
     "RidgeAdapter",
+    "SubspaceAdapter",
     "adapter_from_dict",
     "load_adapter",
     "mean_cosine",
@@ -390,6 +391,102 @@ class LowRankAdapter(Adapter):
         self.bias_ = (mean_y - mean_x @ weight).astype(np.float32)
 
 
+class SubspaceAdapter(Adapter):
+    """Affine map through the subspace the two spaces share: SVCCA directions, then the map between them.
+
+    Each space is first reduced to the principal directions holding ``variance`` of its variance (SVCCA's
+    singular-value step, Raghu et al. 2017), which drops the directions of noise. Canonical correlation analysis
+    of the two reduced spaces (Hotelling 1936), with a ridge of ``alpha`` times the mean variance on each
+    covariance, then finds the directions ``u_i = x a_i``, ``v_i = y b_i`` of each space that correlate most,
+    with correlations ``rho_1 >= rho_2 >= ...``: the shared subspace. The map keeps the ``rank`` most correlated
+    pairs, predicts each ``v_i`` from its ``u_i`` by least squares (``rho_i u_i``, the canonical variates being
+    uncorrelated with unit variance) and reconstructs the target from them:
+    ``W = P_x C_xx^-1/2 U_r diag(rho_r) V_r^T C_yy^1/2 P_y^T``. At full rank without reduction or ridge this is
+    the least squares map; at rank ``r`` it is reduced-rank regression in the metric of the target's covariance
+    (Izenman 1975), fitted only in the subspace the spaces share, as the platonic-representation view of
+    models converging on a common structure suggests (Huh et al. 2024).
+
+    Parameters
+    ----------
+    rank : int, default=64
+        Canonical directions kept, between 1 and ``min(d_in, d_out)``; at most the principal directions kept of
+        either space (``n_components_`` is what was used).
+    variance : float, default=0.99
+        Share of each space's variance its principal directions keep before the canonical analysis, in (0, 1].
+    alpha : float, default=1e-3
+        Relative ridge on each space's covariance, > 0.
+
+    Attributes
+    ----------
+    weight_ : numpy.ndarray of shape (d_in, d_out), float32
+        Of rank ``n_components_``.
+    bias_ : numpy.ndarray of shape (d_out,), float32
+    canonical_correlations_ : numpy.ndarray of shape (min(p_x, p_y),), float32
+        Every canonical correlation of the reduced spaces on the fitting pairs, descending: how many directions
+        the spaces share (in-sample, so optimistic where pairs are few).
+    n_components_ : int
+
+    References
+    ----------
+    Raghu, M., Gilmer, J., Yosinski, J. and Sohl-Dickstein, J. (2017). SVCCA: Singular Vector Canonical
+    Correlation Analysis for Deep Learning Dynamics and Interpretability. NeurIPS.
+    Hotelling, H. (1936). Relations between two sets of variates. Biometrika 28(3/4).
+    Huh, M., Cheung, B., Wang, T. and Isola, P. (2024). The Platonic Representation Hypothesis. ICML.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> shared = rng.normal(size=(500, 3))
+    >>> X = np.c_[shared, rng.normal(size=(500, 5))] @ rng.normal(size=(8, 8))
+    >>> Y = np.c_[shared @ rng.normal(size=(3, 3)), rng.normal(size=(500, 4))]
+    >>> adapter = SubspaceAdapter(rank=3, variance=1.0, alpha=1e-8).fit(X, Y)
+    >>> [round(float(c), 2) for c in adapter.canonical_correlations_[:4]]
+    [1.0, 1.0, 1.0, 0.14]
+    """
+
+    name = "subspace"
+    _state = ("weight_", "bias_", "canonical_correlations_")
+
+    def __init__(self, *, rank: int = 64, variance: float = 0.99, alpha: float = 1e-3) -> None:
+        self.rank = rank
+        self.variance = variance
+        self.alpha = alpha
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
+        alpha = check_positive(self.alpha, "alpha")
+        variance = check_positive(self.variance, "variance", upper=1.0)
+        rank = check_int(self.rank, "rank", maximum=min(X.shape[1], Y.shape[1]), why="min(d_in, d_out)")
+        if X.shape[0] < 2:
+            raise EmbeddingDataError(f"a shared subspace needs at least 2 pairs to vary, got n_samples = {X.shape[0]}.")
+        Xc, Yc, mean_x, mean_y = _centred(X, Y)
+        basis_x, var_x = _principal_directions(Xc, variance)
+        basis_y, var_y = _principal_directions(Yc, variance)
+        # In principal coordinates each covariance is diagonal, so whitening is a scaling.
+        scale_x = 1.0 / np.sqrt(var_x + alpha * var_x.mean())
+        scale_y = np.sqrt(var_y + alpha * var_y.mean())
+        cross = (Xc @ basis_x * scale_x).T @ (Yc @ basis_y / scale_y) / Xc.shape[0]
+        left, correlations, right_t = np.linalg.svd(cross, full_matrices=False)
+        self.n_components_ = min(rank, correlations.size)
+        r = self.n_components_
+        weight = (basis_x * scale_x) @ (left[:, :r] * correlations[:r]) @ (right_t[:r] * scale_y) @ basis_y.T
+        self.weight_ = weight.astype(np.float32)
+        self.bias_ = (mean_y - mean_x @ weight).astype(np.float32)
+        self.canonical_correlations_ = correlations.astype(np.float32)
+
+
+def _principal_directions(centred: np.ndarray, variance: float) -> tuple[np.ndarray, np.ndarray]:
+    """The top principal directions (columns) of centred rows holding ``variance`` of their variance, and the
+    variance along each."""
+    eigenvalues, vectors = np.linalg.eigh(centred.T @ centred / centred.shape[0])
+    eigenvalues, vectors = np.clip(eigenvalues[::-1], 0.0, None), vectors[:, ::-1]
+    total = eigenvalues.sum()
+    if total <= 0:
+        raise EmbeddingDataError("the rows do not vary: every row is the same, so no direction is shared.")
+    kept = int(np.searchsorted(np.cumsum(eigenvalues) / total, variance - 1e-12)) + 1
+    kept = min(kept, int((eigenvalues > 1e-12 * eigenvalues[0]).sum()))
+    return vectors[:, :kept], eigenvalues[:kept]
+
+
 class MLPAdapter(Adapter):
     """A residual MLP ``y = x W + b + MLP(x)`` started from the ridge solution and trained with torch.
 
@@ -500,7 +597,8 @@ class MLPAdapter(Adapter):
 
 #: Adapter classes by method name, in order of increasing flexibility.
 ADAPTER_TYPES: dict[str, type[Adapter]] = {
-    cls.name: cls for cls in (IdentityAdapter, ProcrustesAdapter, LowRankAdapter, RidgeAdapter, MLPAdapter)
+    cls.name: cls
+    for cls in (IdentityAdapter, ProcrustesAdapter, LowRankAdapter, SubspaceAdapter, RidgeAdapter, MLPAdapter)
 }
 
 

@@ -238,7 +238,7 @@ def _candidates(method: str, d_in: int, d_out: int, seed: int) -> list[dict[str,
         return [{"scale": False}, {"scale": True}]
     if method == "ridge":
         return [{"alpha": alpha} for alpha in _ALPHAS]
-    if method == "low-rank":
+    if method in ("low-rank", "subspace"):
         most = min(d_in, d_out)
         ranks = sorted({max(1, int(most * share)) for share in _RANK_SHARES})
         return [{"rank": rank, "alpha": _ALPHAS[1]} for rank in ranks]

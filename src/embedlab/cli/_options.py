@@ -105,6 +105,13 @@ def data_name(data: str) -> str:
     return Path(data).name
 
 
+def check_output(output: Path | None, *inputs: str) -> None:
+    """Refuse an output path that is one of the inputs, before any work (a store URI is never a path)."""
+    files = {Path(path).resolve() for path in inputs if not is_store_uri(path)}
+    if output is not None and output.resolve() in files:
+        raise ConfigurationError(f"--output {output} is an input: embedlab never overwrites its input.")
+
+
 def on_invalid_policy(value: str) -> OnInvalid:
     """Map the CLI's ``fail|drop`` to the API's ``raise|drop``."""
     if value not in ("fail", "drop"):

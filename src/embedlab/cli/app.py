@@ -16,6 +16,7 @@ from embedlab.cli.index import index_app, search
 from embedlab.cli.info import info
 from embedlab.cli.inspect import inspect
 from embedlab.cli.knn import knn
+from embedlab.cli.labels import labels_app
 from embedlab.cli.multivector import multivector_app
 from embedlab.cli.report import report
 from embedlab.cli.store import store_app
@@ -38,6 +39,7 @@ app.add_typer(index_app)
 app.command()(search)
 app.command()(compare)
 app.add_typer(align_app)
+app.add_typer(labels_app)
 app.add_typer(store_app)
 app.add_typer(multivector_app)
 app.command()(report)

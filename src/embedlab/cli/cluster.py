@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from embedlab._checks import check_choice
 from embedlab._progress import ProgressReporter
 from embedlab.cli._console import emit_json, handles_errors, setup
 from embedlab.cli._options import (
@@ -30,8 +31,8 @@ from embedlab.cli._options import (
 )
 from embedlab.cluster import (
     METHODS,
+    NAMINGS,
     SHARDED_METHODS,
-    ClusterReport,
     cluster_shards,
     clustering_memory,
     find_clusters,
@@ -73,6 +74,13 @@ def cluster(
     text_column: Annotated[
         str | None, typer.Option(help="Texts for cluster keywords (default: the 'text' column if any).")
     ] = None,
+    naming: Annotated[
+        str,
+        typer.Option(
+            help="How clusters with texts get keywords: ctfidf (class-based TF-IDF), or s3 (the terms of the S³ "
+            "topic axis each cluster lies along, embedded by the bundled MiniLM: DATA must be MiniLM embeddings)."
+        ),
+    ] = "ctfidf",
     k_values: Annotated[
         str | None,
         typer.Option(help="Candidates for --k auto, comma-separated (default 2..100, refined around the choice)."),
@@ -122,6 +130,9 @@ def cluster(
     Labels (--labels) only score the result, never train or choose anything; docs/cluster.md has the rest.
     """
     progress = setup(quiet, verbose)
+    check_choice(naming, "naming", NAMINGS)
+    if naming != "ctfidf" and (stream or backend is not None):
+        raise ConfigurationError(f"--naming {naming} names the clusters of an in-memory run: drop --stream/--backend.")
     if proba and output is None:
         raise ConfigurationError("--proba adds a column to the --output file; give --output too.")
     if backend is not None and stream:
@@ -153,6 +164,7 @@ def cluster(
             metric=metric,
             labels=labels,
             text_column=text_column,
+            naming=naming,
             k_values=_parse_k_values(k_values),
             criterion=criterion,
             random_state=seed,
@@ -164,7 +176,7 @@ def cluster(
     if json_output:
         emit_json(document)
         return
-    _render(report, str(data), output)
+    _render(document, str(data), output)
 
 
 def _stream(
@@ -245,8 +257,7 @@ def _sharded(
     )
 
 
-def _render(report: ClusterReport, name: str, output: Path | None) -> None:
-    doc = report.to_dict()
+def _render(doc: dict, name: str, output: Path | None) -> None:
     console = Console()
     noise = f", {doc['n_noise']:,} noise rows" if doc["n_noise"] else ""
     console.print(f"[bold]{name}[/]: {doc['n']:,} rows -> {doc['k']} clusters by {doc['method']}{noise}")

@@ -26,6 +26,7 @@ from embedlab.cli._options import (
     ShardsBackendOpt,
     VerboseOpt,
     bounded_memory,
+    check_output,
     data_name,
     on_invalid_policy,
     sharded_run,
@@ -47,7 +48,6 @@ from embedlab.curate import (
 from embedlab.exceptions import ConfigurationError
 from embedlab.io import EmbeddingSet, load
 from embedlab.io.shards import ShardedSet, read_ids, write_columns
-from embedlab.io.stores import is_store_uri
 from embedlab.io.writers import write_table
 from embedlab.scale import Backend, MemoryEstimate
 
@@ -57,13 +57,6 @@ curate_app = typer.Typer(
     "representative subset, find test rows that leak from a training set, and order batches by cluster.",
     no_args_is_help=True,
 )
-
-
-def _check_output(output: Path | None, *inputs: str) -> None:
-    """Refuse an output path that is one of the inputs, before any work (a store URI is never a path)."""
-    files = {Path(path).resolve() for path in inputs if not is_store_uri(path)}
-    if output is not None and output.resolve() in files:
-        raise ConfigurationError(f"--output {output} is an input: embedlab never overwrites its input.")
 
 
 def _source(
@@ -158,7 +151,7 @@ def dedup(
     of one Parquet file per shard whose duplicate_of_row holds row numbers.
     """
     progress = setup(quiet, verbose)
-    _check_output(output, data)
+    check_output(output, data)
 
     def estimate(n_rows: int, dim: int) -> MemoryEstimate:
         return dedup_memory(n_rows, dim, method=method, k=k)
@@ -236,7 +229,7 @@ def leakage(
     With --backend the training set is searched shard by shard, exactly, out of core.
     """
     progress = setup(quiet, verbose)
-    _check_output(output, train, test)
+    check_output(output, train, test)
     train_set, runner = _source(train, backend, ray_address, memory_budget, shard_rows, column, id_column, "fail")
     test_set = load(test, column=column, id_column=id_column)
     found = find_leakage(train_set, test_set, threshold=threshold, random_state=seed, backend=runner, progress=progress)
@@ -305,7 +298,7 @@ def sample_command(
     directory of one Parquet file per shard.
     """
     progress = setup(quiet, verbose)
-    _check_output(output, data)
+    check_output(output, data)
     levels = _levels(n_clusters)
     if levels is not None and method == "sensitivity" and len(levels) > 1:
         raise ConfigurationError("--n-clusters takes one number for sensitivity sampling (k of its k-means).")
@@ -385,7 +378,7 @@ def batches(
     With --backend the k-means runs over the shards of DATA out of core; the batches' id lists are one file.
     """
     progress = setup(quiet, verbose)
-    _check_output(output, data)
+    check_output(output, data)
     source, runner = _source(data, backend, ray_address, memory_budget, shard_rows, column, id_column, on_invalid)
     result = stratified_batches(
         source,

@@ -13,7 +13,7 @@ from embedlab.cluster._graph import LeidenClusterer
 from embedlab.cluster._hierarchical import HierarchicalKMeans, KMeansLevel
 from embedlab.cluster._kmeans import ClusterMetric, KMeans, MiniBatchKMeans
 from embedlab.cluster._kmedoids import KMedoids
-from embedlab.cluster._report import METHODS, ClusterReport, clustering_memory, find_clusters
+from embedlab.cluster._report import METHODS, NAMINGS, ClusterReport, clustering_memory, find_clusters
 from embedlab.cluster._select_k import (
     CRITERIA,
     DEFAULT_K_VALUES,
@@ -47,6 +47,7 @@ __all__ = [
     "FLAT_SILHOUETTE",
     "METHODS",
     "MIN_STABILITY",
+    "NAMINGS",
     "SHARDED_METHODS",
     "STABLE_JACCARD",
     "CalibrationReport",

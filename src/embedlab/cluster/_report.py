@@ -19,7 +19,7 @@ from embedlab.cluster._hierarchical import HierarchicalKMeans
 from embedlab.cluster._kmeans import ClusterMetric, KMeans, MiniBatchKMeans, _cluster_sums
 from embedlab.cluster._kmedoids import KMedoids
 from embedlab.cluster._select_k import Criterion, KSelection, select_k
-from embedlab.cluster.deep import CPP, DEC, IDEC, N2D, SCAN, TEMI
+from embedlab.cluster.deep import CPP, DEC, IDEC, N2D, SCAN, TELL, TEMI, ClAM
 from embedlab.cluster.metrics import (
     CalibrationReport,
     ExternalScores,
@@ -30,7 +30,7 @@ from embedlab.cluster.metrics import (
     internal_scores,
     size_distribution,
 )
-from embedlab.cluster.naming import closest_members, ctfidf_keywords, medoids
+from embedlab.cluster.naming import closest_members, ctfidf_keywords, medoids, s3_keywords
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.io.embedding_set import ID_COLUMN, EmbeddingSet
 from embedlab.io.readers import reading_memory
@@ -38,12 +38,14 @@ from embedlab.io.validation import prepare
 from embedlab.neighbors import graph_memory, knn_graph
 from embedlab.scale import MemoryEstimate, job_estimate
 
-__all__ = ["METHODS", "ClusterReport", "clustering_memory", "find_clusters"]
+__all__ = ["METHODS", "NAMINGS", "ClusterReport", "clustering_memory", "find_clusters"]
 
 logger = logging.getLogger(__name__)
 
 _EXAMPLES = 5
 _KEYWORDS = 8
+#: How clusters with texts get keywords: class-based TF-IDF, or the terms of the S³ topic axis they lie along.
+NAMINGS = ("ctfidf", "s3")
 _AGREEMENT_K = 10
 
 
@@ -135,6 +137,16 @@ METHODS: dict[str, _Method] = {
         lambda k, metric, seed, params, n: CPP(k, random_state=seed, **params),
         True,
         "CPP / MLC (Chu et al. 2024; Ding et al. 2023): features and membership by coding rate reduction (torch)",
+    ),
+    "tell": _Method(
+        lambda k, metric, seed, params, n: TELL(k, random_state=seed, **params),
+        True,
+        "TELL (Peng et al. 2022): k-means as a network, unit centres as a layer's weights, k-means loss (torch)",
+    ),
+    "clam": _Method(
+        lambda k, metric, seed, params, n: ClAM(k, metric=metric, random_state=seed, **params),
+        True,
+        "ClAM (Saha et al. 2023): prototypes as associative memories trained to complete masked rows (torch)",
     ),
 }
 
@@ -237,12 +249,23 @@ def _centers(X: np.ndarray, labels: np.ndarray, model: object) -> np.ndarray:
 
 
 def _cluster_names(
-    emb: EmbeddingSet, labels: np.ndarray, centers: np.ndarray, metric: ClusterMetric, texts: np.ndarray | None
+    emb: EmbeddingSet,
+    labels: np.ndarray,
+    centers: np.ndarray,
+    metric: ClusterMetric,
+    texts: np.ndarray | None,
+    naming: str,
+    random_state: int | None,
 ) -> list[dict]:
     vectors = prepare(emb.vectors, metric).vectors  # once: closest_members and medoids then copy nothing
     closest = closest_members(vectors, labels, centers, n=_EXAMPLES, metric=metric)
     central = medoids(vectors, labels, metric=metric)
-    keywords = ctfidf_keywords(texts, labels, top_n=_KEYWORDS) if texts is not None else {}
+    if texts is None:
+        keywords = {}
+    elif naming == "s3":
+        keywords = s3_keywords(texts, emb.vectors, labels, top_n=_KEYWORDS, random_state=random_state)
+    else:
+        keywords = ctfidf_keywords(texts, labels, top_n=_KEYWORDS)
     sizes = np.bincount(labels[labels >= 0], minlength=centers.shape[0])
     clusters = []
     for c in sorted(closest):
@@ -287,7 +310,7 @@ def clustering_memory(
         parts.append(("distance matrix", 2 * 8.0 * n_rows**2))
     else:
         parts.append(("search buffers", _SEARCH_BUFFER_BYTES))
-    deep = method in {"dec", "idec", "n2d", "scan", "temi", "cpp"}
+    deep = method in {"dec", "idec", "n2d", "scan", "temi", "cpp", "tell", "clam"}
     return job_estimate(f"{method} clustering of {n_rows:,} x {dim}", *parts, imports=("torch",) if deep else ())
 
 
@@ -299,6 +322,7 @@ def find_clusters(
     metric: ClusterMetric = "cosine",
     labels: str | np.ndarray | None = None,
     text_column: str | None = None,
+    naming: str = "ctfidf",
     k_values: list[int] | None = None,
     criterion: Criterion = "auto",
     sample: int = 10_000,
@@ -324,7 +348,11 @@ def find_clusters(
     labels : str or array-like, optional
         A metadata column or one label per row, for the external scores.
     text_column : str, optional
-        Texts for the c-TF-IDF keywords; by default the ``text`` column when there is one.
+        Texts for the keywords; by default the ``text`` column when there is one.
+    naming : {"ctfidf", "s3"}, default="ctfidf"
+        Keywords by class-based TF-IDF (:func:`~embedlab.cluster.naming.ctfidf_keywords`), or the terms of the
+        S³ topic axis each cluster lies along (:func:`~embedlab.cluster.naming.s3_keywords`; the terms are
+        embedded by the bundled MiniLM, so the rows must be MiniLM embeddings). ``"s3"`` needs texts.
     k_values, criterion
         Passed to :func:`select_k`.
     sample : int, default=10000
@@ -356,6 +384,13 @@ def find_clusters(
     (3, 3, [40, 40, 40])
     """
     started = time.perf_counter()
+    check_choice(naming, "naming", NAMINGS)
+    texts = _text_column(emb, text_column)
+    if naming == "s3" and texts is None:
+        raise ConfigurationError(
+            f"naming='s3' names clusters from their texts, and {emb.source or 'the set'} has no 'text' column: give "
+            "the column of texts (--text-column)."
+        )
     n = len(emb)
     truth = emb.column(labels) if isinstance(labels, str) else labels
     if truth is not None and len(truth) != n:
@@ -412,8 +447,13 @@ def find_clusters(
         sizes=size_distribution(found),
         external=external,
         calibration=calibration,
-        clusters=_cluster_names(emb, found, centers, metric, _text_column(emb, text_column)),
-        params={"k": k_wanted, "random_state": random_state, **{key: plain(v) for key, v in params.items()}},
+        clusters=_cluster_names(emb, found, centers, metric, texts, naming, random_state),
+        params={
+            "k": k_wanted,
+            "random_state": random_state,
+            "naming": naming,
+            **{key: plain(v) for key, v in params.items()},
+        },
         seconds=time.perf_counter() - started,
     )
     logger.info("clusters: %s found %d clusters of %d rows in %.1f s", method, report.k, n, report.seconds)

@@ -35,21 +35,25 @@ from embedlab.geometry.intrinsic_dim import (
     twonn_shards,
 )
 from embedlab.geometry.labels import LabelReport, label_structure
-from embedlab.geometry.nullspace import NullspaceProjection
-from embedlab.geometry.ood import NecoScore
+from embedlab.geometry.loki import LabelMetric, label_positions, loki_predict
+from embedlab.geometry.nullspace import AttributeRemoval, NullspaceProjection, remove_attribute
+from embedlab.geometry.ood import NecoScore, OodScores, score_ood
 from embedlab.geometry.spectrum import Spectrum, covariance_spectrum, effective_rank, power_law_slope
 
 __all__ = [
     "Anisotropy",
+    "AttributeRemoval",
     "ExactDuplicates",
     "GeometryReport",
     "HubnessReport",
     "IDEstimate",
     "LIDSummary",
+    "LabelMetric",
     "LabelReport",
     "NearDuplicates",
     "NecoScore",
     "NullspaceProjection",
+    "OodScores",
     "Outliers",
     "SearchRisk",
     "Spectrum",
@@ -66,8 +70,10 @@ __all__ = [
     "isoscore",
     "k_occurrence",
     "knn_outliers",
+    "label_positions",
     "label_structure",
     "local_id",
+    "loki_predict",
     "mean_pairwise_cosine",
     "mle_id",
     "mle_shards",
@@ -75,6 +81,8 @@ __all__ = [
     "partition_isotropy",
     "pca_dimensions",
     "power_law_slope",
+    "remove_attribute",
+    "score_ood",
     "similar_pairs",
     "spectral_entropy",
     "twonn",

@@ -20,7 +20,7 @@ from embedlab.geometry.duplicates import ExactDuplicates, NearDuplicates, Outlie
 from embedlab.geometry.duplicates import near_duplicates as find_near_duplicates
 from embedlab.geometry.hubness import HubnessReport, hubness
 from embedlab.geometry.intrinsic_dim import gride, local_id, mle_id, pca_dimensions, twonn, twonn_decimation
-from embedlab.geometry.labels import LabelReport, label_structure
+from embedlab.geometry.labels import LabelReport, label_structure, label_values
 from embedlab.geometry.spectrum import Spectrum, covariance_spectrum
 from embedlab.io.embedding_set import EmbeddingSet
 from embedlab.io.readers import reading_memory
@@ -296,14 +296,14 @@ def inspect_geometry(
         If the set has fewer than 2 rows, or labels do not fit it.
     """
     rng = np.random.default_rng(random_state)
-    label_values = emb.column(labels) if isinstance(labels, str) else labels
-    if label_values is not None and len(label_values) != len(emb):
-        raise EmbeddingDataError(f"{len(label_values)} labels for {len(emb)} rows; give one label per row.")
+    labelled = label_values(emb, labels)
+    if labelled is not None and len(labelled) != len(emb):
+        raise EmbeddingDataError(f"{len(labelled)} labels for {len(emb)} rows; give one label per row.")
     n_total = len(emb) if n_total is None else check_int(n_total, "n_total", len(emb), why="the rows sampled from")
     if sample is not None and sample < len(emb):
         positions = emb.sample_positions(sample, random_state)
         emb = emb.take(positions)
-        label_values = None if label_values is None else np.asarray(label_values)[positions]
+        labelled = None if labelled is None else np.asarray(labelled)[positions]
     n = len(emb)
     if n < 2:
         raise EmbeddingDataError(f"{emb.source or 'the set'}: inspect needs at least 2 rows, got {n}.")
@@ -350,9 +350,9 @@ def inspect_geometry(
         near = find_near_duplicates(cosine_graph, ids=emb.ids, vectors=emb.vectors, threshold=near_duplicate_threshold)
         outliers = knn_outliers(graph.distances, ids=emb.ids)
     label_report = None
-    if label_values is not None:
+    if labelled is not None:
         with _timed("labels"):
-            label_report = label_structure(emb.vectors, np.asarray(label_values), graph, random_state=random_state)
+            label_report = label_structure(emb.vectors, np.asarray(labelled), graph, random_state=random_state)
     return GeometryReport(
         n=n,
         n_total=n_total,

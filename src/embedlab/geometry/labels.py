@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import sparse
@@ -114,22 +115,48 @@ class LabelReport:
         }
 
 
-def _encode_labels(labels: object, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted distinct labels, each row's label code, and the count of each label; checks the sizes."""
+def label_values(data: object, labels: str | object) -> object:
+    """``labels`` itself, or the metadata column of the embedding set ``data`` it names.
+
+    Raises
+    ------
+    ConfigurationError
+        When ``labels`` names a column but ``data`` is an array, without columns.
+    EmbeddingDataError
+        When the set has no such column (the message lists those it has).
+    """
+    if not isinstance(labels, str):
+        return labels
+    if not hasattr(data, "column"):
+        raise ConfigurationError(f"labels {labels!r} name a column, but the rows are an array: give the labels.")
+    return data.column(labels)
+
+
+def labels_name(data: object, labels: str | object) -> str:
+    """How messages call ``labels``: the file and column they come from, or "labels"."""
+    if not isinstance(labels, str):
+        return "labels"
+    source = getattr(data, "source", None)
+    return f"{Path(source).name}, column {labels!r}" if source else f"column {labels!r}"
+
+
+def _encode_labels(labels: object, n: int, name: str = "labels") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted distinct labels, each row's label code, and the count of each label; checks the sizes. Messages
+    call the labels ``name``."""
     array = np.asarray(labels)
     if array.shape != (n,):
-        raise EmbeddingDataError(f"labels: {array.size} labels of shape {array.shape} for {n} rows; give one per row.")
+        raise EmbeddingDataError(f"{name}: {array.size} labels of shape {array.shape} for {n} rows; give one per row.")
     try:
         values, codes, counts = np.unique(array, return_inverse=True, return_counts=True)
     except TypeError as err:
-        raise EmbeddingDataError(f"labels: the labels cannot be compared ({err}); use one type (str or int).") from err
+        raise EmbeddingDataError(f"{name}: the labels cannot be compared ({err}); use one type (str or int).") from err
     small = values[counts < 2]
     if (counts >= 2).sum() < 2:
         shown = ", ".join(repr(plain(v)) for v in small[:_SHOWN_LABELS]) + (
             ", ..." if small.size > _SHOWN_LABELS else ""
         )
         raise EmbeddingDataError(
-            f"labels: need at least 2 labels with at least 2 rows each, found {values.size} distinct label(s)"
+            f"{name}: need at least 2 labels with at least 2 rows each, found {values.size} distinct label(s)"
             + (f"; these have a single row: {shown}" if small.size else "")
             + ". Provide more labelled rows or merge rare labels."
         )

@@ -453,8 +453,8 @@ def prepare(
     ([[0.6000000238418579, 0.800000011920929], [0.0, 1.0]], True)
     """
     check_choice(metric, "metric", METRICS)
-    if getattr(X, "source", None) and not isinstance(X, Rows | np.ndarray):  # an EmbeddingSet read from a file
-        name, X = str(X.source), X.vectors
+    if hasattr(X, "vectors") and not isinstance(X, Rows | np.ndarray):  # an EmbeddingSet, named by its file
+        name, X = str(X.source or name), X.vectors
     if isinstance(X, Rows) and (X.metric == metric or (X.metric, metric) == ("cosine", "ip")):
         rows = X if X.metric == metric else Rows(X.vectors, metric)
     else:
