@@ -132,6 +132,9 @@ def main() -> None:
         for pipeline, entry in document.get("results", {}).items():
             if pipeline not in results:
                 earlier[pipeline] = {**entry, "measured": entry.get("measured", document.get("date"))}
+        if "diagnostics" in document and "diagnostics" not in extra:  # likewise the diagnostics
+            diagnosed = document["diagnostics"]
+            extra["diagnostics"] = {**diagnosed, "measured": diagnosed.get("measured", document.get("date"))}
     write_results(
         name,
         {
