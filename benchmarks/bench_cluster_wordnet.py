@@ -21,6 +21,11 @@ Pipelines, with settings chosen once for CPU budgets and never tuned on the labe
   epochs, then 20 epochs alternating centres and encoder (Adam 1e-3, the authors' clustering weight 0.01).
 * ``clam``: ``ClAM(45)`` with its defaults: memories from one spherical k-means run, beta 50, 10 steps of 0.1,
   20% of each row masked, 20 epochs of batches of 256 at Adam 1e-3.
+* ``swav``, ``swav-p2ot``, ``swav-sp2ot``: ``SwAV(45, codes=...)`` with its defaults (a 384-512-128 projection,
+  prototypes from spherical k-means of the initial projections, 20 epochs of batches of 256 at Adam 1e-3, each
+  row paired with one of its 20 neighbours): SwAV's balanced codes, P2OT's partial codes, SP2OT's (10 in-batch
+  neighbours, weight 1).
+* ``scan-sp2ot``: the ``scan`` pipeline with SP2OT self-labelling targets (``balanced="semantic"``).
 
 Diagnostics (``--diagnostics``; labels used on purpose, to explain the scores, never to choose settings): the
 share of each row's 20 and 50 nearest neighbours with its label (what SCAN's and TEMI's neighbour pairs rest
@@ -28,8 +33,8 @@ on; their papers' image features have far purer neighbourhoods), and the NMI of 
 nearest label mean (the best any centroid clustering of these vectors can do with the labels' own centres).
 
 Run: ``.venv/bin/python benchmarks/bench_cluster_wordnet.py [--pipelines kmeans scan temi cpp n2d tell tell-ae
-clam] [--diagnostics] [--sample N]``; ``--sample`` clusters a seeded uniform sample of N rows and writes its
-results to ``bench_cluster_wordnet-sampleN.json``.
+clam swav swav-p2ot swav-sp2ot scan-sp2ot] [--diagnostics] [--sample N]``; ``--sample`` clusters a seeded
+uniform sample of N rows and writes its results to ``bench_cluster_wordnet-sampleN.json``.
 """
 
 from __future__ import annotations
@@ -51,21 +56,24 @@ from _common import (
     write_results,
 )
 from embedlab.cluster import KMeans, external_scores
-from embedlab.cluster.deep import CPP, N2D, SCAN, TELL, TEMI, ClAM
+from embedlab.cluster.deep import CPP, N2D, SCAN, TELL, TEMI, ClAM, SwAV
 from embedlab.neighbors import knn
 
 K = 45
+_SCAN = {"n_heads": 5, "epochs": 30, "batch_size": 512, "learning_rate": 1e-3, "selflabel_epochs": 10}
 PIPELINES = {
     "kmeans": lambda: KMeans(K, metric="cosine", n_init=3, random_state=0),
-    "scan": lambda: SCAN(
-        K, n_heads=5, epochs=30, batch_size=512, learning_rate=1e-3, selflabel_epochs=10, random_state=0
-    ),
+    "scan": lambda: SCAN(K, **_SCAN, random_state=0),
     "temi": lambda: TEMI(K, random_state=0),
     "cpp": lambda: CPP(K, random_state=0),
     "n2d": lambda: N2D(K, pretrain_epochs=10, random_state=0),
     "tell": lambda: TELL(K, random_state=0),
     "tell-ae": lambda: TELL(K, latent_dim=10, random_state=0),
     "clam": lambda: ClAM(K, random_state=0),
+    "swav": lambda: SwAV(K, random_state=0),
+    "swav-p2ot": lambda: SwAV(K, codes="p2ot", random_state=0),
+    "swav-sp2ot": lambda: SwAV(K, codes="sp2ot", random_state=0),
+    "scan-sp2ot": lambda: SCAN(K, **_SCAN, balanced="semantic", random_state=0),
 }
 TARGET_GAIN = 0.05
 PURITY_K = (20, 50)

@@ -25,7 +25,7 @@ from embedlab.cluster import (
     MiniBatchKMeans,
     WardClusterer,
 )
-from embedlab.cluster.deep import CPP, DEC, IDEC, SCAN, TELL, TEMI, ClAM
+from embedlab.cluster.deep import CPP, DEC, IDEC, SCAN, TELL, TEMI, ClAM, SwAV
 from embedlab.curate import SemDeDup
 from embedlab.geometry import NecoScore, NullspaceProjection
 
@@ -89,6 +89,7 @@ def _estimators() -> list:
             TELL(epochs=2, **small),
             TELL(latent_dim=2, hidden_dims=(8,), pretrain_epochs=2, epochs=2, **small),
             ClAM(epochs=2, **small),
+            SwAV(n_neighbors=3, hidden_dim=16, projection_dim=8, epochs=2, codes="sp2ot", **small),
         ]
     return estimators
 

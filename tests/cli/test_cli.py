@@ -228,11 +228,27 @@ def test_cluster_writes_labels_and_json(tmp_path, rng):
         (["--k-values", "2,x"], "comma-separated integers"),
         (["--proba"], "--proba adds a column to the --output file"),
         (["--k", "3", "--proba", "-o", "x.parquet"], "no cluster probabilities"),
+        (["--k", "3", "--param", "n_init"], "expected KEY=VALUE"),
+        (["--k", "3", "--param", "codes=sp2ot"], "method 'kmeans' has no parameter 'codes'; it takes: "),
+        (["--k", "3", "--param", "n_init=0"], "n_init must be an integer >= 1"),
+        (["--k", "3", "--stream", "--param", "n_init=2"], "--param sets the estimator of an in-memory run"),
     ],
 )
 def test_cluster_bad_requests_exit_2(tmp_path, rng, args, message):
     result = _run("cluster", _topic_parquet(tmp_path, rng), *args)
     assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_cluster_passes_parameters_to_the_estimator(tmp_path, rng):
+    path = _topic_parquet(tmp_path, rng)
+    args = ["--method", "swav", "--k", "3", "--metric", "l2", "--labels", "kind", "--json", "--seed", "0"]
+    params = ["--param", "codes=sp2ot", "--param", "epochs=8", "--param", "hidden_dim=32", "--param", "epsilon=none"]
+    result = _run("cluster", path, *args, *params, "--param", "learning_rate=1e-2")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    given = {"codes": "sp2ot", "epochs": 8, "hidden_dim": 32, "epsilon": None, "learning_rate": 0.01}
+    assert {key: document["params"][key] for key in given} == given
+    assert document["metrics"]["external"]["accuracy"] == pytest.approx(1.0)
 
 
 def test_cluster_streams_a_file(tmp_path, rng):

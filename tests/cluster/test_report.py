@@ -26,6 +26,7 @@ FAST = {
         "teacher_momentum": 0.9,
     },
     "cpp": {"hidden_dim": 64, "z_dim": 16, "epochs": 20, "batch_size": 60},
+    "swav": {"n_neighbors": 10, "hidden_dim": 64, "projection_dim": 32, "epochs": 10, "learning_rate": 1e-2},
 }
 
 
@@ -96,7 +97,7 @@ def test_seeded_runs_are_identical(topic_set):
         ({"n_clusters": "many"}, ConfigurationError, "n_clusters must be an integer >= 1, got 'many'"),
         ({"labels": np.zeros(3)}, EmbeddingDataError, "3 labels for 180 rows"),
         ({"labels": "missing"}, EmbeddingDataError, "no column 'missing'"),
-        ({"n_clusters": 3, "n_init": 2, "bogus": 1}, ConfigurationError, "does not take these parameters"),
+        ({"n_clusters": 3, "n_init": 2, "bogus": 1}, ConfigurationError, "method 'kmeans' has no parameter 'bogus'"),
     ],
 )
 def test_bad_requests(topic_set, kwargs, error, message):

@@ -1,4 +1,4 @@
-"""select_k against planted structure: Gaussian and von Mises-Fisher mixtures in 384-d, uniform points on the
+"""select_k against planted structure: Gaussian and von Mises-Fisher mixtures in 96-d, uniform points on the
 sphere (no k) and nested clusters (two levels)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from scipy.stats import vonmises_fisher
 from embedlab import ConfigurationError
 from embedlab.cluster import MIN_STABILITY, select_k
 
-DIM = 384
+DIM = 96
 FAST = {"n_boot": 2, "n_references": 2}
 
 

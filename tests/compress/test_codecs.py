@@ -113,7 +113,7 @@ def test_leanvec_ood_beats_in_distribution_projection_on_shifted_queries(rng):
 def test_a_codec_survives_json_with_identical_answers(low_rank, rng):
     Q = _unit(rng.normal(size=(20, 64)))
     for spec in ("pca:32+int4", "binary:itq", "opq:16", "pqfs:32", "rabitq:2", "leanvec-ood:16+float16"):
-        codec = Codec(spec).fit(low_rank, queries=Q)
+        codec = Codec(spec).fit(low_rank[:600], queries=Q)  # OPQ's fit on all 2,000 rows takes seconds
         codes = codec.encode(low_rank)
         again = Codec.from_dict(codec.to_dict())
         np.testing.assert_array_equal(again.encode(low_rank), codes)
@@ -123,8 +123,9 @@ def test_a_codec_survives_json_with_identical_answers(low_rank, rng):
 
 
 def test_fits_are_reproducible(low_rank):
-    first = Codec("opq:8", random_state=3).fit(low_rank).encode(low_rank)
-    np.testing.assert_array_equal(first, Codec("opq:8", random_state=3).fit(low_rank).encode(low_rank))
+    X = low_rank[:600]  # OPQ's alternating fits take seconds on the full 2,000 rows
+    first = Codec("opq:8", random_state=3).fit(X).encode(X)
+    np.testing.assert_array_equal(first, Codec("opq:8", random_state=3).fit(X).encode(X))
 
 
 def test_bad_inputs_get_clear_errors(low_rank, rng):
@@ -170,7 +171,7 @@ def test_faiss_codes_are_encoded_in_bounded_blocks_with_the_same_codes(spec, mon
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(3_000, 32)).astype(np.float32)
-    codec = Codec(spec, random_state=0).fit(X)
+    codec = Codec(spec, random_state=0).fit(X[:600])  # fitted on a part: the blocks are about encoding
     whole = codec.encode(X)
     monkeypatch.setattr(_quantizers, "_ENCODE_BYTES", 40_000)  # a few hundred rows a block
     assert codec.quantizer_.encode_row_bytes * 3_000 > 40_000

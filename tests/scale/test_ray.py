@@ -64,6 +64,12 @@ def test_an_unreachable_cluster_is_refused():
         RayBackend("my-cluster").map(len, [[1]])
 
 
+#: For the tests of one capability each: the simulated two-node cluster is the harder case of the same code path
+#: (tasks and actors placed on two nodes). Both clusters run the core tests (describe, a bad shard, the CLI, k-means,
+#: hierarchical k-means, actors), which keeps the suite within its time.
+TWO_NODE_ONLY = pytest.mark.parametrize("cluster", ["two-node-cluster"], indirect=True)
+
+
 @pytest.fixture(scope="module", params=["local-cluster", "two-node-cluster"])
 def cluster(request):
     ray = _ray()
@@ -107,6 +113,7 @@ def _dies_once(shard, markers: str):
     return count_shard(shard, 64)
 
 
+@TWO_NODE_ONLY
 def test_a_worker_killed_mid_run_is_retried_and_counted_once(folder, cluster, tmp_path):
     shards = open_shards(folder, shard_rows=200).shards
     expected = LocalBackend().map(count_shard, shards, 64)
@@ -155,6 +162,7 @@ def test_kmeans_on_ray_equals_local(folder, cluster):
     assert distributed.inertia_history_ == local.inertia_history_
 
 
+@TWO_NODE_ONLY
 def test_the_knn_graph_on_ray_equals_local(cluster, tmp_path):
     from embedlab.neighbors import knn_graph_shards
 
@@ -245,6 +253,7 @@ def test_the_cli_clusters_shards_on_ray_as_locally(folder, cluster, tmp_path):
     assert pq.read_table(tmp_path / "ray").equals(pq.read_table(tmp_path / "local"))
 
 
+@TWO_NODE_ONLY
 def test_shard_indexes_on_ray_actors_search_as_locally(cluster, tmp_path):
     from embedlab.neighbors import HNSWParams, ShardedSearcher
     from embedlab.search import build_shard_indexes
@@ -279,6 +288,7 @@ def _embeds_after_dying_once(item, *args):
     return pipeline._embed_shard(item, *args)  # the worker's own module: the original
 
 
+@TWO_NODE_ONLY
 def test_texts_are_embedded_per_shard_on_ray_as_locally_even_when_a_worker_dies(cluster, tmp_path, monkeypatch):
     import embedlab
     from embedlab.embed import embed_file, pipeline
@@ -300,6 +310,7 @@ def test_texts_are_embedded_per_shard_on_ray_as_locally_even_when_a_worker_dies(
     np.testing.assert_allclose(found.vectors, expected.vectors, atol=1e-5)
 
 
+@TWO_NODE_ONLY
 def test_a_collection_compressed_on_ray_equals_the_local_one(folder, cluster, tmp_path):
     from embedlab.compress import compress_shards
 
@@ -313,6 +324,7 @@ def test_a_collection_compressed_on_ray_equals_the_local_one(folder, cluster, tm
     assert distributed.ids.tolist() == local.ids.tolist() and len(local) == 1198  # the NaN and zero rows gone
 
 
+@TWO_NODE_ONLY
 def test_intrinsic_dimension_on_ray_equals_local(cluster, tmp_path):
     from embedlab.geometry import mle_shards, twonn_shards
     from embedlab.io.synthetic import make_subspace
@@ -326,6 +338,7 @@ def test_intrinsic_dimension_on_ray_equals_local(cluster, tmp_path):
         assert distributed == local and local.value == pytest.approx(3.0, abs=0.5)
 
 
+@TWO_NODE_ONLY
 def test_curation_on_ray_equals_local(cluster, tmp_path):
     from embedlab.curate import SemDeDup, sample
 
@@ -344,6 +357,7 @@ def test_curation_on_ray_equals_local(cluster, tmp_path):
     assert np.array_equal(sample(sharded, 100, n_clusters=(30, 8), random_state=2, backend="ray").rows, balanced.rows)
 
 
+@TWO_NODE_ONLY
 def test_a_store_is_read_in_shards_on_ray(cluster, tmp_path):
     """A LanceDB table read by Ray workers as row ranges, each opening the store by its URI: the same summary as
     the local read, every row once."""
@@ -366,6 +380,7 @@ def test_a_store_is_read_in_shards_on_ray(cluster, tmp_path):
     assert (local.n, local.duplicate_rows, local.duplicate_ids) == (900, 100, 0)
 
 
+@TWO_NODE_ONLY
 def test_a_multivector_index_built_on_ray_equals_the_local_one(cluster, tmp_path):
     """Each shard pooled and encoded by a Ray task drawing the same random matrices from the seed."""
     from embedlab.multivector import MultiVectorIndex, MultiVectorSet, MuveraEncoder, build_multivector_index

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -81,6 +82,14 @@ MaxMemoryOpt = Annotated[
     ),
 ]
 ShardRowsOpt = Annotated[int | None, typer.Option("--shard-rows", help="Rows per shard (default: 256 MiB of vectors).")]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        help="A parameter of the method's estimator, KEY=VALUE (repeatable): numbers, true/false, none, JSON lists, "
+        "else text. Example: --method swav --param codes=sp2ot --param epochs=10.",
+    ),
+]
 DataArg = Annotated[
     str,
     typer.Argument(
@@ -110,6 +119,27 @@ def check_output(output: Path | None, *inputs: str) -> None:
     files = {Path(path).resolve() for path in inputs if not is_store_uri(path)}
     if output is not None and output.resolve() in files:
         raise ConfigurationError(f"--output {output} is an input: embedlab never overwrites its input.")
+
+
+def parse_params(values: list[str] | None) -> dict[str, object]:
+    """``KEY=VALUE`` strings as keyword arguments: JSON values (numbers, lists, true/false), ``none``, else text.
+
+    >>> parse_params(["codes=sp2ot", "epochs=10", "learning_rate=1e-3", "hidden_dims=[64, 64]", "epsilon=none"])
+    {'codes': 'sp2ot', 'epochs': 10, 'learning_rate': 0.001, 'hidden_dims': [64, 64], 'epsilon': None}
+    """
+    params: dict[str, object] = {}
+    for value in values or []:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {value!r}.", param_hint="--param")
+        if text.strip().lower() in ("none", "null"):
+            params[key.strip()] = None
+            continue
+        try:
+            params[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            params[key.strip()] = text
+    return params
 
 
 def on_invalid_policy(value: str) -> OnInvalid:

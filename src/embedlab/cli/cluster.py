@@ -20,6 +20,7 @@ from embedlab.cli._options import (
     MaxMemoryOpt,
     MemoryBudgetOpt,
     OnInvalidOpt,
+    ParamOpt,
     QuietOpt,
     RayAddressOpt,
     SeedOpt,
@@ -27,6 +28,7 @@ from embedlab.cli._options import (
     VerboseOpt,
     bounded_memory,
     on_invalid_policy,
+    parse_params,
     sharded_run,
 )
 from embedlab.cluster import (
@@ -116,6 +118,7 @@ def cluster(
     ray_address: RayAddressOpt = None,
     memory_budget: MemoryBudgetOpt = None,
     shard_rows: ShardRowsOpt = None,
+    param: ParamOpt = None,
     column: ColumnOpt = None,
     id_column: IdColumnOpt = None,
     on_invalid: OnInvalidOpt = "fail",
@@ -137,6 +140,9 @@ def cluster(
         raise ConfigurationError("--proba adds a column to the --output file; give --output too.")
     if backend is not None and stream:
         raise ConfigurationError("give --stream or --backend, not both: --backend local streams shard by shard.")
+    params = parse_params(param)
+    if params and (stream or backend is not None):
+        raise ConfigurationError("--param sets the estimator of an in-memory run: drop --stream/--backend.")
     run = sharded_run(data, backend, ray_address, memory_budget, shard_rows, column, id_column, max_memory)
     if run is not None:
         with bounded_memory(data, max_memory, None, column=column, id_column=id_column):
@@ -169,6 +175,7 @@ def cluster(
             criterion=criterion,
             random_state=seed,
             progress=progress,
+            **params,
         )
         if output is not None:
             write_table(report.to_table(emb.ids, proba=proba), output)

@@ -415,6 +415,8 @@ class KMeans(ClusterMixin, BaseEstimator):
             return self
         k = check_int(self.n_clusters, "n_clusters")
         check_choice(self.metric, "metric", _METRICS)
+        for name in ("n_init", "max_iter"):
+            check_int(getattr(self, name), name)
         rng = check_random_state(self.random_state)
         X = fit_rows(self, X, self.metric).vectors
         n = X.shape[0]

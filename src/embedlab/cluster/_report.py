@@ -19,7 +19,7 @@ from embedlab.cluster._hierarchical import HierarchicalKMeans
 from embedlab.cluster._kmeans import ClusterMetric, KMeans, MiniBatchKMeans, _cluster_sums
 from embedlab.cluster._kmedoids import KMedoids
 from embedlab.cluster._select_k import Criterion, KSelection, select_k
-from embedlab.cluster.deep import CPP, DEC, IDEC, N2D, SCAN, TELL, TEMI, ClAM
+from embedlab.cluster.deep import CPP, DEC, IDEC, N2D, SCAN, TELL, TEMI, ClAM, SwAV
 from embedlab.cluster.metrics import (
     CalibrationReport,
     ExternalScores,
@@ -148,6 +148,11 @@ METHODS: dict[str, _Method] = {
         True,
         "ClAM (Saha et al. 2023): prototypes as associative memories trained to complete masked rows (torch)",
     ),
+    "swav": _Method(
+        lambda k, metric, seed, params, n: SwAV(k, metric=metric, random_state=seed, **params),
+        True,
+        "SwAV (Caron et al. 2020): swapped prediction of Sinkhorn codes over kNN pairs; codes=p2ot|sp2ot (torch)",
+    ),
 }
 
 
@@ -224,8 +229,16 @@ class ClusterReport:
 
 
 def _estimator(method: str, k: int | None, metric: ClusterMetric, seed: int | None, params: dict, n: int) -> object:
+    """The method's estimator; parameters it does not take are refused by name, with the ones it does."""
     check_choice(method, "method", sorted(METHODS))
-    return METHODS[method].build(k, metric, seed, dict(params), n)
+    default = METHODS[method].build(k, metric, seed, {}, n)
+    unknown = sorted(set(params) - set(default.get_params()))
+    if unknown:
+        raise ConfigurationError(
+            f"method {method!r} has no parameter {', '.join(map(repr, unknown))}; it takes: "
+            f"{', '.join(sorted(default.get_params()))}."
+        )
+    return METHODS[method].build(k, metric, seed, dict(params), n) if params else default
 
 
 def _neighbour_agreement(emb: EmbeddingSet, labels: np.ndarray, metric: ClusterMetric, seed: int | None) -> np.ndarray:
@@ -310,7 +323,7 @@ def clustering_memory(
         parts.append(("distance matrix", 2 * 8.0 * n_rows**2))
     else:
         parts.append(("search buffers", _SEARCH_BUFFER_BYTES))
-    deep = method in {"dec", "idec", "n2d", "scan", "temi", "cpp", "tell", "clam"}
+    deep = method in {"dec", "idec", "n2d", "scan", "temi", "cpp", "tell", "clam", "swav"}
     return job_estimate(f"{method} clustering of {n_rows:,} x {dim}", *parts, imports=("torch",) if deep else ())
 
 
@@ -412,10 +425,7 @@ def find_clusters(
     elif k != "auto":
         k = check_int(k, "n_clusters")
     k_wanted = None if k == "auto" else k
-    try:
-        model = _estimator(method, k_wanted, metric, random_state, params, n)
-    except TypeError as err:
-        raise ConfigurationError(f"method {method!r} does not take these parameters: {err}") from err
+    model = _estimator(method, k_wanted, metric, random_state, params, n)
     if isinstance(model, LeidenClusterer):
         shared = knn_graph(emb, model.n_neighbors, metric=metric, random_state=random_state, progress=progress)
         model.fit(emb.vectors, graph=shared, progress=progress)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _thread
 import resource
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -214,9 +215,10 @@ def memory_limit(max_memory: int | None, *, interval: float = 0.05) -> Iterator[
                 _thread.interrupt_main()
                 return
 
-    watcher = None
+    watcher, ignored = None, None
     if max_memory is not None:
         check_int(max_memory, "max_memory")
+        ignored = _interruptible()
         watcher = threading.Thread(target=watch, name="embedlab-memory-limit", daemon=True)
         watcher.start()
     try:
@@ -237,3 +239,21 @@ def memory_limit(max_memory: int | None, *, interval: float = 0.05) -> Iterator[
         stop.set()
         if watcher is not None:
             watcher.join()
+        if ignored is not None:
+            signal.signal(signal.SIGINT, ignored)
+
+
+def _interruptible() -> object | None:
+    """Let the watcher interrupt the main thread where SIGINT is ignored, and return the handler to restore.
+
+    ``_thread.interrupt_main`` does nothing unless Python handles SIGINT, and a shell starts background jobs
+    (``command &``) with SIGINT ignored, so there the limit would never stop a job. Returns None where nothing
+    was changed (SIGINT already handled, or not called from the main thread, which alone may set handlers).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    current = signal.getsignal(signal.SIGINT)
+    if current not in (signal.SIG_IGN, signal.SIG_DFL, None):
+        return None
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    return current

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
-from embedlab.cluster.deep import CPP, DEC, IDEC, N2D, SCAN, TEMI
+from embedlab.cluster.deep import CPP, DEC, IDEC, N2D, SCAN, TEMI, SwAV
 
 SEED = 1234
 
@@ -68,6 +68,10 @@ ESTIMATORS: dict[str, Callable[[int], object]] = {
         learning_rate=3e-3, teacher_momentum=0.9, random_state=seed,
     ),
     "CPP": lambda seed: CPP(4, hidden_dim=64, z_dim=16, epochs=20, batch_size=150, random_state=seed),
+    "SwAV": lambda seed: SwAV(
+        4, n_neighbors=10, hidden_dim=64, projection_dim=32, epochs=10, batch_size=64, learning_rate=1e-2,
+        random_state=seed,
+    ),
 }  # fmt: skip
 
 

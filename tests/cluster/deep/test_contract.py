@@ -15,7 +15,7 @@ from embedlab import ConfigurationError, EmbeddingDataError, MissingDependencyEr
 from embedlab._optional import import_optional
 from embedlab.cluster.deep import partial_sinkhorn, sinkhorn
 
-NAMES = ["DEC", "IDEC", "N2D", "SCAN", "TEMI", "CPP"]
+NAMES = ["DEC", "IDEC", "N2D", "SCAN", "TEMI", "CPP", "SwAV"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -82,7 +82,7 @@ def test_bad_inputs_give_clear_errors(fitted, make, blobs, name):
         clone(model).set_params(batch_size=0).fit(X)
 
 
-@pytest.mark.parametrize("name", ["N2D", "SCAN", "TEMI"])
+@pytest.mark.parametrize("name", ["N2D", "SCAN", "TEMI", "SwAV"])
 def test_too_many_neighbours(make, blobs, name):
     with pytest.raises(ConfigurationError, match=r"n_neighbors=\d+ but only 7 neighbour"):
         make[name](0).fit(blobs[0][:8])

@@ -47,12 +47,14 @@ def test_self_labelling_needs_confident_rows(blobs):
     assert model.confidence_.max() < 0.99 and model.selflabel_history_.shape == (0,)
 
 
-def test_partial_pseudo_labels_keep_imbalanced_clusters_that_sinkhorn_splits():
+def test_partial_and_semantic_pseudo_labels_keep_imbalanced_clusters_that_sinkhorn_splits():
     X, truth = gaussian_blobs([400, 200, 100, 50])
     params = {**SMALL, "entropy_weight": 2.0, "selflabel_epochs": 5, "random_state": 0}
     balanced = SCAN(4, **params, balanced="sinkhorn").fit(X)
     partial = SCAN(4, **params, balanced="partial").fit(X)
+    semantic = SCAN(4, **params, balanced="semantic").fit(X)
     assert hungarian_accuracy(truth, partial.labels_) >= 0.95
+    assert hungarian_accuracy(truth, semantic.labels_) >= 0.95
     assert hungarian_accuracy(truth, balanced.labels_) < 0.9
     assert np.bincount(balanced.labels_).max() < 300  # Sinkhorn's equal-size targets split the largest cluster
 

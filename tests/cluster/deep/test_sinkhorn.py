@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy.optimize import minimize
 
 from embedlab import ConfigurationError, EmbeddingDataError
-from embedlab.cluster.deep import partial_sinkhorn, sinkhorn
+from embedlab.cluster.deep import knn_affinity, partial_sinkhorn, progressive_mass, semantic_sinkhorn, sinkhorn
 
 torch = pytest.importorskip("torch")
 
@@ -161,3 +163,113 @@ def test_partial_bad_parameters():
         partial_sinkhorn(torch.zeros(3, 2) - 1, marginal_weight=0)
     with pytest.raises(ConfigurationError, match="log-probabilities"):
         partial_sinkhorn(torch.ones(3, 2))
+
+
+def _dense(affinity: torch.Tensor) -> np.ndarray:
+    return affinity.to_dense().numpy() if affinity.is_sparse else affinity.numpy()
+
+
+def _semantic_objective(q: np.ndarray, scores: np.ndarray, affinity: np.ndarray, params: dict) -> float:
+    """SP2OT's objective as :func:`semantic_sinkhorn` states it, for ``q = n Q``."""
+    n, k = q.shape
+    plan, kept = q / n, q.sum(axis=1) / n
+    left = 1.0 / n - kept
+    columns, target = plan.sum(axis=0), params["mass"] / k
+    entropy = (plan * np.log(plan)).sum() + (left * np.log(np.maximum(left, 1e-300))).sum()
+    marginal = (columns * np.log(columns / target) - columns + target).sum()
+    pull = np.trace(q.T @ (np.diag(affinity.sum(axis=1)) + affinity) @ q)
+    return float(
+        (plan * -scores).sum()
+        + params["epsilon"] * entropy
+        + params["marginal_weight"] * marginal
+        - params["semantic_weight"] / (2 * n) * pull
+    )
+
+
+def test_knn_affinity_is_the_symmetrised_graph():
+    neighbours = np.array([[1, 2], [0, 2], [0, 1], [2, 0]])
+    dense = _dense(knn_affinity(neighbours))
+    expected = np.zeros((4, 4))
+    for i, row in enumerate(neighbours):
+        expected[i, row] += 1 / 4
+        expected[row, i] += 1 / 4
+    np.testing.assert_allclose(dense, expected)
+    np.testing.assert_allclose(dense, dense.T)
+
+
+def test_semantic_sinkhorn_without_weight_is_partial_sinkhorn():
+    scores = _log_probs(60, 4, seed=3)
+    graph = knn_affinity(np.random.default_rng(0).integers(0, 60, size=(60, 5)))
+    expected = partial_sinkhorn(scores, mass=0.7, n_iter=50, epsilon=0.1)
+    found = semantic_sinkhorn(scores, graph, semantic_weight=0.0, mass=0.7, n_iter=50, epsilon=0.1)
+    np.testing.assert_array_equal(found.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_semantic_sinkhorn_steps_never_raise_the_objective(sparse):
+    """Each majorisation step solves a P2OT problem whose cost is the tangent of the concave semantic term: with
+    converged inner solves the regularised objective does not increase (Hunter and Lange 2004)."""
+    rng = np.random.default_rng(4)
+    scores = _log_probs(80, 4, seed=4)
+    graph = knn_affinity(rng.integers(0, 80, size=(80, 6)))
+    affinity = graph if sparse else graph.to_dense()
+    params = {"mass": 0.8, "marginal_weight": 1.0, "epsilon": 0.2, "semantic_weight": 1.5}
+    values = [
+        _semantic_objective(
+            semantic_sinkhorn(scores, affinity, mm_iter=steps, n_iter=3000, **params).numpy(),
+            scores.numpy(),
+            _dense(graph),
+            params,
+        )
+        for steps in range(5)
+    ]
+    assert all(later <= earlier + 1e-9 for earlier, later in itertools.pairwise(values))
+    assert values[-1] < values[0] - 1e-3
+
+
+def test_semantic_pull_follows_the_graph():
+    """Rows with flat scores take the cluster of the confident rows they are linked to."""
+    rng = np.random.default_rng(5)
+    sure = np.repeat([[0.9, 0.1], [0.1, 0.9]], 20, axis=0)
+    scores = torch.log(torch.from_numpy(np.r_[sure, np.full((20, 2), 0.5)]))
+    partner = np.r_[np.arange(40), rng.permutation(40)[:20]]  # flat row 40 + i linked to a random sure row
+    neighbours = np.c_[np.r_[np.arange(40) ^ 1, partner[40:]]]
+    neighbours[40:, 0] = partner[40:]
+    shared = semantic_sinkhorn(scores, knn_affinity(neighbours), semantic_weight=2.0, n_iter=500, epsilon=0.1)
+    chosen = shared[40:].argmax(dim=1).numpy()
+    np.testing.assert_array_equal(chosen, (partner[40:] >= 20).astype(int))
+
+
+@pytest.mark.parametrize(
+    ("affinity", "match"),
+    [
+        (torch.ones(3, 3), r"shape \(4, 4\)"),
+        (-torch.eye(4), "negative"),
+        (torch.triu(torch.ones(4, 4)), "not symmetric"),
+        (torch.full((4, 4), float("nan")), "NaN"),
+        (np.eye(4), "torch tensor"),
+    ],
+)
+def test_semantic_sinkhorn_refuses_bad_graphs(affinity, match):
+    with pytest.raises(EmbeddingDataError, match=match):
+        semantic_sinkhorn(_log_probs(4, 2), affinity)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"), [({"semantic_weight": -1.0}, "semantic_weight"), ({"mm_iter": -1}, "mm_iter")]
+)
+def test_semantic_sinkhorn_refuses_bad_parameters(params, match):
+    with pytest.raises(ConfigurationError, match=match):
+        semantic_sinkhorn(_log_probs(4, 2), torch.eye(4), **params)
+
+
+@pytest.mark.parametrize(("neighbours", "match"), [(np.array([[0], [5]]), "outside"), (np.zeros((2, 1)), "integer")])
+def test_knn_affinity_refuses_bad_indices(neighbours, match):
+    with pytest.raises(EmbeddingDataError, match=match):
+        knn_affinity(neighbours)
+
+
+def test_progressive_mass_refuses_steps_past_the_end():
+    assert progressive_mass(0, 1) == pytest.approx(0.1)
+    with pytest.raises(ConfigurationError, match="step must be in 0..3"):
+        progressive_mass(4, 4)

@@ -21,7 +21,7 @@ from embedlab.cluster.deep._torch import (
     seeded_torch,
     select_head,
 )
-from embedlab.cluster.deep.sinkhorn import partial_sinkhorn, sinkhorn
+from embedlab.cluster.deep.sinkhorn import knn_affinity, partial_sinkhorn, progressive_mass, semantic_sinkhorn, sinkhorn
 
 if TYPE_CHECKING:
     import torch
@@ -30,12 +30,12 @@ __all__ = ["SCAN"]
 
 logger = logging.getLogger(__name__)
 
-Balancing = Literal["sinkhorn", "partial"]
+Balancing = Literal["sinkhorn", "partial", "semantic"]
 #: Floor of the mean prediction inside the entropy term (SCAN's code uses the same 1e-8).
 _ENTROPY_FLOOR = 1e-8
 #: Scaling iterations of the pseudo-labels of the balanced self-labelling step, computed once per epoch.
 _SINKHORN_ITER = 50
-#: Transported mass at the first self-labelling epoch with ``balanced="partial"``; it grows linearly to 1.
+#: Transported mass at the first self-labelling epoch with ``balanced="partial"`` or "semantic"; it grows linearly to 1.
 _PARTIAL_START_MASS = 0.1
 
 
@@ -69,7 +69,8 @@ class SCAN(DeepClusterMixin):
     3. Optionally (``selflabel_epochs > 0``) the kept head is fine-tuned by self-labelling: cross-entropy on
        its own predictions for rows predicted with probability above ``confidence_threshold``, each class
        weighted by the inverse of its share of those rows. With ``balanced`` the targets are instead
-       Sinkhorn pseudo-labels of all rows (see :func:`sinkhorn`, :func:`partial_sinkhorn`).
+       Sinkhorn pseudo-labels of all rows (see :func:`sinkhorn`, :func:`partial_sinkhorn`,
+       :func:`semantic_sinkhorn`).
 
     The paper trains the backbone too and enforces consistency between augmentations of an image; on frozen
     embeddings there are no augmentations, so the consistency is over neighbours only and self-labelling
@@ -98,10 +99,11 @@ class SCAN(DeepClusterMixin):
         Self-labelling epochs (0: none; the paper runs 200 with augmentations).
     confidence_threshold : float, default=0.99
         Rows above it are self-labelled (``balanced=None`` only).
-    balanced : {"sinkhorn", "partial"} or None, default=None
+    balanced : {"sinkhorn", "partial", "semantic"} or None, default=None
         Self-labelling targets: None, confident predictions (SCAN); ``"sinkhorn"``, balanced Sinkhorn
         pseudo-labels of all rows (SeLa); ``"partial"``, P2OT pseudo-labels whose transported mass grows
-        linearly from 0.1 to 1 over the epochs, each row weighted by its transported share.
+        linearly from 0.1 to 1 over the epochs, each row weighted by its transported share; ``"semantic"``,
+        the same with SP2OT's pull of the mined neighbours towards the same clusters (weight 1, 3 steps).
     random_state : int, RandomState or None, default=None
 
     Attributes
@@ -182,7 +184,7 @@ class SCAN(DeepClusterMixin):
     def _check_params(self) -> None:
         check_choice(self.metric, "metric", ("cosine", "l2"))
         check_choice(self.head, "head", ("linear", "mlp"))
-        check_choice(self.balanced, "balanced", ("sinkhorn", "partial", None))
+        check_choice(self.balanced, "balanced", ("sinkhorn", "partial", "semantic", None))
         for name in ("hidden_dim", "n_heads", "batch_size"):
             check_int(getattr(self, name), name)
         for name in ("epochs", "selflabel_epochs"):
@@ -268,9 +270,11 @@ class SCAN(DeepClusterMixin):
         if self.balanced == "sinkhorn":
             plan = sinkhorn(log_p, n_iter=_SINKHORN_ITER)
         elif self.balanced == "partial":
-            growth = epoch / max(self.selflabel_epochs - 1, 1)
-            mass = _PARTIAL_START_MASS + (1.0 - _PARTIAL_START_MASS) * growth
+            mass = progressive_mass(epoch, self.selflabel_epochs, start=_PARTIAL_START_MASS)
             plan = partial_sinkhorn(log_p, mass=mass, n_iter=_SINKHORN_ITER)
+        elif self.balanced == "semantic":
+            mass = progressive_mass(epoch, self.selflabel_epochs, start=_PARTIAL_START_MASS)
+            plan = semantic_sinkhorn(log_p, knn_affinity(self.neighbors_), mass=mass, n_iter=_SINKHORN_ITER)
         else:
             probabilities = log_p.exp().numpy()
             targets = probabilities.argmax(axis=1)
