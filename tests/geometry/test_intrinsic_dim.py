@@ -13,13 +13,18 @@ import numpy as np
 import pytest
 
 from embedlab import ConfigurationError, EmbeddingDataError
+from embedlab.geometry._reference import sphere_distances
 from embedlab.geometry.intrinsic_dim import (
+    decimation_plateau,
     gride,
     gride_curve,
     local_id,
     mle_id,
     mle_shards,
     pca_dimensions,
+    recommended_id,
+    stable_scale,
+    tle,
     twonn,
     twonn_decimation,
     twonn_shards,
@@ -181,3 +186,130 @@ def test_mle_on_shards_is_the_mle_of_the_same_queries_in_memory_copies_skipped(t
     assert estimate.value == pytest.approx(expected.value, rel=1e-3)
     with pytest.raises(ConfigurationError, match="k must be"):
         mle_shards(sharded, k=1)
+
+
+# --- finite-sample correction, TLE and the recommended estimate (issue 23) -------------------------------------
+
+
+@pytest.mark.parametrize("d", [3, 10, 30])
+def test_sphere_reference_is_the_distribution_of_real_sphere_samples(d):
+    """The exact order-statistic draw gives the TwoNN and MLE readings of n points really sampled on S^d,
+    within 4% (the Monte-Carlo error of 2,000 real points)."""
+    n = 2000
+    points = np.random.default_rng(d).normal(size=(n, d + 1))
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    real = knn(points.astype(np.float32), 10, metric="l2", method="exact").distances.astype(np.float64)
+    drawn = sphere_distances(n, tuple(range(1, 11)), d, m=20_000, seed=1)
+    assert twonn(drawn, n_boot=0).value == pytest.approx(twonn(real, n_boot=0).value, rel=0.04)
+    assert mle_id(drawn, 10, n_boot=0).value == pytest.approx(mle_id(real, 10, n_boot=0).value, rel=0.04)
+
+
+@pytest.fixture(scope="module")
+def deep_subspaces() -> dict[int, tuple[np.ndarray, object]]:
+    found = {}
+    for d in (4, 32, 64):
+        X = make_subspace(3000, d, 384, noise=1e-5, random_state=d)
+        found[d] = (X, knn(X, 64, metric="l2"))
+    return found
+
+
+@pytest.mark.parametrize("d", [4, 32, 64])
+def test_correction_recovers_deep_subspaces_the_raw_estimators_miss(deep_subspaces, d):
+    """At 3,000 points a 64-d cube reads about 38 on TwoNN; corrected it is within 15% of d (cube reference
+    within 10%), and at d = 4 the correction moves the estimate by under 5%."""
+    X, graph = deep_subspaces[d]
+    raw = twonn(graph.distances, n_boot=0).value
+    closed = twonn(graph.distances, n_points=len(X), n_boot=50)
+    bounded = twonn(graph.distances, n_points=len(X), reference="cube", n_boot=50)
+    assert abs(closed.value - d) / d <= 0.15 and abs(bounded.value - d) / d <= 0.10
+    assert closed.ci_low <= closed.value <= closed.ci_high and closed.scale["uncorrected"] == pytest.approx(raw)
+    if d == 4:
+        assert closed.value == pytest.approx(raw, rel=0.05)
+    else:
+        assert raw < 0.8 * d
+    assert abs(mle_id(graph.distances, 10, n_points=len(X), n_boot=0).value - d) / d <= 0.15
+
+
+@pytest.mark.parametrize("d", [4, 32, 64])
+def test_recommended_estimate_on_subspaces_is_within_15_percent_and_covers(deep_subspaces, d):
+    X, graph = deep_subspaces[d]
+    result = recommended_id(graph.distances, len(X), decimation=twonn_decimation(X, random_state=0), n_boot=50)
+    assert abs(result.value - d) / d <= 0.15
+    assert result.ci_low <= d <= result.ci_high and result.scale == 1.0
+    assert set(result.estimates) >= {"twonn_closed", "twonn_bounded", "mle", "gride", "decimation"}
+    assert result.to_dict()["note"] == result.note and str(round(result.value, 1)) in result.note
+
+
+@pytest.mark.parametrize("d", [2, 5, 10])
+def test_recommended_estimate_on_spheres_agrees_with_itself(d):
+    X = make_sphere(3000, d, 64, random_state=d)
+    graph = knn(X, 64, metric="l2")
+    result = recommended_id(graph.distances, len(X), n_boot=50)
+    assert abs(result.value - d) / d <= 0.10 and result.ci_low <= d <= result.ci_high
+    assert result.agree and "agree" in result.note
+
+
+def test_recommended_estimate_reads_noisy_data_at_its_plateau_and_says_the_estimators_disagree():
+    """A 3-d subspace under noise reads about 5.6 at full density: the decimation plateau moves the value
+    towards 3, the MLE and GRIDE disagree with TwoNN, and the interval spans them."""
+    X = make_subspace(4000, 3, 64, noise=3e-3, random_state=7)
+    graph = knn(X, 64, metric="l2")
+    result = recommended_id(graph.distances, len(X), decimation=twonn_decimation(X, random_state=0), n_boot=50)
+    assert result.scale < 1.0 and result.value < twonn(graph.distances, n_boot=0).value - 0.5
+    assert not result.agree and "disagree" in result.note and "noise" in result.note
+    assert result.ci_low <= 3.5 and result.ci_high >= result.estimates["twonn_closed"] - 0.5
+
+
+def test_decimation_plateau_and_stable_scale_follow_the_standard_errors():
+    # noise inflates the densest scales, then the curve settles
+    curve = {1.0: 6.0, 0.5: 4.6, 0.25: 3.1, 0.125: 3.0}
+    assert decimation_plateau(curve, 40_000) == 0.25
+    assert decimation_plateau({1.0: 3.0, 0.5: 3.2, 0.25: 3.4}, 40_000) == 1.0  # rises are not noise
+    assert stable_scale({2: 5.0, 4: 4.0, 8: 3.9}, {2: 0.1, 4: 0.1, 8: 0.1}) == 4
+    assert stable_scale({2: 5.0, 4: 4.0, 8: 3.9}, {2: 1.0, 4: 1.0, 8: 1.0}) == 2  # within the noise
+    assert stable_scale({2: 5.0, 4: 3.0, 8: 2.0}, {2: 0.1, 4: 0.1, 8: 0.1}) == 4  # no plateau: the smallest step
+
+
+def test_gride_reads_its_plateau_past_the_noise():
+    X = make_subspace(4000, 3, 64, noise=3e-3, random_state=7)
+    distances = knn(X, 64, metric="l2").distances
+    result = gride(distances, n_points=len(X), n_boot=0)
+    assert result.value < 3.6 < result.scale[2]  # the smallest scale reads the noise
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # scikit-dimension divides by zero on its diagonal
+def test_tle_matches_scikit_dimension_pointwise():
+    skdim = pytest.importorskip("skdim")
+    X = make_sphere(600, 4, 12, random_state=3).astype(np.float64)
+    graph = knn(X.astype(np.float32), 20, metric="l2", method="exact")
+    reference = skdim.id.TLE().fit(X, n_neighbors=20)
+    ours = tle(X, graph.indices, graph.distances.astype(np.float64), 20, n_boot=0)
+    expected = 1.0 / np.mean(1.0 / reference.dimension_pw_)
+    assert ours.value == pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize("d", [2, 5])
+def test_tle_on_known_manifolds(d):
+    X = make_subspace(3000, d, 64, noise=1e-5, random_state=d)
+    graph = knn(X, 20, metric="l2")
+    estimate = tle(X, graph.indices, graph.distances, 20, n_boot=50, random_state=1)
+    assert abs(estimate.value - d) / d <= 0.12 and estimate.ci_low <= estimate.value <= estimate.ci_high
+    assert estimate == tle(X, graph.indices, graph.distances, 20, n_boot=50, random_state=1)
+
+
+def test_correction_and_tle_refuse_bad_input():
+    distances = knn(make_sphere(200, 2, 8, random_state=0), 10, metric="l2").distances
+    with pytest.raises(ConfigurationError, match="n_points"):
+        twonn(distances, n_points=2)
+    with pytest.raises(ConfigurationError, match="reference"):
+        twonn(distances, n_points=200, reference="torus")
+    with pytest.raises(ConfigurationError, match="neighbour rows"):
+        tle(np.ones((200, 8)), np.full((200, 10), -1), distances, 10)
+    with pytest.raises(EmbeddingDataError, match="duplicate"):
+        recommended_id(np.zeros((5, 4)), 100)
+
+
+def test_the_seed_reaches_the_reference():
+    distances = knn(make_subspace(1500, 20, 64, random_state=1), 2, metric="l2").distances
+    a, b = (twonn(distances, n_points=1500, n_boot=0, random_state=s).value for s in (0, 1))
+    assert a == twonn(distances, n_points=1500, n_boot=0, random_state=0).value and a != b

@@ -98,10 +98,19 @@ def _render(report: GeometryReport, name: str) -> None:
     )
     for column in ("estimator", "value", "95% interval", "by scale"):
         table.add_column(column)
+    recommended = ids["recommended"]
+    agreement = {True: "estimators agree", False: "estimators disagree", None: ""}[recommended["agree"]]
+    table.add_row(
+        "[bold]recommended[/]",
+        f"[bold]{_fmt(recommended['value'])}[/]",
+        f"{_fmt(recommended['ci_low'])} - {_fmt(recommended['ci_high'])}",
+        ", ".join([agreement, *(f"{k}: {_fmt(v, 1)}" for k, v in recommended["estimates"].items())]).strip(", "),
+    )
     for key, label in (
         ("twonn", "TwoNN"),
         ("mle", "MLE"),
         ("gride", "GRIDE"),
+        ("tle", "TLE"),
         ("pca90", "PCA 90%"),
         ("pca95", "PCA 95%"),
         ("pca99", "PCA 99%"),
@@ -110,6 +119,7 @@ def _render(report: GeometryReport, name: str) -> None:
         scale = ", ".join(f"{k}: {_fmt(v, 1)}" for k, v in est["scale"].items())
         table.add_row(label, _fmt(est["value"]), f"{_fmt(est['ci_low'])} - {_fmt(est['ci_high'])}", scale)
     console.print(table)
+    console.print(recommended["note"])
     lid, spread, hubs, dups = doc["lid"], doc["anisotropy"], doc["hubness"], doc["duplicates"]
     facts = Table(show_header=False, title="Geometry", title_justify="left")
     facts.add_column(style="bold")

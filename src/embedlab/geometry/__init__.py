@@ -12,6 +12,7 @@ from embedlab.geometry.anisotropy import (
     spectral_entropy,
     uniformity,
 )
+from embedlab.geometry.danco import DancoStatistics, danco, danco_statistics
 from embedlab.geometry.duplicates import (
     ExactDuplicates,
     NearDuplicates,
@@ -24,12 +25,17 @@ from embedlab.geometry.duplicates import (
 from embedlab.geometry.hubness import HubnessReport, hubness, k_occurrence
 from embedlab.geometry.inspect import GeometryReport, LIDSummary, SearchRisk, inspect_geometry, inspect_memory
 from embedlab.geometry.intrinsic_dim import (
+    RecommendedID,
+    decimation_plateau,
     gride,
     gride_curve,
     local_id,
     mle_id,
     mle_shards,
     pca_dimensions,
+    recommended_id,
+    stable_scale,
+    tle,
     twonn,
     twonn_decimation,
     twonn_shards,
@@ -43,6 +49,7 @@ from embedlab.geometry.spectrum import Spectrum, covariance_spectrum, effective_
 __all__ = [
     "Anisotropy",
     "AttributeRemoval",
+    "DancoStatistics",
     "ExactDuplicates",
     "GeometryReport",
     "HubnessReport",
@@ -55,11 +62,15 @@ __all__ = [
     "NullspaceProjection",
     "OodScores",
     "Outliers",
+    "RecommendedID",
     "SearchRisk",
     "Spectrum",
     "alignment",
     "anisotropy",
     "covariance_spectrum",
+    "danco",
+    "danco_statistics",
+    "decimation_plateau",
     "effective_rank",
     "exact_duplicates",
     "gride",
@@ -81,10 +92,13 @@ __all__ = [
     "partition_isotropy",
     "pca_dimensions",
     "power_law_slope",
+    "recommended_id",
     "remove_attribute",
     "score_ood",
     "similar_pairs",
     "spectral_entropy",
+    "stable_scale",
+    "tle",
     "twonn",
     "twonn_decimation",
     "twonn_shards",

@@ -19,7 +19,17 @@ from embedlab.geometry.anisotropy import Anisotropy, anisotropy
 from embedlab.geometry.duplicates import ExactDuplicates, NearDuplicates, Outliers, exact_duplicates, knn_outliers
 from embedlab.geometry.duplicates import near_duplicates as find_near_duplicates
 from embedlab.geometry.hubness import HubnessReport, hubness
-from embedlab.geometry.intrinsic_dim import gride, local_id, mle_id, pca_dimensions, twonn, twonn_decimation
+from embedlab.geometry.intrinsic_dim import (
+    RecommendedID,
+    gride,
+    local_id,
+    mle_id,
+    pca_dimensions,
+    recommended_id,
+    tle,
+    twonn,
+    twonn_decimation,
+)
 from embedlab.geometry.labels import LabelReport, label_structure, label_values
 from embedlab.geometry.spectrum import Spectrum, covariance_spectrum
 from embedlab.io.embedding_set import EmbeddingSet
@@ -93,6 +103,7 @@ class GeometryReport:
     metric: str
     k: int
     intrinsic_dimension: dict[str, IDEstimate]
+    recommended_id: RecommendedID | None
     id_queries: int
     duplicates_excluded: int
     lid: LIDSummary | None
@@ -112,8 +123,13 @@ class GeometryReport:
             name: self.intrinsic_dimension[name].to_dict()
             if name in self.intrinsic_dimension
             else {"value": None, "ci_low": None, "ci_high": None, "n": 0, "scale": {}}
-            for name in ("twonn", "mle", "gride", "pca90", "pca95", "pca99")
+            for name in ("twonn", "mle", "gride", "tle", "pca90", "pca95", "pca99")
         }
+        if self.recommended_id is None:
+            recommended = {"value": None, "ci_low": None, "ci_high": None, "n": 0, "scale": None}
+            recommended |= {"estimates": {}, "agree": None, "note": "Too few distinct points."}
+        else:
+            recommended = self.recommended_id.to_dict()
         exact, near = self.exact_duplicates.to_dict(), self.near_duplicates.to_dict()
         document = {
             "n": self.n,
@@ -123,6 +139,7 @@ class GeometryReport:
             "metric": self.metric,
             "k": self.k,
             "intrinsic_dimension": {
+                "recommended": recommended,
                 **ids,
                 "n_queries": self.id_queries,
                 "duplicates_excluded": self.duplicates_excluded,
@@ -198,12 +215,12 @@ def _intrinsic_dimension(
     n_boot: int,
     rng: np.random.Generator,
     progress: ProgressReporter,
-) -> tuple[dict[str, IDEstimate], LIDSummary | None, int]:
+) -> tuple[dict[str, IDEstimate], RecommendedID | None, LIDSummary | None, int]:
     """ID estimates on the distinct rows of ``X`` (one of each group of exact duplicates), without copying them."""
     distinct = np.flatnonzero(exact.keep_mask)
     if distinct.size < MIN_ID_POINTS:
         logger.warning("only %d distinct points: intrinsic dimension is not estimated", distinct.size)
-        return {}, None, 0
+        return {}, None, None, 0
     seed = int(rng.integers(2**31 - 1))
     queries = distinct[np.sort(rng.choice(distinct.size, min(max_queries, distinct.size), replace=False))]
     k = min(id_neighbors, distinct.size - 1)
@@ -213,14 +230,19 @@ def _intrinsic_dimension(
     estimates = {}
     with _timed("TwoNN"):
         base = twonn(distances, n_boot=n_boot, random_state=seed)
-        scale = {1.0: base.value, **twonn_decimation(X, rows=distinct, random_state=seed)}
-        estimates["twonn"] = IDEstimate(base.value, base.ci_low, base.ci_high, base.n, scale)
+        decimation = twonn_decimation(X, rows=distinct, random_state=seed)
+        estimates["twonn"] = IDEstimate(base.value, base.ci_low, base.ci_high, base.n, {1.0: base.value, **decimation})
     mle_k = min(20, k)
-    with _timed("MLE and GRIDE"):
+    with _timed("MLE, GRIDE and TLE"):
         estimates["mle"] = mle_id(distances, mle_k, n_boot=n_boot, random_state=seed)
         estimates["gride"] = gride(distances, n_boot=max(n_boot // 2, 0), random_state=seed)
+        estimates["tle"] = tle(X, graph.indices, distances, mle_k, n_boot=n_boot, random_state=seed)
+    with _timed("the recommended estimate"):
+        recommended = recommended_id(
+            distances, int(distinct.size), decimation=decimation, n_boot=n_boot, random_state=seed
+        )
     lid = _lid_summary(local_id(distances, mle_k), mle_k)
-    return estimates, lid, int(queries.size)
+    return estimates, recommended, lid, int(queries.size)
 
 
 def inspect_memory(n_rows: int, dim: int, *, k: int = 10, spectrum_rows: int = 10_000) -> MemoryEstimate:
@@ -314,7 +336,7 @@ def inspect_geometry(
     with _timed("exact duplicates"):
         exact = exact_duplicates(emb.vectors, ids=emb.ids)
     with _timed("intrinsic dimension"):
-        estimates, lid, id_queries = _intrinsic_dimension(
+        estimates, recommended, lid, id_queries = _intrinsic_dimension(
             emb.vectors,
             exact,
             id_neighbors=id_neighbors,
@@ -360,6 +382,7 @@ def inspect_geometry(
         metric=metric,
         k=k_graph,
         intrinsic_dimension=estimates,
+        recommended_id=recommended,
         id_queries=id_queries,
         duplicates_excluded=int(exact.rows),
         lid=lid,

@@ -1,4 +1,6 @@
-"""Intrinsic dimension: TwoNN, MLE (Levina-Bickel / MacKay-Ghahramani), GRIDE, PCA, and pointwise LID.
+"""Intrinsic dimension: TwoNN, MLE (Levina-Bickel / MacKay-Ghahramani), GRIDE, TLE, PCA and pointwise LID, each
+optionally corrected for the finite sample (:mod:`embedlab.geometry._reference`), and the recommended estimate
+that brackets that correction and says when the estimators disagree.
 
 The kNN estimators take Euclidean neighbour distances, ascending, the query itself excluded (the
 ``KnnResult`` convention of :mod:`embedlab.neighbors` with ``metric="l2"``), so every estimator can run from
@@ -8,6 +10,9 @@ one shared kNN graph. Rows whose nearest distance is zero (exact duplicates) mus
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from itertools import pairwise
 
 import numpy as np
@@ -17,20 +22,29 @@ from scipy.special import betaln
 from embedlab._checks import check_choice, check_int
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.geometry._estimate import IDEstimate, bootstrap_interval
+from embedlab.geometry._reference import Reference
 from embedlab.io.shards import ShardedSet, gather_rows
 from embedlab.neighbors import ShardedSearcher, knn
 from embedlab.scale import Backend
 
 __all__ = [
+    "RecommendedID",
+    "decimation_plateau",
     "gride",
     "gride_curve",
     "local_id",
     "mle_id",
     "pca_dimensions",
+    "recommended_id",
+    "stable_scale",
+    "tle",
     "twonn",
     "twonn_decimation",
     "twonn_shards",
 ]
+
+#: Shapes a finite-sample correction reads its reference from (see :mod:`embedlab.geometry._reference`).
+REFERENCES = ("sphere", "cube")
 
 
 def _check_distances(distances: np.ndarray, needed: int, name: str) -> np.ndarray:
@@ -49,6 +63,36 @@ def _check_distances(distances: np.ndarray, needed: int, name: str) -> np.ndarra
     return d
 
 
+def _corrected(
+    estimate: IDEstimate,
+    statistic: Callable[[np.ndarray], float],
+    ranks: tuple[int, ...],
+    n_points: int | None,
+    reference: str,
+    random_state: int | None,
+) -> IDEstimate:
+    """``estimate`` with value and interval mapped through the finite-sample correction of ``reference``, or
+    unchanged when ``n_points`` is None; ``scale`` keeps the uncorrected value under ``"uncorrected"``. The
+    interval widens by the reference's own Monte-Carlo error, added in quadrature.
+
+    ``statistic`` reads the distances of the neighbours of the given ranks, a column each."""
+    if n_points is None:
+        return estimate
+    check_choice(reference, "reference", REFERENCES)
+    check_int(n_points, "n_points", ranks[-1] + 1, why=f"the points the {ranks[-1]} neighbours were searched among")
+    seed = 0 if random_state is None else random_state
+    ref = Reference(statistic, ranks, n_points, reference, seed=seed)
+    start = None
+    if reference == "cube":  # the sphere's correction, exact and cheap, is a lower bound to start the walk from
+        start = 0.95 * Reference(statistic, ranks, n_points, "sphere", seed=seed).invert(estimate.value)
+    value = ref.invert(estimate.value, start=start)
+    low = ref.invert(estimate.ci_low, start=value * estimate.ci_low / estimate.value)
+    high = ref.invert(estimate.ci_high, start=value)
+    reference_error = 1.96 * value * ref.relative_error
+    low, high = value - np.hypot(value - low, reference_error), value + np.hypot(high - value, reference_error)
+    return IDEstimate(value, float(low), float(high), estimate.n, {**estimate.scale, "uncorrected": estimate.value})
+
+
 def _twonn_fit(mu: np.ndarray, discard_fraction: float) -> float:
     """Slope through the origin of -log(1 - F(mu)) against log(mu), the largest ratios discarded."""
     n = mu.size
@@ -62,6 +106,8 @@ def twonn(
     distances: np.ndarray,
     *,
     discard_fraction: float = 0.1,
+    n_points: int | None = None,
+    reference: str = "sphere",
     n_boot: int = 200,
     random_state: int | None = 0,
 ) -> IDEstimate:
@@ -76,9 +122,16 @@ def twonn(
     distances : numpy.ndarray of shape (n, k >= 2)
         Euclidean distances to each point's nearest neighbours, ascending, self excluded, no zero distances.
     discard_fraction : float, default=0.1
+    n_points : int, optional
+        The points the neighbours were searched among. When given, the estimate is corrected for that finite
+        sample: it is the dimension of the ``reference`` manifold on which TwoNN, with ``n_points`` points,
+        reads what it read here (see :mod:`embedlab.geometry._reference`).
+    reference : {"sphere", "cube"}, default="sphere"
+        The closed unit sphere (the least correction) or the unit cube (boundary on every side, the most).
     n_boot : int, default=200
         Bootstrap resamples of the points for the 95% interval.
     random_state : int or None, default=0
+        Seeds the bootstrap and the reference.
 
     Returns
     -------
@@ -106,7 +159,10 @@ def twonn(
     low, high = bootstrap_interval(
         lambda m: _twonn_fit(m, discard_fraction), mu, n_boot=n_boot, rng=np.random.default_rng(random_state)
     )
-    return IDEstimate(value, low, high, int(mu.size))
+    estimate = IDEstimate(value, low, high, int(mu.size))
+    return _corrected(
+        estimate, lambda r: _twonn_fit(r[:, 1] / r[:, 0], discard_fraction), (1, 2), n_points, reference, random_state
+    )
 
 
 def _sampled_distances(
@@ -333,16 +389,27 @@ def _harmonic_mean(values: np.ndarray) -> float:
     return float(1.0 / np.mean(1.0 / values))
 
 
+def _mle_fit(distances: np.ndarray, k: int) -> float:
+    """The pooled (MacKay-Ghahramani) MLE: the harmonic mean of the pointwise Levina-Bickel estimates."""
+    return float((k - 1) / np.mean(np.log(distances[:, k - 1 : k] / distances[:, : k - 1]).sum(axis=1)))
+
+
 def mle_id(
     distances: np.ndarray,
     k: int = 20,
     *,
     scales: tuple[int, ...] = (5, 10, 20, 40),
+    n_points: int | None = None,
+    reference: str = "sphere",
     n_boot: int = 200,
     random_state: int | None = 0,
 ) -> IDEstimate:
     """Maximum-likelihood intrinsic dimension: pointwise Levina-Bickel estimates combined as MacKay and
     Ghahramani propose, by averaging their inverses.
+
+    Levina and Bickel average the pointwise estimates m_k(x); MacKay and Ghahramani show that the likelihood of
+    all points together is maximised by the inverse of the mean of 1 / m_k(x), which removes the upward bias
+    of averaging estimates that are themselves inverses.
 
     Parameters
     ----------
@@ -351,6 +418,10 @@ def mle_id(
         Neighbours of the reported estimate.
     scales : tuple of int, default=(5, 10, 20, 40)
         Neighbourhood sizes of the sensitivity curve (those the distances allow).
+    n_points : int, optional
+        The points the neighbours were searched among; when given, the estimate and its scale curve are
+        corrected for that finite sample (as in :func:`twonn`).
+    reference : {"sphere", "cube"}, default="sphere"
     n_boot : int, default=200
     random_state : int or None, default=0
 
@@ -375,26 +446,81 @@ def mle_id(
         if 2 <= s <= available:
             lid = local_id(distances, s)
             curve[s] = _harmonic_mean(lid[np.isfinite(lid)])
-    return IDEstimate(value, low, high, int(finite.size), curve)
+            if n_points is not None:
+                curve[s] = _corrected(
+                    IDEstimate(curve[s], curve[s], curve[s], 0),
+                    partial(_mle_fit, k=s),
+                    tuple(range(1, s + 1)),
+                    n_points,
+                    reference,
+                    random_state,
+                ).value
+    estimate = IDEstimate(value, low, high, int(finite.size), curve)
+    return _corrected(estimate, partial(_mle_fit, k=k), tuple(range(1, k + 1)), n_points, reference, random_state)
+
+
+def _gride_negative_log_likelihood(d: float, log_mu: np.ndarray, n1: int, n2: int) -> float:
+    """Mean negative log-likelihood of ratios mu = r_n2 / r_n1 under dimension d (Denti et al. 2022, eq. 4)."""
+    gap = n2 - n1 - 1
+    term = np.mean(d * log_mu + np.log(-np.expm1(-d * log_mu))) if gap else 0.0
+    return float(-(np.log(d) + gap * term - (d * (n2 - 1) + 1) * log_mu.mean() - betaln(n2 - n1, n1)))
 
 
 def _gride_fit(log_mu: np.ndarray, n1: int, n2: int, upper: float) -> float:
     """Maximum-likelihood d for ratios mu = r_n2 / r_n1 (Denti et al. 2022, eq. 4)."""
-    gap = n2 - n1 - 1
-    mean_log = float(log_mu.mean())
-
-    def negative_log_likelihood(d: float) -> float:
-        term = np.mean(d * log_mu + np.log(-np.expm1(-d * log_mu))) if gap else 0.0
-        return -(np.log(d) + gap * term - (d * (n2 - 1) + 1) * mean_log - betaln(n2 - n1, n1))
-
-    if gap == 0:  # closed form: the TwoNN maximum-likelihood estimate
-        return float(1.0 / ((n2 - 1) * mean_log))
-    result = minimize_scalar(negative_log_likelihood, bounds=(1e-3, upper), method="bounded", options={"xatol": 1e-4})
+    if n2 - n1 == 1:  # closed form: the TwoNN maximum-likelihood estimate
+        return float(1.0 / ((n2 - 1) * float(log_mu.mean())))
+    result = minimize_scalar(
+        _gride_negative_log_likelihood,
+        bounds=(1e-3, upper),
+        args=(log_mu, n1, n2),
+        method="bounded",
+        options={"xatol": 1e-4},
+    )
     return float(result.x)
 
 
-def gride_curve(distances: np.ndarray, *, max_order: int | None = None) -> dict[int, float]:
+def _gride_standard_error(d: float, log_mu: np.ndarray, n1: int, n2: int) -> float:
+    """Standard error of the GRIDE estimate from the observed Fisher information (a numerical second
+    derivative of the likelihood at the estimate)."""
+    h = 1e-3 * d
+    curvature = (
+        _gride_negative_log_likelihood(d + h, log_mu, n1, n2)
+        - 2.0 * _gride_negative_log_likelihood(d, log_mu, n1, n2)
+        + _gride_negative_log_likelihood(d - h, log_mu, n1, n2)
+    ) / h**2
+    return float(1.0 / np.sqrt(max(curvature, 1e-300) * log_mu.size))
+
+
+def _gride_ratios(distances: np.ndarray, n2: int) -> np.ndarray:
+    mu = distances[:, n2 - 1] / distances[:, n2 // 2 - 1]
+    return np.log(mu[mu > 1.0])
+
+
+def _gride_upper(distances: np.ndarray) -> float:
+    return 10.0 * distances.shape[1] + 1000.0
+
+
+def gride_curve(
+    distances: np.ndarray,
+    *,
+    max_order: int | None = None,
+    n_points: int | None = None,
+    reference: str = "sphere",
+    random_state: int | None = 0,
+) -> dict[int, float]:
     """GRIDE estimates at the scales n2 = 2, 4, 8, ... (n1 = n2 / 2) the distances allow.
+
+    Parameters
+    ----------
+    distances : numpy.ndarray of shape (n, k >= 2)
+    max_order : int, optional
+        Largest n2 (default: as many neighbours as the distances have).
+    n_points : int, optional
+        When given, each scale's estimate is corrected for that finite sample (as in :func:`twonn`).
+    reference : {"sphere", "cube"}, default="sphere"
+    random_state : int or None, default=0
+        Seeds the reference.
 
     Returns
     -------
@@ -407,35 +533,92 @@ def gride_curve(distances: np.ndarray, *, max_order: int | None = None) -> dict[
     Denti, Doimo, Laio and Mira (2022), "The generalized ratios intrinsic dimension estimator", Scientific
     Reports 12, 20005.
     """
+    return {
+        n2: estimate.value
+        for n2, (estimate, _) in _gride_scales(distances, max_order, n_points, reference, random_state).items()
+    }
+
+
+def _gride_scales(
+    distances: np.ndarray,
+    max_order: int | None,
+    n_points: int | None,
+    reference: str,
+    random_state: int | None,
+) -> dict[int, tuple[IDEstimate, float]]:
+    """n2 -> (the estimate at that scale, corrected when ``n_points`` is given; its standard error)."""
     d = _check_distances(distances, 2, "GRIDE")
     order = d.shape[1] if max_order is None else min(max_order, d.shape[1])
-    curve = {}
+    upper = _gride_upper(d)
+    scales = {}
     n2 = 2
     while n2 <= order:
-        mu = d[:, n2 - 1] / d[:, n2 // 2 - 1]
-        mu = mu[mu > 1.0]
-        curve[n2] = _gride_fit(np.log(mu), n2 // 2, n2, upper=10.0 * d.shape[1] + 1000.0)
+        log_mu = _gride_ratios(d, n2)
+        value = _gride_fit(log_mu, n2 // 2, n2, upper)
+        error = _gride_standard_error(value, log_mu, n2 // 2, n2)
+        raw = IDEstimate(value, value, value, int(log_mu.size))
+        n1, top = n2 // 2, n2
+        corrected = _corrected(
+            raw,
+            lambda r, n1=n1, top=top: _gride_fit(np.log(r[:, 1] / r[:, 0]), n1, top, upper),
+            (n1, n2),
+            n_points,
+            reference,
+            random_state,
+        )
+        scales[n2] = (corrected, error * corrected.value / value)
         n2 *= 2
-    return curve
+    return scales
+
+
+def stable_scale(values: dict, errors: dict, *, tolerance: float = 2.0, falls_only: bool = False) -> object:
+    """The first scale whose value agrees with the next scale's within ``tolerance`` times their combined
+    standard error, else the scale whose change to the next is smallest in standard errors; scales in
+    increasing order.
+
+    This is the plateau of a multiscale analysis (Facco et al. 2017, figure 3; Denti et al. 2022, section 3)
+    chosen from the data: below it small-scale noise moves the estimate, and beyond it the estimate holds.
+    With ``falls_only``, only a fall to the next scale counts as a change (noise inflates the estimate at
+    small scales; a rise is curvature or the finite sample, not noise).
+    """
+    scales = list(values)
+    if len(scales) == 1:
+        return scales[0]
+    changes = []
+    for here, there in pairwise(scales):
+        change = values[here] - values[there] if falls_only else abs(values[here] - values[there])
+        change /= np.hypot(errors[here], errors[there])
+        if change <= tolerance:
+            return here
+        changes.append(change)
+    return scales[int(np.argmin(changes))]
 
 
 def gride(
     distances: np.ndarray,
     *,
     max_order: int | None = None,
+    n_points: int | None = None,
+    reference: str = "sphere",
     n_boot: int = 100,
     random_state: int | None = 0,
 ) -> IDEstimate:
-    """GRIDE multi-scale intrinsic dimension, reported at its most stable scale.
+    """GRIDE multi-scale intrinsic dimension, reported at the first scale of its plateau.
 
-    The value is the estimate at the scale n2 where the curve of :func:`gride_curve` changes least from the
-    previous scale (its plateau); ``scale`` holds the whole curve.
+    The estimate is computed at n2 = 2, 4, 8, ... (n1 = n2 / 2), each with its standard error from the
+    likelihood's curvature, and reported at the smallest n2 whose estimate the next scale confirms within
+    twice their combined standard error (:func:`stable_scale`): the range selection Denti et al. propose,
+    chosen from the data. ``scale`` holds the whole curve.
 
     Parameters
     ----------
     distances : numpy.ndarray of shape (n, k >= 2)
     max_order : int, optional
         Largest n2 of the curve (default: as many neighbours as the distances have).
+    n_points : int, optional
+        When given, every scale is corrected for that finite sample (as in :func:`twonn`), so that the
+        curve is flat on a clean manifold of any dimension and the plateau is not hidden by the bias.
+    reference : {"sphere", "cube"}, default="sphere"
     n_boot : int, default=100
     random_state : int or None, default=0
 
@@ -448,24 +631,326 @@ def gride(
     Denti, Doimo, Laio and Mira (2022), "The generalized ratios intrinsic dimension estimator", Scientific
     Reports 12, 20005.
     """
-    curve = gride_curve(distances, max_order=max_order)
-    orders = sorted(curve)
-    if len(orders) == 1:
-        chosen = orders[0]
-    else:
-        changes = [abs(np.log(curve[b] / curve[a])) for a, b in pairwise(orders)]
-        chosen = orders[1 + int(np.argmin(changes))]
-    d = np.asarray(distances, dtype=np.float64)
-    mu = d[:, chosen - 1] / d[:, chosen // 2 - 1]
-    log_mu = np.log(mu[mu > 1.0])
-    upper = 10.0 * d.shape[1] + 1000.0
-    low, high = bootstrap_interval(
-        lambda s: _gride_fit(s, chosen // 2, chosen, upper),
-        log_mu,
-        n_boot=n_boot,
-        rng=np.random.default_rng(random_state),
+    scales = _gride_scales(distances, max_order, n_points, reference, random_state)
+    chosen = stable_scale(
+        {n2: estimate.value for n2, (estimate, _) in scales.items()},
+        {n2: error for n2, (_, error) in scales.items()},
     )
-    return IDEstimate(curve[chosen], low, high, int(log_mu.size), curve)
+    d = np.asarray(distances, dtype=np.float64)
+    log_mu = _gride_ratios(d, chosen)
+    upper = _gride_upper(d)
+    n1 = chosen // 2
+    low, high = bootstrap_interval(
+        lambda s: _gride_fit(s, n1, chosen, upper), log_mu, n_boot=n_boot, rng=np.random.default_rng(random_state)
+    )
+    value = _gride_fit(log_mu, n1, chosen, upper)
+    curve = {n2: estimate.value for n2, (estimate, _) in scales.items()}
+    return _corrected(
+        IDEstimate(value, low, high, int(log_mu.size), curve),
+        lambda r: _gride_fit(np.log(r[:, 1] / r[:, 0]), n1, chosen, upper),
+        (n1, chosen),
+        n_points,
+        reference,
+        random_state,
+    )
+
+
+def _tle_pointwise(neighbours: np.ndarray, distances: np.ndarray, epsilon: float) -> np.ndarray:
+    """TLE of each query from its neighbours' coordinates (b, k, dim) and distances (b, k), ascending."""
+    r = distances[:, -1:, None]  # (b, 1, 1)
+    di2 = (distances**2)[:, :, None]  # d(q, v_i)^2 down the rows
+    dj2 = (distances**2)[:, None, :]  # d(q, v_j)^2 along the columns
+    squares = np.einsum("bkd,bkd->bk", neighbours, neighbours)
+    v2 = np.maximum(squares[:, :, None] + squares[:, None, :] - 2.0 * neighbours @ neighbours.transpose(0, 2, 1), 0)
+    z2 = 2.0 * di2 + 2.0 * dj2 - v2
+    room = r**2 - di2
+    at_radius = room <= 1e-12 * r**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+
+        def measure(w2: np.ndarray) -> np.ndarray:
+            b = di2 + w2 - dj2
+            inside = r * (np.sqrt(b**2 + 4.0 * w2 * room) - b) / (2.0 * room)
+            return np.where(at_radius, r * w2 / (r**2 + w2 - dj2), inside)
+
+        s, t = measure(v2), measure(z2)
+    k = distances.shape[1]
+    off_diagonal = ~np.eye(k, dtype=bool)[None]
+    valid = off_diagonal & (v2 > 0) & np.isfinite(s) & np.isfinite(t) & (s >= epsilon) & (t >= epsilon)
+    log_s = np.where(valid, np.log(np.where(valid, s, 1.0) / r), 0.0)
+    log_t = np.where(valid, np.log(np.where(valid, t, 1.0) / r), 0.0)
+    central = distances >= epsilon
+    log_d = np.where(central, np.log(np.where(central, distances, 1.0) / distances[:, -1:]), 0.0)
+    total = log_s.sum(axis=(1, 2)) + log_t.sum(axis=(1, 2)) + 2.0 * log_d.sum(axis=1)
+    count = 2.0 * valid.sum(axis=(1, 2)) + 2.0 * central.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        return -count / total
+
+
+def tle(
+    X: np.ndarray,
+    indices: np.ndarray,
+    distances: np.ndarray,
+    k: int = 20,
+    *,
+    epsilon: float = 1e-4,
+    batch_size: int = 512,
+    n_boot: int = 200,
+    random_state: int | None = 0,
+) -> IDEstimate:
+    """Tight local intrinsic dimension (TLE): the MLE of each point's local dimension from every distance its
+    neighbourhood holds, not just those to the point.
+
+    For a query q with k neighbours within radius r, each pair of neighbours (v, w) adds two measurements
+    of the distance distribution at q: the distance s along the line from v through w at which a point
+    would be as far from v as w is, and the same for w reflected through q (t); with the k central distances
+    d(q, v), counted twice, every measurement x gives log(x / r) and the local estimate is
+    -(number of measurements) / (their sum), the Hill estimator over about 2 k^2 measurements instead of k.
+    Pairs at distance 0 and measurements below ``epsilon`` are dropped. The global estimate is the harmonic
+    mean of the local ones (the MacKay-Ghahramani pooling of :func:`mle_id`).
+
+    Parameters
+    ----------
+    X : numpy.ndarray of shape (n, dim)
+        The points the neighbours index.
+    indices : numpy.ndarray of shape (m, >= k)
+        Rows of ``X`` that are each query's nearest neighbours, ascending, self excluded.
+    distances : numpy.ndarray of shape (m, >= k)
+        The Euclidean distances to them, no zero distances.
+    k : int, default=20
+    epsilon : float, default=1e-4
+    batch_size : int, default=512
+        Queries whose neighbourhoods are held at once (each a k x k matrix and k rows of ``X``).
+    n_boot : int, default=200
+    random_state : int or None, default=0
+
+    Returns
+    -------
+    IDEstimate
+
+    References
+    ----------
+    Amsaleg, Chelly, Houle, Kawarabayashi, Radovanovic and Treeratanajaru (2019), "Intrinsic dimensionality
+    estimation within tight localities", SIAM International Conference on Data Mining, 181-189.
+    """
+    check_int(k, "k", 2)
+    d = _check_distances(distances, k, "TLE")[:, :k]
+    rows = np.asarray(indices)[:, :k]
+    if rows.shape[0] != d.shape[0] or rows.min() < 0:
+        raise ConfigurationError(f"TLE needs {k} neighbour rows for each of the {d.shape[0]} queries.")
+    pointwise = np.concatenate(
+        [
+            _tle_pointwise(np.asarray(X[rows[i : i + batch_size]], dtype=np.float64), d[i : i + batch_size], epsilon)
+            for i in range(0, d.shape[0], batch_size)
+        ]
+    )
+    finite = pointwise[np.isfinite(pointwise) & (pointwise > 0)]
+    if finite.size < 2:
+        raise EmbeddingDataError("TLE: fewer than 2 neighbourhoods with distinct distances.")
+    value = _harmonic_mean(finite)
+    low, high = bootstrap_interval(_harmonic_mean, finite, n_boot=n_boot, rng=np.random.default_rng(random_state))
+    return IDEstimate(value, low, high, int(finite.size))
+
+
+def decimation_plateau(
+    curve: dict[float, float],
+    n_points: int,
+    *,
+    relative_error: float | None = None,
+    max_queries: int = 5000,
+    discard_fraction: float = 0.1,
+) -> float:
+    """The fraction at which a TwoNN decimation curve (:func:`twonn_decimation`, with 1.0 for all points)
+    reaches its plateau: the densest scale from which the estimate does not fall by more than three combined
+    standard errors to the next coarser one (:func:`stable_scale` with ``falls_only``; three, as the curve
+    is tested at each of its scales). Noise inflates the estimate at full density; decimating stretches the
+    distances beyond the noise, so the curve falls until it settles.
+
+    Parameters
+    ----------
+    curve : dict
+        Fraction -> estimate, 1.0 included.
+    n_points : int
+        Points at fraction 1.0.
+    relative_error : float, optional
+        Relative standard error of the estimate at 1.0 (from its bootstrap); each coarser estimate's error
+        grows with the square root of the ratios it fits. By default d / sqrt(ratios fitted), the TwoNN
+        maximum-likelihood error.
+    max_queries : int, default=5000
+        Queries of each decimated estimate.
+    discard_fraction : float, default=0.1
+
+    Returns
+    -------
+    float
+
+    References
+    ----------
+    Facco, d'Errico, Rodriguez and Laio (2017), "Estimating the intrinsic dimension of datasets by a minimal
+    neighborhood information", Scientific Reports 7, 12140 (the scale analysis of figure 3).
+    """
+    fractions = sorted(curve, reverse=True)
+    values = {f: curve[f] for f in fractions}
+    ratios = {f: max(1.0, (1.0 - discard_fraction) * min(max_queries, f * n_points)) for f in fractions}
+    if relative_error is None:
+        errors = {f: curve[f] / np.sqrt(ratios[f]) for f in fractions}
+    else:
+        full = ratios[fractions[0]]
+        errors = {f: curve[f] * relative_error * np.sqrt(full / ratios[f]) for f in fractions}
+    return float(stable_scale(values, errors, tolerance=3.0, falls_only=True))
+
+
+@dataclass(frozen=True)
+class RecommendedID:
+    """The intrinsic dimension embedlab recommends, with how far the estimators agree.
+
+    Attributes
+    ----------
+    value : float
+        TwoNN corrected for the finite sample: the geometric mean of its corrections to a closed reference
+        (the sphere) and to a bounded one (the cube), at the plateau of the decimation curve.
+    ci_low, ci_high : float
+        The hull of the two corrections' intervals (bootstrap and reference error), widened to every other
+        corrected estimate when they disagree.
+    n : int
+        Ratios the TwoNN fit used.
+    scale : float
+        Fraction of the points at which the value was read (1.0 unless small-scale noise moved the plateau).
+    estimates : dict
+        Each corrected estimate: ``twonn_closed``, ``twonn_bounded``, ``mle``, ``gride`` (and ``decimation``).
+    agree : bool
+        Whether every corrected estimate lies inside the TwoNN interval.
+    note : str
+        One sentence for a person.
+    """
+
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+    scale: float
+    estimates: dict[str, float] = field(default_factory=dict)
+    agree: bool = True
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        """JSON-ready dictionary."""
+        return {
+            "value": self.value,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n": self.n,
+            "scale": self.scale,
+            "estimates": dict(self.estimates),
+            "agree": self.agree,
+            "note": self.note,
+        }
+
+
+_ESTIMATOR_NAMES = {"mle": "MLE", "gride": "GRIDE", "decimation": "TwoNN at the decimation plateau"}
+
+
+def recommended_id(
+    distances: np.ndarray,
+    n_points: int,
+    *,
+    decimation: dict[float, float] | None = None,
+    decimation_queries: int = 5000,
+    discard_fraction: float = 0.1,
+    n_boot: int = 200,
+    random_state: int | None = 0,
+) -> RecommendedID:
+    """The intrinsic dimension to trust: TwoNN corrected for the finite sample, bracketed between a closed and
+    a bounded reference, and checked against the other corrected estimators instead of averaged with them.
+
+    1. TwoNN is corrected twice (:func:`twonn` with ``n_points``): to the unit sphere, which has no boundary
+       and needs the least correction, and to the unit cube, whose boundary needs the most. The value is
+       their geometric mean and the interval is the hull of their intervals.
+    2. Given a decimation curve (:func:`twonn_decimation`, raw), each fraction is corrected for its own
+       number of points and the plateau is found (:func:`decimation_plateau`); when it is not at full
+       density, small-scale noise inflated the estimate and the value is read at the plateau instead.
+    3. The MLE (k = 10) and GRIDE (at its plateau), both corrected, are compared with the interval; when one
+       falls outside, ``agree`` is False, the interval widens to include it and the note names it.
+
+    Parameters
+    ----------
+    distances : numpy.ndarray of shape (m, >= 10)
+        Euclidean neighbour distances of m query points among ``n_points``, ascending, no zero distances.
+    n_points : int
+    decimation : dict, optional
+        Fraction of the points -> raw TwoNN (without 1.0, which is measured here).
+    decimation_queries : int, default=5000
+        Queries of each decimated estimate (for its standard error).
+    discard_fraction : float, default=0.1
+    n_boot : int, default=200
+    random_state : int or None, default=0
+
+    Returns
+    -------
+    RecommendedID
+
+    References
+    ----------
+    Facco, d'Errico, Rodriguez and Laio (2017), "Estimating the intrinsic dimension of datasets by a minimal
+    neighborhood information", Scientific Reports 7, 12140.
+    Ceruti, Bassis, Rozza, Lombardi, Casiraghi and Campadelli (2014), "DANCo: an intrinsic dimensionality
+    estimator exploiting angle and norm concentration", Pattern Recognition 47(8) (calibration against
+    references sampled with the data's size).
+    Levina and Bickel (2004); MacKay and Ghahramani (2005); Denti, Doimo, Laio and Mira (2022).
+    """
+    d = _check_distances(distances, 2, "recommended_id")
+    common = {"discard_fraction": discard_fraction, "n_boot": n_boot, "random_state": random_state}
+    closed = twonn(d, n_points=n_points, reference="sphere", **common)
+    bounded = twonn(d, n_points=n_points, reference="cube", **common)
+    value = float(np.sqrt(closed.value * bounded.value))
+    low, high = min(closed.ci_low, bounded.ci_low), max(closed.ci_high, bounded.ci_high)
+    scale = 1.0
+    estimates = {"twonn_closed": closed.value, "twonn_bounded": bounded.value}
+    if decimation:
+        corrected = {1.0: closed.value}
+        for fraction, raw in decimation.items():
+            size = max(3, int(fraction * n_points))
+            corrected[fraction] = _corrected(
+                IDEstimate(raw, raw, raw, 0),
+                lambda r: _twonn_fit(r[:, 1] / r[:, 0], discard_fraction),
+                (1, 2),
+                size,
+                "sphere",
+                random_state,
+            ).value
+        raw = twonn(d, **common)
+        spread = (raw.ci_high - raw.ci_low) / (2 * 1.96 * raw.value) if raw.ci_high > raw.ci_low else None
+        scale = decimation_plateau(
+            corrected,
+            n_points,
+            relative_error=spread,
+            max_queries=decimation_queries,
+            discard_fraction=discard_fraction,
+        )
+        estimates["decimation"] = corrected[scale]
+        if scale < 1.0:  # read at the plateau, bracketed as at full density
+            value = corrected[scale] * np.sqrt(bounded.value / closed.value)
+            low, high = min(low, value), max(high, value)
+    if d.shape[1] >= 10:
+        estimates["mle"] = mle_id(d, 10, scales=(), n_points=n_points, n_boot=0, random_state=random_state).value
+    if d.shape[1] >= 4:
+        estimates["gride"] = gride(d, n_points=n_points, n_boot=0, random_state=random_state).value
+    outside = {name: v for name, v in estimates.items() if name in _ESTIMATOR_NAMES and not low <= v <= high}
+    agree = not outside
+    if agree:
+        note = (
+            f"TwoNN, corrected for {n_points:,} points, reads {value:.1f}; the MLE and GRIDE agree within "
+            f"{low:.1f}-{high:.1f}."
+        )
+    else:
+        low, high = min(low, *outside.values()), max(high, *outside.values())
+        named = ", ".join(f"{_ESTIMATOR_NAMES[name]} {v:.1f}" for name, v in outside.items())
+        note = (
+            f"The estimators disagree: TwoNN reads {value:.1f} but {named}; the set is not uniform at the "
+            f"neighbour scale (noise, curvature or uneven density), so the interval spans {low:.1f}-{high:.1f}."
+        )
+    if scale < 1.0:
+        note += f" Small-scale noise: the value is read on {scale:g} of the points, where the estimate settles."
+    return RecommendedID(value, float(low), float(high), closed.n, scale, estimates, agree, note)
 
 
 def _components_for(eigenvalues: np.ndarray, variance: float) -> int:

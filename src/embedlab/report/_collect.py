@@ -366,13 +366,13 @@ def _recommendations(report_dict: dict) -> list[str]:
         chosen = f" {selection['reason']}" if selection is not None else ""
         advice.append(f"{clusters['k']} clusters ({clusters['method']}).{chosen} {supported}.")
     geometry = report_dict["geometry"]
-    twonn = geometry["intrinsic_dimension"]["twonn"]
+    recommended = geometry["intrinsic_dimension"]["recommended"]
     pca95 = geometry["intrinsic_dimension"]["pca95"]["value"]
-    if twonn["value"] is not None:
+    if recommended["value"] is not None:
         advice.append(
-            f"Locally the set varies along about {twonn['value']:.0f} directions (TwoNN {twonn['value']:.1f}, 95% "
-            f"interval {twonn['ci_low']:.1f}-{twonn['ci_high']:.1f}) of {report_dict['dim']}; PCA needs "
-            f"{pca95:.0f} components for 95% of the variance."
+            f"Locally the set varies along about {recommended['value']:.0f} directions ({recommended['value']:.1f}, "
+            f"interval {recommended['ci_low']:.1f}-{recommended['ci_high']:.1f}) of {report_dict['dim']}; PCA needs "
+            f"{pca95:.0f} components for 95% of the variance. {recommended['note']}"
         )
     hubness = geometry["hubness"]
     if hubness["skewness"] is not None and hubness["skewness"] > 1:

@@ -167,7 +167,8 @@
     var g = DATA.geometry, c = DATA.clusters, d = g.duplicates;
     var cards = el("div", { "class": "cards" });
     cards.appendChild(card(int(DATA.n), "vectors of " + DATA.dim + " dimensions"));
-    cards.appendChild(card(fmt(g.intrinsic_dimension.twonn.value, 1), "intrinsic dimension (TwoNN)"));
+    var rid = g.intrinsic_dimension.recommended;
+    cards.appendChild(card(fmt(rid.value, 1), "intrinsic dimension" + (rid.agree === false ? " (estimators disagree)" : "")));
     cards.appendChild(card(String(c.k), (c.k_selection && !c.k_selection.clear ? "clusters shown, no clear k (" : "clusters (") + c.support.well_supported + " well supported)"));
     cards.appendChild(card(int(d.exact_rows), "exact duplicate rows"));
     cards.appendChild(card(int(d.near_pairs), "near-duplicate pairs (cos >= " + d.near_threshold + ")"));
@@ -195,14 +196,17 @@
     section.appendChild(how("inspect on " + (g.sampled ? "a seeded sample of " + int(g.n) + " of " + int(g.n_total) : "all " + int(g.n)) +
       " rows; kNN graph k = " + g.k + " (" + g.knn_graph.method + ", " + g.metric + (g.knn_graph.recall !== null && g.knn_graph.method !== "exact" ? ", recall " + fmt(g.knn_graph.recall, 3) : "") + ")."));
     section.appendChild(el("h3", { text: "Intrinsic dimension" }));
-    var names = [["twonn", "TwoNN (Facco et al. 2017)"], ["mle", "MLE (Levina & Bickel 2004)"], ["gride", "GRIDE (Denti et al. 2022)"],
+    var names = [["recommended", "Recommended: TwoNN corrected for the sample size"], ["twonn", "TwoNN (Facco et al. 2017)"],
+      ["mle", "MLE (Levina & Bickel 2004)"], ["gride", "GRIDE (Denti et al. 2022)"], ["tle", "TLE (Amsaleg et al. 2019)"],
       ["pca90", "PCA, 90% variance"], ["pca95", "PCA, 95% variance"], ["pca99", "PCA, 99% variance"]];
     section.appendChild(table(["estimator", "value", "95% interval", "points"], names.map(function (n) {
       var e = ids[n[0]];
       return [n[1], fmt(e.value, 1), e.ci_low === null ? "n/a" : fmt(e.ci_low, 1) + " - " + fmt(e.ci_high, 1), int(e.n)];
     }), [false, true, true, true]));
+    section.appendChild(how(ids.recommended.note));
     section.appendChild(how("Nearest-neighbour estimators average over " + int(ids.n_queries) + " query points (" + int(ids.duplicates_excluded) +
-      " duplicate rows excluded), 95% intervals by bootstrap; PCA counts on " + int(g.spectrum.n) + " sampled rows."));
+      " duplicate rows excluded), 95% intervals by bootstrap; the recommended estimate's interval also spans the correction for a closed " +
+      "and a bounded manifold, and the other estimators where they disagree. PCA counts on " + int(g.spectrum.n) + " sampled rows."));
     var grid = el("div", { "class": "grid2" });
     var ev = g.spectrum.eigenvalues, total = ev.reduce(function (a, b) { return a + b; }, 0);
     var explained = ev.map(function (v, i) { return [i + 1, v / total, "component " + (i + 1) + ": " + fmt(100 * v / total, 2) + "% of the variance"]; })
