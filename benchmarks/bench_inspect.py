@@ -54,6 +54,7 @@ def child_inspect(path: str) -> dict:
     return {
         "seconds": seconds,
         "peak_rss_mb": _peak_rss_mb(),
+        "recommended": document["intrinsic_dimension"]["recommended"]["value"],
         "twonn": document["intrinsic_dimension"]["twonn"]["value"],
         "mle": document["intrinsic_dimension"]["mle"]["value"],
         "gride": document["intrinsic_dimension"]["gride"]["value"],

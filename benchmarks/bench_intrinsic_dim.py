@@ -11,8 +11,8 @@ lead with); its intervals cover d on at least 90% of the manifolds.
 
 embedlab's estimators share one exact kNN graph (64 neighbours) per draw; scikit-dimension's run with their
 own defaults (DANCo and MiND_ML with D = the ambient dimension), each on its own under a time limit (a run
-over the limit is left out and counted). Results are kept per run in ``results/bench_intrinsic_dim_runs.json``
-so that an interrupted run resumes.
+over the limit is left out and counted). Results are kept per run in ``results/bench_intrinsic_dim_runs_*.json``
+(one file per library) so that an interrupted run resumes and the two parts can run at once.
 
 Run: ``.venv/bin/python benchmarks/bench_intrinsic_dim.py`` (options: ``--sizes 2500,10000``, ``--seeds
 0,1,2``, ``--skdim-seeds 0,1,2``, ``--skdim-sizes 2500``, ``--limit 300``, ``--part embedlab|skdim|all``).
@@ -31,7 +31,7 @@ import numpy as np
 
 from _common import RESULTS_DIR, log, markdown_table, setup_logging, warn_if_busy, write_results
 
-RUNS = RESULTS_DIR / "bench_intrinsic_dim_runs.json"
+LIBRARIES = ("embedlab", "skdim")
 SKDIM = ("TwoNN", "MLE", "MADA", "lPCA", "CorrInt", "MiND_ML", "TLE", "DANCo", "ESS")
 EMBEDLAB = ("twonn", "mle", "gride", "tle", "danco", "twonn_corrected", "mle_corrected", "recommended")
 
@@ -87,7 +87,7 @@ def embedlab_draw(X: np.ndarray, seed: int) -> dict:
         "recommended",
         lambda: recommended_id(d, n, decimation=twonn_decimation(X, random_state=seed), random_state=seed),
     )
-    out["recommended"].update(agree=recommended.agree, scale=recommended.scale, estimates=recommended.estimates)
+    out["recommended"].update(agree=recommended.agree, fraction=recommended.fraction, estimates=recommended.estimates)
     value, seconds = _timed(lambda: danco(X, random_state=seed)[0])
     out["danco"] = {"value": value, "seconds": seconds}
     return out
@@ -114,15 +114,27 @@ def skdim_run(name: str, X: np.ndarray, limit: int) -> dict:
         signal.alarm(0)
 
 
-def _load_runs() -> dict:
-    return json.loads(RUNS.read_text()) if RUNS.exists() else {}
+def _runs_path(library: str) -> Path:
+    return RESULTS_DIR / f"bench_intrinsic_dim_runs_{library}.json"
 
 
-def _save_runs(runs: dict) -> None:
-    RUNS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RUNS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n")
-    tmp.replace(RUNS)
+def _load_runs(libraries=LIBRARIES) -> dict:
+    legacy = RESULTS_DIR / "bench_intrinsic_dim_runs.json"  # TEMPORARY
+    runs = json.loads(legacy.read_text()) if legacy.exists() else {}
+    for library in libraries:
+        path = _runs_path(library)
+        runs.update(json.loads(path.read_text()) if path.exists() else {})
+    return runs
+
+
+def _save_runs(runs: dict, library: str) -> None:
+    """Each library's runs in a file of its own, so that the two parts can run at once."""
+    path = _runs_path(library)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mine = {key: entry for key, entry in runs.items() if key.startswith(library + "/")}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(mine, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
 
 
 def measure(part: str, sizes, seeds, skdim_sizes, skdim_seeds, limit: int, estimators=SKDIM) -> dict:
@@ -147,8 +159,8 @@ def measure(part: str, sizes, seeds, skdim_sizes, skdim_seeds, limit: int, estim
                     if name not in entry:
                         entry[name] = skdim_run(name, X, limit)
                         log.info(f"{key} {name}: {entry[name]['value']} in {entry[name]['seconds']:.1f} s")
-                        _save_runs(runs)
-            _save_runs(runs)
+                        _save_runs(runs, library)
+            _save_runs(runs, library)
     return runs
 
 
@@ -156,16 +168,20 @@ def summarise(runs: dict) -> dict:
     """Mean relative error per (library, estimator, n), coverage, and the per-manifold means."""
     table: dict = {}
     for key, entry in runs.items():
-        library, n, _, manifold = key.split("/")
+        library, n, seed, manifold = key.split("/")
         for name, result in entry.items():
             if not isinstance(result, dict) or "seconds" not in result or name == "truth":
                 continue
-            cell = table.setdefault((library, name, int(n)), {"errors": [], "seconds": [], "missing": 0, "by": {}})
+            cell = table.setdefault(
+                (library, name, int(n)), {"errors": [], "seed0": [], "seconds": [], "missing": 0, "by": {}}
+            )
             if result.get("value") is None:
                 cell["missing"] += 1
                 continue
             error = abs(result["value"] - entry["truth"]) / entry["truth"]
             cell["errors"].append(error)
+            if seed == "0":
+                cell["seed0"].append(error)
             cell["seconds"].append(result["seconds"])
             cell["by"].setdefault(manifold, []).append(result["value"])
             if "ci_low" in result:
@@ -174,6 +190,7 @@ def summarise(runs: dict) -> dict:
     for (library, name, n), cell in sorted(table.items()):
         summary[f"{library}/{name}/{n}"] = {
             "mre": float(np.mean(cell["errors"])) if cell["errors"] else None,
+            "mre_seed0": float(np.mean(cell["seed0"])) if cell["seed0"] else None,
             "draws": len(cell["errors"]),
             "missing": cell["missing"],
             "seconds_per_draw": float(np.mean(cell["seconds"])) if cell["seconds"] else None,
@@ -181,6 +198,40 @@ def summarise(runs: dict) -> dict:
             "by_manifold": {m: float(np.mean(v)) for m, v in cell["by"].items()},
         }
     return summary
+
+
+#: Columns of the per-manifold table: (summary key, heading).
+COLUMNS = (
+    ("embedlab/recommended", "embedlab recommended"),
+    ("embedlab/twonn", "embedlab TwoNN"),
+    ("embedlab/twonn_corrected", "embedlab TwoNN corrected"),
+    ("embedlab/mle_corrected", "embedlab MLE corrected"),
+    ("embedlab/danco", "embedlab DANCo"),
+    ("embedlab/tle", "embedlab TLE"),
+    ("skdim/TwoNN", "skdim TwoNN"),
+    ("skdim/MLE", "skdim MLE"),
+    ("skdim/DANCo", "skdim DANCo"),
+    ("skdim/MiND_ML", "skdim MiND_ML"),
+    ("skdim/TLE", "skdim TLE"),
+    ("skdim/CorrInt", "skdim CorrInt"),
+    ("skdim/MADA", "skdim MADA"),
+    ("skdim/lPCA", "skdim lPCA"),
+    ("skdim/ESS", "skdim ESS"),
+)
+
+
+def per_manifold(summary: dict, truth: dict, n: int) -> str:
+    """Markdown: a row per manifold, its mean estimate under each estimator, and the MRE row."""
+    present = [(key, head) for key, head in COLUMNS if f"{key}/{n}" in summary]
+    rows = []
+    for manifold in sorted(truth, key=lambda m: (truth[m], m)):
+        cells = []
+        for key, _ in present:
+            value = summary[f"{key}/{n}"]["by_manifold"].get(manifold)
+            cells.append("-" if value is None else f"{value:.2f}")
+        rows.append([manifold, truth[manifold], *cells])
+    rows.append(["**MRE**", "", *(f"**{summary[f'{key}/{n}']['mre']:.3f}**" for key, _ in present)])
+    return markdown_table(["manifold", "d", *(head for _, head in present)], rows)
 
 
 def plot(summary: dict, truth: dict, path: Path) -> None:
@@ -250,6 +301,7 @@ def main() -> None:
             key.rsplit("/", 1)[0],
             key.rsplit("/", 1)[1],
             f"{row['mre']:.3f}" if row["mre"] is not None else "-",
+            f"{row['mre_seed0']:.3f}" if row["mre_seed0"] is not None else "-",
             row["draws"],
             row["missing"],
             f"{row['seconds_per_draw']:.2f}" if row["seconds_per_draw"] is not None else "-",
@@ -257,7 +309,10 @@ def main() -> None:
         ]
         for key, row in summary.items()
     ]
-    print(markdown_table(["estimator", "n", "MRE", "draws", "left out", "s per draw", "coverage"], rows))
+    print(markdown_table(["estimator", "n", "MRE", "MRE seed 0", "draws", "left out", "s per draw", "coverage"], rows))
+    for n in (2500, 10000):
+        print(f"\nn = {n:,}: mean estimate over the seeds")
+        print(per_manifold(summary, truth, n))
     plot(summary, truth, RESULTS_DIR / "bench_intrinsic_dim.png")
     write_results("bench_intrinsic_dim", {"load_average_at_start": load, "summary": summary, "truth": truth})
 

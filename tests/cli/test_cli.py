@@ -187,6 +187,20 @@ def test_inspect_json_and_human_output(tmp_path, rng):
     assert (document["n"], document["n_total"], document["labels"]["n_labels"]) == (300, 400, 4)
     human = _run("inspect", path, "-q")
     assert human.exit_code == 0 and "TwoNN" in human.stdout and "hubness" in human.stdout
+    assert "recommended" in human.stdout and "DANCo" not in human.stdout
+    assert document["intrinsic_dimension"]["danco"]["value"] is None
+
+
+def test_inspect_leads_with_the_recommended_estimate_and_runs_danco_on_request(tmp_path, rng):
+    plane = rng.uniform(size=(600, 3)) @ rng.normal(size=(3, 16))
+    path = EmbeddingSet(plane.astype(np.float32)).to_parquet(tmp_path / "v.parquet")
+    document = json.loads(_run("inspect", path, "--danco", "--json").stdout)["intrinsic_dimension"]
+    assert abs(document["recommended"]["value"] - 3) < 0.4 and document["recommended"]["agree"] is not None
+    assert abs(document["danco"]["value"] - 3) < 0.4 and document["danco"]["scale"]["3"] == min(
+        document["danco"]["scale"].values()
+    )
+    human = _run("inspect", path, "--danco", "-q").stdout
+    assert human.index("recommended") < human.index("TwoNN") and "DANCo" in human
 
 
 def test_inspect_unknown_label_column_exits_2(tmp_path, vectors):

@@ -27,7 +27,7 @@ __all__ = ["Reference", "cube_distances", "sphere_distances"]
 
 #: Reference points whose neighbour distances a reading is averaged over: exact draws on the sphere, searched
 #: queries in the simulated cube.
-REFERENCE_QUERIES = 20_000
+REFERENCE_QUERIES = 10_000
 CUBE_QUERIES = 5000
 #: Dimensions a correction may reach, and the ratio of the sphere's grid of dimensions.
 _LOWEST, _HIGHEST = 0.2, 5000.0
@@ -87,6 +87,9 @@ class Reference:
         Points of the data (those the neighbours were searched among).
     shape : {"sphere", "cube"}
     seed : int, default=0
+    queries : int, optional
+        Reference queries a reading averages over (default: 10,000 ratios' worth on the sphere, 5,000 queries
+        in the cube).
     """
 
     def __init__(
@@ -97,13 +100,17 @@ class Reference:
         shape: str,
         *,
         seed: int = 0,
+        queries: int | None = None,
     ) -> None:
         self.statistic, self.ranks, self.n_points, self.shape, self.seed = statistic, ranks, n_points, shape, seed
+        self._queries = queries
         self._readings: dict[float, float] = {}
 
     @property
     def queries(self) -> int:
         """Reference queries a reading averages over: on the sphere, fewer the more ratios each reads."""
+        if self._queries is not None:
+            return min(self._queries, self.n_points) if self.shape == "cube" else self._queries
         if self.shape == "sphere":
             return REFERENCE_QUERIES // max(1, len(self.ranks) - 1)
         return min(CUBE_QUERIES, self.n_points)

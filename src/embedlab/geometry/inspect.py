@@ -16,6 +16,7 @@ from embedlab._progress import NULL_PROGRESS, ProgressReporter
 from embedlab.exceptions import EmbeddingDataError
 from embedlab.geometry._estimate import IDEstimate
 from embedlab.geometry.anisotropy import Anisotropy, anisotropy
+from embedlab.geometry.danco import danco as estimate_danco
 from embedlab.geometry.duplicates import ExactDuplicates, NearDuplicates, Outliers, exact_duplicates, knn_outliers
 from embedlab.geometry.duplicates import near_duplicates as find_near_duplicates
 from embedlab.geometry.hubness import HubnessReport, hubness
@@ -123,10 +124,10 @@ class GeometryReport:
             name: self.intrinsic_dimension[name].to_dict()
             if name in self.intrinsic_dimension
             else {"value": None, "ci_low": None, "ci_high": None, "n": 0, "scale": {}}
-            for name in ("twonn", "mle", "gride", "tle", "pca90", "pca95", "pca99")
+            for name in ("twonn", "mle", "gride", "tle", "danco", "pca90", "pca95", "pca99")
         }
         if self.recommended_id is None:
-            recommended = {"value": None, "ci_low": None, "ci_high": None, "n": 0, "scale": None}
+            recommended = {"value": None, "ci_low": None, "ci_high": None, "n": 0, "scale": {}, "fraction": None}
             recommended |= {"estimates": {}, "agree": None, "note": "Too few distinct points."}
         else:
             recommended = self.recommended_id.to_dict()
@@ -271,6 +272,7 @@ def inspect_geometry(
     max_id_queries: int = 10_000,
     spectrum_rows: int = 10_000,
     near_duplicate_threshold: float = 0.98,
+    danco: bool = False,
     n_boot: int = 200,
     random_state: int | None = 0,
     progress: ProgressReporter = NULL_PROGRESS,
@@ -303,6 +305,9 @@ def inspect_geometry(
         Rows sampled for the spectrum, PCA dimension and anisotropy.
     near_duplicate_threshold : float, default=0.98
         Cosine similarity at or above which two rows are near duplicates.
+    danco : bool, default=False
+        Also estimate the dimension with DANCo (:func:`~embedlab.geometry.danco`) on the distinct rows, its
+        divergence per dimension under ``scale``; it calibrates on simulated balls as large as the set.
     n_boot : int, default=200
         Bootstrap resamples of each interval.
     random_state : int or None, default=0
@@ -346,6 +351,10 @@ def inspect_geometry(
             progress=progress,
         )
     distinct = np.flatnonzero(exact.keep_mask)
+    if danco and distinct.size >= MIN_ID_POINTS:
+        with _timed("DANCo"):
+            value, divergences = estimate_danco(emb.vectors[distinct], random_state=random_state)
+            estimates["danco"] = IDEstimate(value, value, value, int(distinct.size), divergences)
     spectrum_rows_chosen = np.sort(rng.choice(distinct.size, min(spectrum_rows, distinct.size), replace=False))
     spectrum_sample = emb.vectors[distinct[spectrum_rows_chosen]]
     with _timed("spectrum and PCA"):

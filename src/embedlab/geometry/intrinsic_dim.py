@@ -70,21 +70,23 @@ def _corrected(
     n_points: int | None,
     reference: str,
     random_state: int | None,
+    queries: int | None = None,
 ) -> IDEstimate:
     """``estimate`` with value and interval mapped through the finite-sample correction of ``reference``, or
     unchanged when ``n_points`` is None; ``scale`` keeps the uncorrected value under ``"uncorrected"``. The
     interval widens by the reference's own Monte-Carlo error, added in quadrature.
 
-    ``statistic`` reads the distances of the neighbours of the given ranks, a column each."""
+    ``statistic`` reads the distances of the neighbours of the given ranks, a column each; ``queries``
+    overrides the reference's sample size (see :class:`~embedlab.geometry._reference.Reference`)."""
     if n_points is None:
         return estimate
     check_choice(reference, "reference", REFERENCES)
     check_int(n_points, "n_points", ranks[-1] + 1, why=f"the points the {ranks[-1]} neighbours were searched among")
     seed = 0 if random_state is None else random_state
-    ref = Reference(statistic, ranks, n_points, reference, seed=seed)
+    ref = Reference(statistic, ranks, n_points, reference, seed=seed, queries=queries)
     start = None
     if reference == "cube":  # the sphere's correction, exact and cheap, is a lower bound to start the walk from
-        start = 0.95 * Reference(statistic, ranks, n_points, "sphere", seed=seed).invert(estimate.value)
+        start = 0.95 * Reference(statistic, ranks, n_points, "sphere", seed=seed, queries=2000).invert(estimate.value)
     value = ref.invert(estimate.value, start=start)
     low = ref.invert(estimate.ci_low, start=value * estimate.ci_low / estimate.value)
     high = ref.invert(estimate.ci_high, start=value)
@@ -492,6 +494,11 @@ def _gride_standard_error(d: float, log_mu: np.ndarray, n1: int, n2: int) -> flo
     return float(1.0 / np.sqrt(max(curvature, 1e-300) * log_mu.size))
 
 
+#: Reference queries of each corrected scale of a GRIDE curve: its plateau needs the curve's shape, not the last
+#: percent of each point (the chosen scale is corrected again with the full reference).
+_CURVE_QUERIES = 2000
+
+
 def _gride_ratios(distances: np.ndarray, n2: int) -> np.ndarray:
     mu = distances[:, n2 - 1] / distances[:, n2 // 2 - 1]
     return np.log(mu[mu > 1.0])
@@ -565,6 +572,7 @@ def _gride_scales(
             n_points,
             reference,
             random_state,
+            queries=_CURVE_QUERIES,
         )
         scales[n2] = (corrected, error * corrected.value / value)
         n2 *= 2
@@ -800,7 +808,7 @@ def decimation_plateau(
 
 
 @dataclass(frozen=True)
-class RecommendedID:
+class RecommendedID(IDEstimate):
     """The intrinsic dimension embedlab recommends, with how far the estimators agree.
 
     Attributes
@@ -813,8 +821,10 @@ class RecommendedID:
         corrected estimate when they disagree.
     n : int
         Ratios the TwoNN fit used.
-    scale : float
-        Fraction of the points at which the value was read (1.0 unless small-scale noise moved the plateau).
+    scale : dict
+        Fraction of the points -> TwoNN corrected for that many points (the decimation curve).
+    fraction : float
+        The fraction the value was read at (1.0 unless small-scale noise moved the plateau).
     estimates : dict
         Each corrected estimate: ``twonn_closed``, ``twonn_bounded``, ``mle``, ``gride`` (and ``decimation``).
     agree : bool
@@ -823,11 +833,7 @@ class RecommendedID:
         One sentence for a person.
     """
 
-    value: float
-    ci_low: float
-    ci_high: float
-    n: int
-    scale: float
+    fraction: float = 1.0
     estimates: dict[str, float] = field(default_factory=dict)
     agree: bool = True
     note: str = ""
@@ -835,11 +841,8 @@ class RecommendedID:
     def to_dict(self) -> dict:
         """JSON-ready dictionary."""
         return {
-            "value": self.value,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "n": self.n,
-            "scale": self.scale,
+            **super().to_dict(),
+            "fraction": self.fraction,
             "estimates": dict(self.estimates),
             "agree": self.agree,
             "note": self.note,
@@ -898,26 +901,24 @@ def recommended_id(
     Levina and Bickel (2004); MacKay and Ghahramani (2005); Denti, Doimo, Laio and Mira (2022).
     """
     d = _check_distances(distances, 2, "recommended_id")
-    common = {"discard_fraction": discard_fraction, "n_boot": n_boot, "random_state": random_state}
-    closed = twonn(d, n_points=n_points, reference="sphere", **common)
-    bounded = twonn(d, n_points=n_points, reference="cube", **common)
+    raw = twonn(d, discard_fraction=discard_fraction, n_boot=n_boot, random_state=random_state)
+
+    def statistic(r: np.ndarray) -> float:
+        return _twonn_fit(r[:, 1] / r[:, 0], discard_fraction)
+
+    closed = _corrected(raw, statistic, (1, 2), n_points, "sphere", random_state)
+    bounded = _corrected(raw, statistic, (1, 2), n_points, "cube", random_state)
     value = float(np.sqrt(closed.value * bounded.value))
     low, high = min(closed.ci_low, bounded.ci_low), max(closed.ci_high, bounded.ci_high)
     scale = 1.0
+    corrected = {1.0: closed.value}
     estimates = {"twonn_closed": closed.value, "twonn_bounded": bounded.value}
     if decimation:
-        corrected = {1.0: closed.value}
-        for fraction, raw in decimation.items():
+        for fraction, reading in decimation.items():
             size = max(3, int(fraction * n_points))
             corrected[fraction] = _corrected(
-                IDEstimate(raw, raw, raw, 0),
-                lambda r: _twonn_fit(r[:, 1] / r[:, 0], discard_fraction),
-                (1, 2),
-                size,
-                "sphere",
-                random_state,
+                IDEstimate(reading, reading, reading, 0), statistic, (1, 2), size, "sphere", random_state
             ).value
-        raw = twonn(d, **common)
         spread = (raw.ci_high - raw.ci_low) / (2 * 1.96 * raw.value) if raw.ci_high > raw.ci_low else None
         scale = decimation_plateau(
             corrected,
@@ -950,7 +951,7 @@ def recommended_id(
         )
     if scale < 1.0:
         note += f" Small-scale noise: the value is read on {scale:g} of the points, where the estimate settles."
-    return RecommendedID(value, float(low), float(high), closed.n, scale, estimates, agree, note)
+    return RecommendedID(value, float(low), float(high), closed.n, corrected, scale, estimates, agree, note)
 
 
 def _components_for(eigenvalues: np.ndarray, variance: float) -> int:
