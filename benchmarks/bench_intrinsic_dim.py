@@ -114,24 +114,22 @@ def skdim_run(name: str, X: np.ndarray, limit: int) -> dict:
         signal.alarm(0)
 
 
-def _runs_path(library: str) -> Path:
-    return RESULTS_DIR / f"bench_intrinsic_dim_runs_{library}.json"
+def _runs_path(library: str, n: int) -> Path:
+    return RESULTS_DIR / f"bench_intrinsic_dim_runs_{library}_{n}.json"
 
 
-def _load_runs(libraries=LIBRARIES) -> dict:
-    legacy = RESULTS_DIR / "bench_intrinsic_dim_runs.json"  # TEMPORARY
-    runs = json.loads(legacy.read_text()) if legacy.exists() else {}
-    for library in libraries:
-        path = _runs_path(library)
-        runs.update(json.loads(path.read_text()) if path.exists() else {})
+def _load_runs() -> dict:
+    runs = {}
+    for path in sorted(RESULTS_DIR.glob("bench_intrinsic_dim_runs*.json")):
+        runs.update(json.loads(path.read_text()))
     return runs
 
 
-def _save_runs(runs: dict, library: str) -> None:
-    """Each library's runs in a file of its own, so that the two parts can run at once."""
-    path = _runs_path(library)
+def _save_runs(runs: dict, library: str, n: int) -> None:
+    """Each library's runs at each size in a file of its own, so that parts can run at once."""
+    path = _runs_path(library, n)
     path.parent.mkdir(parents=True, exist_ok=True)
-    mine = {key: entry for key, entry in runs.items() if key.startswith(library + "/")}
+    mine = {key: entry for key, entry in runs.items() if key.startswith(f"{library}/{n}/")}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(mine, indent=1, sort_keys=True) + "\n")
     tmp.replace(path)
@@ -159,8 +157,8 @@ def measure(part: str, sizes, seeds, skdim_sizes, skdim_seeds, limit: int, estim
                     if name not in entry:
                         entry[name] = skdim_run(name, X, limit)
                         log.info(f"{key} {name}: {entry[name]['value']} in {entry[name]['seconds']:.1f} s")
-                        _save_runs(runs, library)
-            _save_runs(runs, library)
+                        _save_runs(runs, library, n)
+            _save_runs(runs, library, n)
     return runs
 
 

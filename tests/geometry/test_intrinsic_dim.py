@@ -160,6 +160,9 @@ def test_twonn_on_shards_is_twonn_of_the_same_queries_in_memory(tmp_path):
     r1 = D.min(axis=1)
     r2 = np.where(D > r1[:, None] * (1 + 1e-6), D, np.inf).min(axis=1)  # the first distinct distance beyond r1
     assert twonn(np.c_[r1, r2]).value == pytest.approx(estimate.value, rel=2e-3)
+    corrected = twonn_shards(sharded, n_queries=3000, reference="sphere", random_state=5)
+    expected = twonn(np.c_[r1, r2], n_points=len(X), random_state=5).value
+    assert corrected.value == pytest.approx(expected, rel=2e-3) and corrected.scale["uncorrected"] < corrected.value
     with pytest.raises(ConfigurationError, match="metric must be one of"):
         twonn_shards(sharded, metric="ip")
 

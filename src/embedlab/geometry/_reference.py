@@ -32,6 +32,7 @@ CUBE_QUERIES = 5000
 #: Dimensions a correction may reach, and the ratio of the sphere's grid of dimensions.
 _LOWEST, _HIGHEST = 0.2, 5000.0
 _GRID_RATIO = 1.1
+_CUBE_LINEAR, _CUBE_RATIO = 16, 1.06
 
 
 def _order_uniforms(n_points: int, ranks: tuple[int, ...], m: int, rng: np.random.Generator) -> np.ndarray:
@@ -122,9 +123,25 @@ class Reference:
         return float(1.0 / np.sqrt(self.queries * max(1, len(self.ranks) - 1)))
 
     def _dimension(self, step: int) -> float:
-        """The dimensions readings are taken at: the integers on the cube, a geometric grid (ratio 1.1) on
-        the sphere, shared by every inversion so that an interval's ends reuse the value's readings."""
-        return float(step) if self.shape == "cube" else float(_GRID_RATIO**step)
+        """The dimensions readings are taken at, shared by every inversion so that an interval's ends reuse the
+        value's readings: on the sphere a geometric grid (ratio 1.1); in the cube the integers up to 16, then
+        integers about 6% apart (each cube reading is a search)."""
+        if self.shape == "sphere":
+            return float(_GRID_RATIO**step)
+        return float(step if step <= _CUBE_LINEAR else round(_CUBE_LINEAR * _CUBE_RATIO ** (step - _CUBE_LINEAR)))
+
+    def _step_below(self, d: float, lowest: int) -> int:
+        """The grid step at or just below dimension d."""
+        if self.shape == "cube":
+            if d <= _CUBE_LINEAR:
+                return max(lowest, int(d))
+            step = _CUBE_LINEAR + int(np.floor(np.log(d / _CUBE_LINEAR) / np.log(_CUBE_RATIO)))
+            while self._dimension(step) > d:  # rounding can put a grid point just above d
+                step -= 1
+            while self._dimension(step + 1) <= d:
+                step += 1
+            return step
+        return max(lowest, int(np.floor(np.log(max(d, _LOWEST)) / np.log(_GRID_RATIO))))
 
     def reading(self, d: float) -> float:
         """The estimator's reading on the reference of dimension d (integer d for the cube)."""
@@ -146,11 +163,11 @@ class Reference:
         if not np.isfinite(observed):
             return float(observed)
         origin = observed if start is None else start
-        if self.shape == "cube":
-            lowest, step = 1, max(1, int(origin))
-        else:
-            lowest = int(np.ceil(np.log(_LOWEST) / np.log(_GRID_RATIO)))
-            step = max(lowest, int(np.floor(np.log(max(origin, _LOWEST)) / np.log(_GRID_RATIO))))
+        lowest = 1 if self.shape == "cube" else int(np.ceil(np.log(_LOWEST) / np.log(_GRID_RATIO)))
+        step = self._step_below(origin, lowest)
+        first = self.reading(self._dimension(step))
+        if 0 < first < observed:  # readings grow about in proportion to d: jump to where this one would cross
+            step = self._step_below(min(self._dimension(step) * observed / first, _HIGHEST), lowest)
         while step > lowest and self.reading(self._dimension(step)) > observed:
             step -= 1
         if self.reading(self._dimension(step)) > observed:
@@ -161,6 +178,4 @@ class Reference:
                 return _HIGHEST
         below, above = self._dimension(step), self._dimension(step + 1)
         w = (observed - self.reading(below)) / (self.reading(above) - self.reading(below))
-        if self.shape == "cube":
-            return float(below + w * (above - below))
         return float(below * (above / below) ** w)

@@ -188,6 +188,7 @@ def twonn_shards(
     metric: str = "l2",
     backend: str | Backend = "local",
     discard_fraction: float = 0.1,
+    reference: str | None = None,
     n_boot: int = 200,
     random_state: int | None = 0,
 ) -> IDEstimate:
@@ -207,6 +208,9 @@ def twonn_shards(
         ``"cosine"`` measures chord distances between unit-normalised rows (``sqrt(2 (1 - cos))``).
     backend : {"local", "ray"} or Backend, default="local"
     discard_fraction, n_boot : see :func:`twonn`
+    reference : {"sphere", "cube"}, optional
+        When given, the estimate is corrected for the set's number of rows on that reference (as
+        :func:`twonn` with ``n_points``).
     random_state : int or None, default=0
         Seeds the query rows and the bootstrap.
 
@@ -233,7 +237,8 @@ def twonn_shards(
     usable = ratios[~np.isnan(ratios).any(axis=1)]
     if usable.shape[0] < 2:
         raise EmbeddingDataError(f"{sharded.path}: too few distinct neighbours among the sampled rows for TwoNN.")
-    return twonn(usable, discard_fraction=discard_fraction, n_boot=n_boot, random_state=random_state)
+    correction = {} if reference is None else {"n_points": sharded.n_rows, "reference": reference}
+    return twonn(usable, discard_fraction=discard_fraction, n_boot=n_boot, random_state=random_state, **correction)
 
 
 #: Neighbours searched beyond what the MLE needs, so that a query's exact copies (distance 0) can be skipped.
@@ -248,6 +253,7 @@ def mle_shards(
     metric: str = "l2",
     scales: tuple[int, ...] = (5, 10, 20, 40),
     backend: str | Backend = "local",
+    reference: str | None = None,
     n_boot: int = 200,
     random_state: int | None = 0,
 ) -> IDEstimate:
@@ -268,6 +274,8 @@ def mle_shards(
     metric : {"l2", "cosine"}, default="l2"
         ``"cosine"`` measures chord distances between unit-normalised rows.
     backend : {"local", "ray"} or Backend, default="local"
+    reference : {"sphere", "cube"}, optional
+        When given, the estimate is corrected for the set's number of rows on that reference.
     random_state : int or None, default=0
         Seeds the query rows and the bootstrap.
 
@@ -297,7 +305,8 @@ def mle_shards(
     usable = distinct.sum(axis=1) >= min(need, distances.shape[1])
     if usable.sum() < 2:
         raise EmbeddingDataError(f"{sharded.path}: too few distinct neighbours among the sampled rows for the MLE.")
-    return mle_id(distances[usable, :need], k, scales=scales, n_boot=n_boot, random_state=random_state)
+    correction = {} if reference is None else {"n_points": sharded.n_rows, "reference": reference}
+    return mle_id(distances[usable, :need], k, scales=scales, n_boot=n_boot, random_state=random_state, **correction)
 
 
 def twonn_decimation(
