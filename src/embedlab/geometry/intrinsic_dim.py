@@ -919,27 +919,27 @@ def recommended_id(
     bounded = _corrected(raw, statistic, (1, 2), n_points, "cube", random_state)
     value = float(np.sqrt(closed.value * bounded.value))
     low, high = min(closed.ci_low, bounded.ci_low), max(closed.ci_high, bounded.ci_high)
-    scale = 1.0
+    fraction = 1.0
     corrected = {1.0: closed.value}
     estimates = {"twonn_closed": closed.value, "twonn_bounded": bounded.value}
     if decimation:
-        for fraction, reading in decimation.items():
-            size = max(3, int(fraction * n_points))
-            corrected[fraction] = _corrected(
+        for share, reading in decimation.items():
+            size = max(3, int(share * n_points))
+            corrected[share] = _corrected(
                 IDEstimate(reading, reading, reading, 0), statistic, (1, 2), size, "sphere", random_state
             ).value
         spread = (raw.ci_high - raw.ci_low) / (2 * 1.96 * raw.value) if raw.ci_high > raw.ci_low else None
-        scale = decimation_plateau(
+        fraction = decimation_plateau(
             corrected,
             n_points,
             relative_error=spread,
             max_queries=decimation_queries,
             discard_fraction=discard_fraction,
         )
-        estimates["decimation"] = corrected[scale]
-        if scale < 1.0:  # read at the plateau, bracketed as at full density
-            value = corrected[scale] * np.sqrt(bounded.value / closed.value)
-            low, high = min(low, value), max(high, value)
+        estimates["decimation"] = corrected[fraction]
+        if fraction < 1.0:  # read at the plateau, bracketed as at full density
+            value = corrected[fraction] * np.sqrt(bounded.value / closed.value)
+            low, high = min(low, corrected[fraction]), max(high, value)
     if d.shape[1] >= 10:
         estimates["mle"] = mle_id(d, 10, scales=(), n_points=n_points, n_boot=0, random_state=random_state).value
     if d.shape[1] >= 4:
@@ -958,9 +958,9 @@ def recommended_id(
             f"The estimators disagree: TwoNN reads {value:.1f} but {named}; the set is not uniform at the "
             f"neighbour scale (noise, curvature or uneven density), so the interval spans {low:.1f}-{high:.1f}."
         )
-    if scale < 1.0:
-        note += f" Small-scale noise: the value is read on {scale:g} of the points, where the estimate settles."
-    return RecommendedID(value, float(low), float(high), closed.n, corrected, scale, estimates, agree, note)
+    if fraction < 1.0:
+        note += f" Small-scale noise: the value is read on {fraction:g} of the points, where the estimate settles."
+    return RecommendedID(value, float(low), float(high), closed.n, corrected, fraction, estimates, agree, note)
 
 
 def _components_for(eigenvalues: np.ndarray, variance: float) -> int:
