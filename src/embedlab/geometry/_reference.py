@@ -11,7 +11,8 @@ the calibration of MiND and DANCo (Rozza et al. 2012; Ceruti et al. 2014), with 
   function). No points are drawn and no search is run.
 - ``"cube"``: the unit d-cube, flat with a boundary on every side, simulated and searched exactly.
 
-The sphere corrects least (no boundary) and the cube most, so the two bracket the correction a manifold needs.
+In high dimension the sphere corrects least (no boundary) and the cube most, so the two bracket the correction
+a manifold needs.
 """
 
 from __future__ import annotations
@@ -88,9 +89,9 @@ class Reference:
         Points of the data (those the neighbours were searched among).
     shape : {"sphere", "cube"}
     seed : int, default=0
-    queries : int, optional
-        Reference queries a reading averages over (default: 10,000 ratios' worth on the sphere, 5,000 queries
-        in the cube).
+    ratios : int, optional
+        Ratios a reading averages over on the sphere (default 10,000; a statistic reading r ranks reads r - 1
+        ratios per query). The cube always searches 5,000 queries at most.
     """
 
     def __init__(
@@ -101,19 +102,17 @@ class Reference:
         shape: str,
         *,
         seed: int = 0,
-        queries: int | None = None,
+        ratios: int = REFERENCE_QUERIES,
     ) -> None:
         self.statistic, self.ranks, self.n_points, self.shape, self.seed = statistic, ranks, n_points, shape, seed
-        self._queries = queries
+        self.ratios = ratios
         self._readings: dict[float, float] = {}
 
     @property
     def queries(self) -> int:
         """Reference queries a reading averages over: on the sphere, fewer the more ratios each reads."""
-        if self._queries is not None:
-            return min(self._queries, self.n_points) if self.shape == "cube" else self._queries
         if self.shape == "sphere":
-            return REFERENCE_QUERIES // max(1, len(self.ranks) - 1)
+            return max(1, self.ratios // max(1, len(self.ranks) - 1))
         return min(CUBE_QUERIES, self.n_points)
 
     @property

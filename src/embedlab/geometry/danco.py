@@ -63,7 +63,13 @@ def _angle_statistics(X: np.ndarray, queries: np.ndarray, neighbours: np.ndarray
 
 
 def danco_statistics(
-    X: np.ndarray, k: int = 10, *, max_queries: int | None = None, upper: float | None = None, seed: int = 0
+    X: np.ndarray,
+    k: int = 10,
+    *,
+    max_queries: int | None = None,
+    upper: float | None = None,
+    skip_duplicates: bool = False,
+    seed: int = 0,
 ) -> DancoStatistics:
     """DANCo's statistics of a set, its neighbours searched exactly among all its rows.
 
@@ -76,6 +82,9 @@ def danco_statistics(
         Rows (seeded) whose neighbourhoods are read; all rows by default.
     upper : float, optional
         Largest dimension the MIND_MLk fit may return (default ``dim``).
+    skip_duplicates : bool, default=False
+        Leave out queries with a copy at distance 0 instead of refusing the set (a simulated ball in one
+        dimension, rounded to float32, has a few).
     seed : int, default=0
     """
     n, dim = X.shape
@@ -85,11 +94,12 @@ def danco_statistics(
         rows = np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False))
     found = knn(data, k + 1, query_rows=rows, metric="l2", method="exact", recall_sample=0)
     distances = found.distances.astype(np.float64)
-    if (distances[:, 0] <= 0).any():
-        raise EmbeddingDataError(f"DANCo: {int((distances[:, 0] <= 0).sum())} rows have an exact duplicate.")
-    rho = distances[:, 0] / distances[:, k]
+    distinct = distances[:, 0] > 0
+    if not distinct.all() and not skip_duplicates:
+        raise EmbeddingDataError(f"DANCo: {int((~distinct).sum())} rows have an exact duplicate.")
+    rho = distances[distinct, 0] / distances[distinct, k]
     dimension = _mind_mlk(rho[rho < 1.0], k, float(dim if upper is None else upper))
-    location, concentration = _angle_statistics(data.astype(np.float64), rows, found.indices[:, :k])
+    location, concentration = _angle_statistics(data.astype(np.float64), rows[distinct], found.indices[distinct, :k])
     return DancoStatistics(dimension, location, concentration if dim > 1 else 1.0)
 
 
@@ -179,7 +189,8 @@ def danco(
 
     best = 1
     for d in range(1, top + 1):
-        balls[d] = danco_statistics(_unit_ball(n, d, rng), k, max_queries=max_queries, upper=top, seed=seed)
+        ball = _unit_ball(n, d, rng)
+        balls[d] = danco_statistics(ball, k, max_queries=max_queries, upper=top, skip_duplicates=True, seed=seed)
         divergences[d] = divergence(balls[d])
         if divergences[d] < divergences[best]:
             best = d

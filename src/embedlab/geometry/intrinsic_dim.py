@@ -22,7 +22,7 @@ from scipy.special import betaln
 from embedlab._checks import check_choice, check_int
 from embedlab.exceptions import ConfigurationError, EmbeddingDataError
 from embedlab.geometry._estimate import IDEstimate, bootstrap_interval
-from embedlab.geometry._reference import Reference
+from embedlab.geometry._reference import REFERENCE_QUERIES, Reference
 from embedlab.io.shards import ShardedSet, gather_rows
 from embedlab.neighbors import ShardedSearcher, knn
 from embedlab.scale import Backend
@@ -70,23 +70,27 @@ def _corrected(
     n_points: int | None,
     reference: str,
     random_state: int | None,
-    queries: int | None = None,
+    ratios: int | None = None,
 ) -> IDEstimate:
     """``estimate`` with value and interval mapped through the finite-sample correction of ``reference``, or
     unchanged when ``n_points`` is None; ``scale`` keeps the uncorrected value under ``"uncorrected"``. The
     interval widens by the reference's own Monte-Carlo error, added in quadrature.
 
-    ``statistic`` reads the distances of the neighbours of the given ranks, a column each; ``queries``
-    overrides the reference's sample size (see :class:`~embedlab.geometry._reference.Reference`)."""
+    ``statistic`` reads the distances of the neighbours of the given ranks, a column each. The sphere reference
+    averages over ``ratios`` ratios: by default 10,000, and 2,000 for an estimate from fewer than 1,000 points,
+    whose own sampling error (over 3%) dwarfs the reference's."""
     if n_points is None:
         return estimate
     check_choice(reference, "reference", REFERENCES)
     check_int(n_points, "n_points", ranks[-1] + 1, why=f"the points the {ranks[-1]} neighbours were searched among")
     seed = 0 if random_state is None else random_state
-    ref = Reference(statistic, ranks, n_points, reference, seed=seed, queries=queries)
+    if ratios is None:  # below 1,000 ratios the estimate's own error is over 3%: a smaller reference will do
+        ratios = REFERENCE_QUERIES if estimate.n == 0 or estimate.n >= 1000 else _CURVE_RATIOS
+    ref = Reference(statistic, ranks, n_points, reference, seed=seed, ratios=ratios)
     start = None
     if reference == "cube":  # the sphere's correction, exact and cheap, is a lower bound to start the walk from
-        start = 0.95 * Reference(statistic, ranks, n_points, "sphere", seed=seed, queries=2000).invert(estimate.value)
+        sphere = Reference(statistic, ranks, n_points, "sphere", seed=seed, ratios=_CURVE_RATIOS)
+        start = 0.95 * sphere.invert(estimate.value)
     value = ref.invert(estimate.value, start=start)
     low = ref.invert(estimate.ci_low, start=value * estimate.ci_low / estimate.value)
     high = ref.invert(estimate.ci_high, start=value)
@@ -503,9 +507,10 @@ def _gride_standard_error(d: float, log_mu: np.ndarray, n1: int, n2: int) -> flo
     return float(1.0 / np.sqrt(max(curvature, 1e-300) * log_mu.size))
 
 
-#: Reference queries of each corrected scale of a GRIDE curve: its plateau needs the curve's shape, not the last
-#: percent of each point (the chosen scale is corrected again with the full reference).
-_CURVE_QUERIES = 2000
+#: Reference ratios of each corrected scale of a GRIDE curve (its plateau needs the curve's shape, not the last
+#: percent of each point; the chosen scale is corrected again with the full reference), and the fewest any
+#: correction reads.
+_CURVE_RATIOS = 2000
 
 
 def _gride_ratios(distances: np.ndarray, n2: int) -> np.ndarray:
@@ -581,7 +586,7 @@ def _gride_scales(
             n_points,
             reference,
             random_state,
-            queries=_CURVE_QUERIES,
+            ratios=_CURVE_RATIOS,
         )
         scales[n2] = (corrected, error * corrected.value / value)
         n2 *= 2
